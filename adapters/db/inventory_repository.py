@@ -1,0 +1,117 @@
+"""Stock per SKU and location; the SKU row is the lock that serializes its changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from adapters.db import mapping
+from adapters.db.dialect import insert
+from adapters.db.tables import locations, reservations, skus, stock
+from domain.allocation import StockLevel
+from domain.orders import Reservation
+from domain.ports import InventoryRepository, SkuStock
+
+
+def read_stock(conn: sa.Connection, names: Sequence[str], *, lock: bool) -> dict[str, SkuStock]:
+    """SKUs with their stock per location; `lock` takes the SKU rows in sorted order."""
+    if not names:
+        return {}
+    query = (
+        sa.select(
+            skus.c.sku,
+            skus.c.version,
+            stock.c.location,
+            stock.c.on_hand,
+            stock.c.reserved,
+            locations.c.priority,
+        )
+        .select_from(skus.outerjoin(stock).outerjoin(locations))
+        .where(skus.c.sku.in_(sorted(set(names))))
+        # Row locks are taken in this order: every writer locks SKUs sorted, so two
+        # multi-line orders over the same SKUs never wait on each other in a cycle.
+        .order_by(skus.c.sku, stock.c.location)
+    )
+    if lock:
+        query = query.with_for_update(of=skus)
+    result: dict[str, SkuStock] = {}
+    for row in conn.execute(query):
+        entry = result.setdefault(row.sku, SkuStock(row.sku, row.version))
+        if row.location is not None:
+            entry.levels.append(
+                StockLevel(row.sku, row.location, row.priority, row.on_hand, row.reserved)
+            )
+    return result
+
+
+class SqlInventoryRepository(InventoryRepository):
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def lock(self, names: Sequence[str]) -> dict[str, SkuStock]:
+        return read_stock(self.conn, names, lock=True)
+
+    def ensure(self, pairs: Sequence[tuple[str, str]]) -> None:
+        unique = sorted(set(pairs))
+        self.conn.execute(
+            insert(self.conn, skus)
+            .values([{"sku": s, "version": 0} for s in sorted({s for s, _ in unique})])
+            .on_conflict_do_nothing()
+        )
+        self.conn.execute(
+            insert(self.conn, locations)
+            .values(
+                [
+                    {"code": loc, "type": "warehouse", "priority": 100}
+                    for loc in sorted({loc for _, loc in unique})
+                ]
+            )
+            .on_conflict_do_nothing()
+        )
+        self.conn.execute(
+            insert(self.conn, stock)
+            .values([{"sku": s, "location": loc, "on_hand": 0, "reserved": 0} for s, loc in unique])
+            .on_conflict_do_nothing()
+        )
+
+    def save_levels(self, levels: Sequence[StockLevel]) -> None:
+        if not levels:
+            return
+        self.conn.execute(
+            sa.update(stock)
+            .where(stock.c.sku == sa.bindparam("b_sku"), stock.c.location == sa.bindparam("b_loc"))
+            .values(
+                on_hand=sa.bindparam("b_on_hand"),
+                reserved=sa.bindparam("b_reserved"),
+                updated_at=sa.func.now(),
+            ),
+            [
+                {
+                    "b_sku": lv.sku,
+                    "b_loc": lv.location,
+                    "b_on_hand": lv.on_hand,
+                    "b_reserved": lv.reserved,
+                }
+                for lv in sorted(levels, key=lambda lv: (lv.sku, lv.location))
+            ],
+        )
+
+    def bump_versions(self, names: Sequence[str]) -> dict[str, int]:
+        if not names:
+            return {}
+        stmt = (
+            sa.update(skus)
+            .where(skus.c.sku.in_(list(names)))
+            .values(version=skus.c.version + 1)
+            .returning(skus.c.sku, skus.c.version)
+        )
+        return {row.sku: row.version for row in self.conn.execute(stmt)}
+
+    def newest_reservations(self, sku: str, location: str) -> list[Reservation]:
+        query = (
+            sa.select(reservations)
+            .where(reservations.c.sku == sku, reservations.c.location == location)
+            .order_by(reservations.c.created_at.desc(), reservations.c.id.desc())
+        )
+        return [mapping.reservation(row) for row in self.conn.execute(query)]

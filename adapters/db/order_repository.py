@@ -1,0 +1,104 @@
+"""Orders: the aggregate with its lines and reservations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from adapters.db import mapping
+from adapters.db.dialect import insert
+from adapters.db.tables import order_lines, orders, reservations
+from domain.orders import Order
+from domain.ports import OrderRepository
+
+
+def load_orders(conn: sa.Connection, rows: list[sa.Row]) -> list[Order]:  # type: ignore[type-arg]
+    """Orders for these order rows, with lines and reservations in two queries in all."""
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    lines: dict[uuid.UUID, list[sa.Row]] = {i: [] for i in ids}  # type: ignore[type-arg]
+    held: dict[uuid.UUID, list[sa.Row]] = {i: [] for i in ids}  # type: ignore[type-arg]
+    for ln in conn.execute(sa.select(order_lines).where(order_lines.c.order_id.in_(ids))):
+        lines[ln.order_id].append(ln)
+    query = (
+        sa.select(reservations)
+        .where(reservations.c.order_id.in_(ids))
+        .order_by(reservations.c.created_at, reservations.c.id)
+    )
+    for r in conn.execute(query):
+        held[r.order_id].append(r)
+    return [mapping.order(r, lines[r.id], held[r.id]) for r in rows]
+
+
+class SqlOrderRepository(OrderRepository):
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def add(self, order: Order) -> bool:
+        now = datetime.now(UTC)
+        # DO NOTHING without a target covers both unique keys: (channel, external_id)
+        # and (channel, idempotency_key). A concurrent twin waits here for the first
+        # writer's commit, then sees the conflict.
+        stmt = (
+            insert(self.conn, orders)
+            .values(mapping.order_row(order, now))
+            .on_conflict_do_nothing()
+            .returning(orders.c.id)
+        )
+        if self.conn.execute(stmt).first() is None:
+            return False
+        order.created_at = order.updated_at = now
+        self.conn.execute(sa.insert(order_lines).values(mapping.line_rows(order)))
+        if order.reservations:
+            rows = mapping.reservation_rows(order.reservations)
+            self.conn.execute(sa.insert(reservations).values(rows))
+        return True
+
+    def get(self, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:
+        query = sa.select(orders).where(orders.c.id == order_id)
+        if lock:
+            query = query.with_for_update()
+        found = load_orders(self.conn, list(self.conn.execute(query)))
+        return found[0] if found else None
+
+    def find_duplicate(self, order: Order) -> Order | None:
+        same = orders.c.external_id == order.external_id
+        if order.idempotency_key:
+            same = sa.or_(same, orders.c.idempotency_key == order.idempotency_key)
+        query = sa.select(orders).where(orders.c.channel == order.channel, same).limit(1)
+        found = load_orders(self.conn, list(self.conn.execute(query)))
+        return found[0] if found else None
+
+    def save(self, order: Order) -> None:
+        now = datetime.now(UTC)
+        self.conn.execute(
+            sa.update(orders)
+            .where(orders.c.id == order.id)
+            .values(status=order.status.value, version=order.version, updated_at=now)
+        )
+        order.updated_at = now
+        self.conn.execute(
+            sa.update(order_lines)
+            .where(
+                order_lines.c.order_id == sa.bindparam("b_order_id"),
+                order_lines.c.line_no == sa.bindparam("b_line_no"),
+            )
+            .values(allocated=sa.bindparam("b_allocated"), shipped=sa.bindparam("b_shipped")),
+            [
+                {
+                    "b_order_id": order.id,
+                    "b_line_no": ln.line_no,
+                    "b_allocated": ln.allocated,
+                    "b_shipped": ln.shipped,
+                }
+                for ln in order.lines
+            ],
+        )
+        # Reservations are few per order: rewrite them rather than diff them.
+        self.conn.execute(sa.delete(reservations).where(reservations.c.order_id == order.id))
+        if order.reservations:
+            rows = mapping.reservation_rows(order.reservations)
+            self.conn.execute(sa.insert(reservations).values(rows))

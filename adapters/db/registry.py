@@ -1,0 +1,147 @@
+"""Channels, downstream systems and locations: who may call, and where stock lives."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from adapters import apikeys
+from adapters.db.dialect import insert
+from adapters.db.mapping import aware
+from adapters.db.tables import channels, locations, systems
+
+CHANNEL_KINDS = ("canonical", "pos", "b2b", "shopify", "woocommerce", "amazon", "square")
+SYSTEM_KINDS = ("erp", "wms", "crm", "payments")
+LOCATION_TYPES = ("warehouse", "store")
+
+
+class RegistryError(Exception):
+    """The registration cannot be made."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated caller: a channel, a downstream system, or the operator (admin)."""
+
+    kind: str  # "channel", "system" or "admin"
+    name: str
+    subkind: str = ""  # the channel's or system's kind
+
+
+def add_channel(
+    conn: sa.Connection,
+    name: str,
+    kind: str,
+    *,
+    secret_ciphertext: str | None = None,
+    api_url: str | None = None,
+    shop_domain: str | None = None,
+    notification_url: str | None = None,
+) -> str:
+    """Create a channel; returns its API key (only its hash is stored)."""
+    if kind not in CHANNEL_KINDS:
+        raise RegistryError(f"unknown channel kind {kind!r}; one of {', '.join(CHANNEL_KINDS)}")
+    key = apikeys.mint("ch")
+    stmt = (
+        insert(conn, channels)
+        .values(
+            id=uuid.uuid4(),
+            name=name,
+            kind=kind,
+            api_key_prefix=key.prefix,
+            api_key_hash=key.digest,
+            secret_ciphertext=secret_ciphertext,
+            api_url=api_url,
+            shop_domain=shop_domain,
+            notification_url=notification_url,
+        )
+        .on_conflict_do_nothing()
+        .returning(channels.c.id)
+    )
+    if conn.execute(stmt).first() is None:
+        raise RegistryError(f"a channel named {name!r} already exists")
+    return key.key
+
+
+def add_system(conn: sa.Connection, name: str, kind: str) -> str:
+    """Register a downstream system that calls back; returns its API key."""
+    if kind not in SYSTEM_KINDS:
+        raise RegistryError(f"unknown system kind {kind!r}; one of {', '.join(SYSTEM_KINDS)}")
+    key = apikeys.mint("sys")
+    stmt = (
+        insert(conn, systems)
+        .values(
+            id=uuid.uuid4(),
+            name=name,
+            kind=kind,
+            api_key_prefix=key.prefix,
+            api_key_hash=key.digest,
+        )
+        .on_conflict_do_nothing()
+        .returning(systems.c.id)
+    )
+    if conn.execute(stmt).first() is None:
+        raise RegistryError(f"a system named {name!r} already exists")
+    return key.key
+
+
+def add_location(conn: sa.Connection, code: str, type_: str, priority: int) -> None:
+    """Create a location, or update its type and priority."""
+    if type_ not in LOCATION_TYPES:
+        raise RegistryError(f"unknown location type {type_!r}; one of {', '.join(LOCATION_TYPES)}")
+    stmt = insert(conn, locations).values(code=code, type=type_, priority=priority)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[locations.c.code], set_={"type": type_, "priority": priority}
+        )
+    )
+
+
+def list_channels(conn: sa.Connection) -> list[dict[str, object]]:
+    query = sa.select(
+        channels.c.name,
+        channels.c.kind,
+        channels.c.api_url,
+        channels.c.shop_domain,
+        channels.c.notification_url,
+        channels.c.created_at,
+        channels.c.disabled_at,
+    ).order_by(channels.c.name)
+    return [_plain(row._asdict()) for row in conn.execute(query)]
+
+
+def list_locations(conn: sa.Connection) -> list[dict[str, object]]:
+    query = sa.select(locations.c.code, locations.c.type, locations.c.priority).order_by(
+        locations.c.priority, locations.c.code
+    )
+    return [row._asdict() for row in conn.execute(query)]
+
+
+def active_channel_names(conn: sa.Connection) -> list[str]:
+    query = sa.select(channels.c.name).where(channels.c.disabled_at.is_(None))
+    return sorted(conn.execute(query).scalars())
+
+
+def authenticate(conn: sa.Connection, key: str) -> Caller | None:
+    """The channel or system that owns this key, or None."""
+    prefix = apikeys.prefix_of(key)
+    if prefix is None:
+        return None
+    for kind, table in (("channel", channels), ("system", systems)):
+        row = conn.execute(
+            sa.select(table.c.name, table.c.kind, table.c.api_key_hash).where(
+                table.c.api_key_prefix == prefix, table.c.disabled_at.is_(None)
+            )
+        ).first()
+        if row is not None:
+            return (
+                Caller(kind, row.name, row.kind) if apikeys.matches(key, row.api_key_hash) else None
+            )
+    return None
+
+
+def _plain(row: dict[str, object]) -> dict[str, object]:
+    return {k: (aware(v).isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}

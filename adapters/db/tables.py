@@ -1,0 +1,189 @@
+"""Tables of the system of record (SQLModel families; rows map to domain objects in the
+repositories, never the other way round). The outbox's own tables live in outbox/tables.py."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from outbox.tables import Json, Timestamp
+
+_now = sa.func.now()
+
+
+def _created() -> Any:
+    return Field(sa_column=sa.Column(Timestamp, nullable=False, server_default=_now))
+
+
+class ChannelRow(SQLModel, table=True):
+    __tablename__ = "channels"
+
+    id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, primary_key=True))
+    name: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    kind: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    api_key_prefix: str = Field(sa_column=sa.Column(sa.String(16), nullable=False, unique=True))
+    api_key_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    secret_ciphertext: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    api_url: str | None = Field(default=None, sa_column=sa.Column(sa.String(500)))
+    shop_domain: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
+    notification_url: str | None = Field(default=None, sa_column=sa.Column(sa.String(500)))
+    created_at: datetime = _created()
+    disabled_at: datetime | None = Field(default=None, sa_column=sa.Column(Timestamp))
+
+
+class SystemRow(SQLModel, table=True):
+    """A downstream system (ERP, WMS, CRM, payments) that calls back with its own key."""
+
+    __tablename__ = "systems"
+
+    id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, primary_key=True))
+    name: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    kind: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    api_key_prefix: str = Field(sa_column=sa.Column(sa.String(16), nullable=False, unique=True))
+    api_key_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    created_at: datetime = _created()
+    disabled_at: datetime | None = Field(default=None, sa_column=sa.Column(Timestamp))
+
+
+class LocationRow(SQLModel, table=True):
+    __tablename__ = "locations"
+
+    code: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    type: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    priority: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, server_default="100"))
+    created_at: datetime = _created()
+
+    __table_args__ = (
+        sa.CheckConstraint("type IN ('warehouse', 'store')", name="ck_location_type"),
+    )
+
+
+class SkuRow(SQLModel, table=True):
+    """A known SKU; its row is the lock every stock change of the SKU takes first."""
+
+    __tablename__ = "skus"
+
+    sku: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    version: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    created_at: datetime = _created()
+
+
+class StockRow(SQLModel, table=True):
+    __tablename__ = "stock"
+
+    sku: str = Field(
+        sa_column=sa.Column(sa.String(64), sa.ForeignKey("skus.sku"), primary_key=True)
+    )
+    location: str = Field(
+        sa_column=sa.Column(sa.String(64), sa.ForeignKey("locations.code"), primary_key=True)
+    )
+    on_hand: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    reserved: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    updated_at: datetime = _created()
+
+    # The database refuses an oversell even if a code path forgot a lock.
+    __table_args__ = (
+        sa.CheckConstraint("on_hand >= 0", name="ck_stock_on_hand"),
+        sa.CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="ck_stock_reserved"),
+    )
+
+
+class OrderRow(SQLModel, table=True):
+    __tablename__ = "orders"
+
+    id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, primary_key=True))
+    channel: str = Field(
+        sa_column=sa.Column(sa.String(64), sa.ForeignKey("channels.name"), nullable=False)
+    )
+    external_id: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
+    idempotency_key: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
+    fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    status: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    version: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    currency: str = Field(sa_column=sa.Column(sa.String(3), nullable=False))
+    placed_at: datetime = Field(sa_column=sa.Column(Timestamp, nullable=False))
+    customer: dict[str, Any] = Field(sa_column=sa.Column(Json, nullable=False))
+    shipping_address: dict[str, Any] = Field(sa_column=sa.Column(Json, nullable=False))
+    billing_address: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(Json))
+    shipping: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(Json))
+    payment: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(Json))
+    totals: dict[str, Any] = Field(sa_column=sa.Column(Json, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(Timestamp, nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(Timestamp, nullable=False))
+
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "external_id", name="uq_order_channel_external_id"),
+        sa.Index(
+            "uq_order_channel_idempotency_key",
+            "channel",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+            sqlite_where=sa.text("idempotency_key IS NOT NULL"),
+        ),
+        sa.Index("ix_orders_updated", "updated_at", "id"),
+        sa.Index("ix_orders_channel_updated", "channel", "updated_at", "id"),
+    )
+
+
+class OrderLineRow(SQLModel, table=True):
+    __tablename__ = "order_lines"
+
+    order_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    line_no: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
+    sku: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    quantity: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    unit_price_minor: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    discount_minor: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    tax_minor: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    allocated: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    shipped: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+
+    __table_args__ = (
+        sa.CheckConstraint("quantity > 0", name="ck_line_quantity"),
+        sa.CheckConstraint(
+            "allocated >= 0 AND allocated + shipped <= quantity", name="ck_line_alloc"
+        ),
+    )
+
+
+class ReservationRow(SQLModel, table=True):
+    __tablename__ = "reservations"
+
+    id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, primary_key=True))
+    order_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("orders.id", ondelete="CASCADE"), nullable=False)
+    )
+    line_no: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    sku: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    location: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    quantity: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(Timestamp, nullable=False))
+
+    __table_args__ = (
+        sa.CheckConstraint("quantity > 0", name="ck_reservation_quantity"),
+        sa.Index("ix_reservations_order", "order_id"),
+        sa.Index("ix_reservations_stock", "sku", "location", "created_at"),
+    )
+
+
+def table(model: type[SQLModel]) -> sa.Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+channels = table(ChannelRow)
+systems = table(SystemRow)
+locations = table(LocationRow)
+skus = table(SkuRow)
+stock = table(StockRow)
+orders = table(OrderRow)
+order_lines = table(OrderLineRow)
+reservations = table(ReservationRow)

@@ -1,0 +1,63 @@
+"""The SQL unit of work: one connection, one transaction, outbox rows written at commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+
+from adapters.db import registry
+from adapters.db.errors import convert
+from adapters.db.inventory_repository import SqlInventoryRepository
+from adapters.db.order_repository import SqlOrderRepository
+from domain.ports import UnitOfWork
+from outbox.writer import TraceContext, write_events
+
+
+class SqlUnitOfWork(UnitOfWork):
+    def __init__(
+        self, engine: sa.Engine, context: TraceContext | None = None, *, notify: bool = False
+    ) -> None:
+        self.engine = engine
+        self.context = context or TraceContext()
+        self.notify = notify
+        self.committed_event_ids: list[Any] = []
+
+    def __enter__(self) -> SqlUnitOfWork:
+        super().__enter__()
+        try:
+            self.connection = self.engine.connect()
+            self.connection.begin()
+        except exc.DBAPIError as error:
+            raise convert(error) from error
+        self.orders = SqlOrderRepository(self.connection)
+        self.inventory = SqlInventoryRepository(self.connection)
+        return self
+
+    def __exit__(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
+        try:
+            self.rollback()
+        finally:
+            self.connection.close()
+        if isinstance(exc_value, exc.DBAPIError):
+            raise convert(exc_value) from exc_value
+
+    def commit(self) -> None:
+        try:
+            self.committed_event_ids = write_events(
+                self.connection,
+                self.pending_events,
+                self.context,
+                lambda: registry.active_channel_names(self.connection),
+                notify=self.notify,
+            )
+            self.connection.commit()
+        except exc.DBAPIError as error:
+            raise convert(error) from error
+        self.pending_events = []
+
+    def rollback(self) -> None:
+        if self.connection.in_transaction():
+            self.connection.rollback()
+        self.pending_events = []

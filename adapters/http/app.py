@@ -1,0 +1,37 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from adapters.http.keys import CONFIG, ENGINE, EXECUTOR, KEY_CACHE, HttpConfig
+from adapters.http.middleware import body_middleware, error_middleware
+from adapters.http.openapi import openapi_json
+from adapters.http.routes import ROUTES
+
+
+def init_app(engine: sa.Engine, config: HttpConfig, *, threads: int = 20) -> web.Application:
+    """The HTTP app over an engine; the caller owns the engine (and disposes of it)."""
+    # aiohttp's own limit is set high: body_middleware enforces ours, as problem+json.
+    app = web.Application(
+        middlewares=[error_middleware, body_middleware],
+        client_max_size=config.max_body_bytes * 2,
+    )
+    app[ENGINE] = engine
+    app[CONFIG] = config
+    app[KEY_CACHE] = {}
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
+    app.router.add_get("/openapi.json", openapi_json)
+
+    async def executor(app: web.Application) -> AsyncIterator[None]:
+        app[EXECUTOR] = ThreadPoolExecutor(threads, thread_name_prefix="ordersync-db")
+        yield
+        app[EXECUTOR].shutdown(wait=True)
+
+    app.cleanup_ctx.append(executor)
+    return app

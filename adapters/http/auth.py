@@ -1,0 +1,65 @@
+"""Who is calling: a channel, a downstream system, or the operator (admin token).
+
+Verified keys are cached for a short time (HttpConfig.key_cache_ttl_s) so the
+hot path does not pay a database round trip per request; a disabled or rotated
+key stops working within that time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+from aiohttp import web
+
+from adapters import apikeys
+from adapters.db.registry import Caller, authenticate
+from adapters.http.keys import CONFIG, ENGINE, KEY_CACHE
+from adapters.http.problems import ProblemError
+from adapters.http.threads import run
+
+ADMIN = Caller("admin", "admin")
+
+
+def _unauthorized(detail: str) -> ProblemError:
+    return ProblemError(401, "Unauthorized", detail)
+
+
+async def caller(request: web.Request) -> Caller:
+    """The authenticated caller (401 problem otherwise)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("send Authorization: Bearer <API key>")
+    token = token.strip()
+    admin = request.app[CONFIG].admin_token
+    if admin and hmac.compare_digest(token.encode(), admin.encode()):
+        return ADMIN
+    cache = request.app[KEY_CACHE]
+    digest = apikeys.digest(token)
+    hit = cache.get(digest)
+    if hit and hit[1] > time.monotonic():
+        found: Caller = hit[0]
+        return found
+    engine = request.app[ENGINE]
+
+    def lookup() -> Caller | None:
+        with engine.connect() as conn:
+            return authenticate(conn, token)
+
+    found_or_none = await run(request, lookup)
+    if found_or_none is None:
+        raise _unauthorized("the API key is not valid")
+    cache[digest] = (found_or_none, time.monotonic() + request.app[CONFIG].key_cache_ttl_s)
+    return found_or_none
+
+
+async def require(request: web.Request, *kinds: str) -> Caller:
+    """The caller, if it is one of `kinds` (the admin is accepted wherever a system is)."""
+    who = await caller(request)
+    allowed = set(kinds) | ({"admin"} if "system" in kinds else set())
+    if who.kind not in allowed:
+        raise ProblemError(
+            403, "Forbidden", f"this route is for {' or '.join(sorted(allowed))} keys"
+        )
+    return who

@@ -1,0 +1,32 @@
+"""The trace context of a request: correlation id and W3C traceparent, onto every outbox row."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from aiohttp import web
+
+from adapters.http.keys import CORRELATION_ID
+from outbox.writer import TraceContext
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def trace_context(request: web.Request) -> TraceContext:
+    """From the request's headers; malformed values are replaced, never trusted."""
+    correlation = request.headers.get("X-Correlation-ID", "")
+    if not _CORRELATION.match(correlation):
+        correlation = str(uuid.uuid4())
+    traceparent = request.headers.get("traceparent", "").strip().lower()
+    tracestate = request.headers.get("tracestate")
+    if not _TRACEPARENT.match(traceparent):
+        traceparent, tracestate = "", None
+    request[CORRELATION_ID] = correlation
+    return TraceContext(
+        correlation_id=correlation,
+        causation_id=request.headers.get("X-Request-ID", "")[:64] or None,
+        traceparent=traceparent or None,
+        tracestate=(tracestate or "")[:512] or None,
+    )

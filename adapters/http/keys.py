@@ -1,0 +1,27 @@
+"""Typed application keys (one place) and the HTTP adapter's configuration."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from aiohttp import web
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    admin_token: str | None = None
+    max_body_bytes: int = 1_048_576
+    body_timeout_s: float = 10.0
+    page_size: int = 100
+    key_cache_ttl_s: float = 30.0
+
+
+ENGINE = web.AppKey("engine", sa.Engine)
+CONFIG = web.AppKey("config", HttpConfig)
+EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+KEY_CACHE = web.AppKey("key_cache", dict)
+
+BODY = web.RequestKey("body", bytes)
+CORRELATION_ID = web.RequestKey("correlation_id", str)

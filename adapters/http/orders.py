@@ -1,0 +1,137 @@
+"""/v1/orders: channels send canonical orders and read them back (a channel sees only its own)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from adapters.db.order_queries import find_orders, get_order
+from adapters.db.registry import Caller
+from adapters.db.uow import SqlUnitOfWork
+from adapters.http.auth import require
+from adapters.http.context import trace_context
+from adapters.http.jsonutil import dumps
+from adapters.http.keys import CONFIG, ENGINE
+from adapters.http.middleware import json_body
+from adapters.http.problems import ProblemError
+from adapters.http.serialize import order_json
+from adapters.http.threads import run
+from domain.commands import PlaceOrder
+from domain.services import place_order, retrying
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def _json(body: object, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=dumps(body), content_type="application/json")
+
+
+async def post_order(request: web.Request) -> web.Response:
+    who = await require(request, "channel")
+    cmd = PlaceOrder.model_validate(json_body(request))
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise ProblemError(400, "Bad Request", "Idempotency-Key must be 1 to 255 characters")
+    engine, context = request.app[ENGINE], trace_context(request)
+
+    def work() -> tuple[object, bool]:
+        return retrying(
+            lambda: place_order(
+                SqlUnitOfWork(engine, context), cmd, channel=who.name, idempotency_key=key
+            )
+        )
+
+    order, created = await run(request, work)
+    response = _json(order_json(order), 201 if created else 200)  # type: ignore[arg-type]
+    response.headers["Location"] = f"/v1/orders/{order.id}"  # type: ignore[attr-defined]
+    return response
+
+
+def _scope(who: Caller) -> str | None:
+    """The channel a caller may read (None: every channel, for systems and the admin)."""
+    return who.name if who.kind == "channel" else None
+
+
+def _order_id(request: web.Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info["order_id"])
+    except ValueError:
+        raise ProblemError(404, "Not Found", "no such order") from None
+
+
+async def get_one(request: web.Request) -> web.Response:
+    who = await require(request, "channel", "system")
+    order_id = _order_id(request)
+
+    def read() -> object:
+        with request.app[ENGINE].connect() as conn:
+            return get_order(conn, order_id, _scope(who))
+
+    order = await run(request, read)
+    if order is None:
+        raise ProblemError(404, "Not Found", "no such order")
+    return _json(order_json(order))  # type: ignore[arg-type]
+
+
+def encode_cursor(updated_at: datetime, order_id: uuid.UUID) -> str:
+    raw = json.dumps([updated_at.isoformat(), str(order_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, order_id = json.loads(raw)
+        return datetime.fromisoformat(stamp), uuid.UUID(order_id)
+    except (ValueError, TypeError):
+        raise ProblemError(400, "Bad Request", "cursor is not one this API returned") from None
+
+
+def _since(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ProblemError(400, "Bad Request", "updated_since must be an ISO 8601 time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def list_orders(request: web.Request) -> web.Response:
+    who = await require(request, "channel", "system")
+    q = request.query
+    scope = _scope(who)
+    channel = q.get("channel")
+    if scope is not None and channel not in (None, scope):
+        raise ProblemError(403, "Forbidden", "a channel can read only its own orders")
+    page_size = request.app[CONFIG].page_size
+    try:
+        limit = min(int(q.get("limit", page_size)), 1000)
+        if limit < 1:
+            raise ValueError
+    except ValueError:
+        raise ProblemError(400, "Bad Request", "limit must be an integer from 1 to 1000") from None
+    since = _since(q["updated_since"]) if "updated_since" in q else None
+    after = decode_cursor(q["cursor"]) if "cursor" in q else None
+
+    def read() -> list:  # type: ignore[type-arg]
+        with request.app[ENGINE].connect() as conn:
+            return find_orders(
+                conn,
+                channel=scope or channel,
+                external_id=q.get("external_id"),
+                updated_since=since,
+                after=after,
+                limit=limit,
+            )
+
+    found = await run(request, read)
+    last = found[-1] if len(found) == limit else None
+    return _json(
+        {
+            "items": [order_json(o) for o in found],
+            "next_cursor": encode_cursor(last.updated_at, last.id) if last else None,
+        }
+    )

@@ -1,0 +1,61 @@
+"""Every route, one line each; the router and /openapi.json are both built from this table."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from adapters.http import health, inventory, orders
+from domain.commands import AdjustInventory, PlaceOrder
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    summary: str
+    auth: str = ""  # who may call: "channel", "system", "channel|system", "" (anyone)
+    body: type[BaseModel] | None = None
+    ok: int = 200
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "POST",
+        "/v1/orders",
+        orders.post_order,
+        "Accept a canonical order",
+        "channel",
+        PlaceOrder,
+        201,
+    ),
+    Route(
+        "GET",
+        "/v1/orders",
+        orders.list_orders,
+        "Find orders, or page through changes",
+        "channel|system",
+    ),
+    Route("GET", "/v1/orders/{order_id}", orders.get_one, "One order", "channel|system"),
+    Route(
+        "POST",
+        "/v1/inventory/adjustments",
+        inventory.post_adjustments,
+        "Adjust stock",
+        "system",
+        AdjustInventory,
+    ),
+    Route(
+        "GET",
+        "/v1/inventory/{sku}",
+        inventory.get_sku,
+        "ATP of a SKU per location",
+        "channel|system",
+    ),
+    Route("GET", "/healthz", health.healthz, "Liveness"),
+    Route("GET", "/readyz", health.readyz, "Readiness (the database answers)"),
+)

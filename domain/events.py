@@ -1,0 +1,144 @@
+"""Domain events: one pydantic schema per event type, validated when the event is made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class EventPayload(BaseModel):
+    """The payload of one event type; subclasses register themselves by `event_type`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_type: ClassVar[str]
+    event_version: ClassVar[int] = 1
+    aggregate_type: ClassVar[str]
+    # State-like events (the latest supersedes older ones) name what they supersede.
+    coalesce_prefix: ClassVar[str | None] = None
+
+    def aggregate_id(self) -> str:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """A payload with what the outbox needs to know about its aggregate."""
+
+    payload: EventPayload
+    aggregate_version: int
+    channel: str | None = None  # the sales channel the change came from, if any
+    occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def event_type(self) -> str:
+        return self.payload.event_type
+
+    @property
+    def aggregate_type(self) -> str:
+        return self.payload.aggregate_type
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.payload.aggregate_id()
+
+    @property
+    def coalesce_key(self) -> str | None:
+        prefix = self.payload.coalesce_prefix
+        return f"{prefix}:{self.aggregate_id}" if prefix else None
+
+
+class MoneyLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    line_no: int
+    sku: str
+    quantity: int
+    unit_price: str
+    discount: str
+    tax: str
+
+
+class ReservationOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    line_no: int
+    sku: str
+    location: str
+    quantity: int
+
+
+class BackorderedLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    line_no: int
+    sku: str
+    quantity: int
+
+
+class LocationStock(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    location: str
+    on_hand: int
+    reserved: int
+    atp: int
+
+
+class _OrderEvent(EventPayload):
+    aggregate_type: ClassVar[str] = "order"
+    order_id: str
+    channel: str
+    external_id: str
+    status: str
+
+    def aggregate_id(self) -> str:
+        return self.order_id
+
+
+class OrderAccepted(_OrderEvent):
+    """A channel's order was accepted (whatever its allocation): the full canonical order."""
+
+    event_type: ClassVar[str] = "order.accepted"
+    placed_at: datetime
+    currency: str
+    customer: dict[str, Any]
+    shipping_address: dict[str, Any]
+    billing_address: dict[str, Any] | None
+    shipping: dict[str, Any] | None
+    payment: dict[str, Any] | None
+    totals: dict[str, str]
+    lines: list[MoneyLine]
+
+
+class OrderAllocated(_OrderEvent):
+    """Stock was reserved for an order: its complete current reservations, by location."""
+
+    event_type: ClassVar[str] = "order.allocated"
+    reservations: list[ReservationOut]
+
+
+class OrderBackordered(_OrderEvent):
+    """Some quantity of an order could not be reserved anywhere: the backordered lines."""
+
+    event_type: ClassVar[str] = "order.backordered"
+    lines: list[BackorderedLine]
+
+
+class InventoryChanged(EventPayload):
+    """The available-to-promise quantity of a SKU changed (state-like: the newest wins)."""
+
+    event_type: ClassVar[str] = "inventory.changed"
+    aggregate_type: ClassVar[str] = "sku"
+    coalesce_prefix: ClassVar[str | None] = "atp"
+    sku: str
+    atp: int
+    locations: list[LocationStock]
+
+    def aggregate_id(self) -> str:
+        return self.sku
+
+
+EVENT_TYPES: dict[str, type[EventPayload]] = {
+    cls.event_type: cls
+    for cls in (OrderAccepted, OrderAllocated, OrderBackordered, InventoryChanged)
+}

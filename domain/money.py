@@ -1,0 +1,64 @@
+"""Exact money: integer minor units with an ISO 4217 currency, never float."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from domain.currency import EXPONENTS
+from domain.errors import InvalidMoney
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Money:
+    """An amount in minor units (cents) of one currency."""
+
+    minor: int
+    currency: str
+
+    @classmethod
+    def parse(cls, amount: str | int | Decimal, currency: str) -> Money:
+        """Parse a decimal string such as "19.90"; refuses floats and excess precision."""
+        if currency not in EXPONENTS:
+            raise InvalidMoney(f"unsupported currency {currency!r}")
+        if isinstance(amount, float) or isinstance(amount, bool):
+            raise InvalidMoney("amounts must be decimal strings, not floats")
+        try:
+            value = Decimal(str(amount))
+        except InvalidOperation:
+            raise InvalidMoney(f"{amount!r} is not a decimal amount") from None
+        if not value.is_finite():
+            raise InvalidMoney(f"{amount!r} is not a finite amount")
+        exp = EXPONENTS[currency]
+        scaled = value.scaleb(exp)
+        if scaled != scaled.to_integral_value():
+            raise InvalidMoney(f"{amount} has more than {exp} decimals for {currency}")
+        return cls(int(scaled), currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(0, currency)
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise InvalidMoney(f"cannot combine {self.currency} with {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.minor + other.minor, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.minor - other.minor, self.currency)
+
+    def times(self, quantity: int) -> Money:
+        return Money(self.minor * quantity, self.currency)
+
+    @property
+    def amount(self) -> Decimal:
+        return Decimal(self.minor).scaleb(-EXPONENTS[self.currency])
+
+    def __str__(self) -> str:
+        """The amount as a decimal string with exactly the currency's decimals."""
+        exp = EXPONENTS[self.currency]
+        return f"{self.amount:.{exp}f}"

@@ -1,0 +1,125 @@
+"""The order aggregate: canonical order, lines, reservations and its status."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from domain.allocation import Allocation, Demand, Plan
+from domain.events import DomainEvent
+from domain.money import Money
+from domain.status import OrderStatus, check_transition
+
+
+@dataclass(slots=True)
+class OrderLine:
+    line_no: int
+    sku: str
+    quantity: int
+    unit_price: Money
+    discount: Money
+    tax: Money
+    allocated: int = 0
+    shipped: int = 0
+
+    @property
+    def backordered(self) -> int:
+        """What is neither reserved nor shipped: the channel sold it, no stock covers it yet."""
+        return self.quantity - self.allocated - self.shipped
+
+    @property
+    def total(self) -> Money:
+        return self.unit_price.times(self.quantity) - self.discount + self.tax
+
+
+@dataclass(slots=True)
+class Reservation:
+    order_id: uuid.UUID
+    line_no: int
+    sku: str
+    location: str
+    quantity: int
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(slots=True)
+class Order:
+    id: uuid.UUID
+    channel: str
+    external_id: str
+    status: OrderStatus
+    version: int
+    currency: str
+    placed_at: datetime
+    customer: dict[str, Any]
+    shipping_address: dict[str, Any]
+    billing_address: dict[str, Any] | None
+    shipping: dict[str, Any] | None
+    payment: dict[str, Any] | None
+    totals: dict[str, str]
+    lines: list[OrderLine]
+    fingerprint: str
+    idempotency_key: str | None = None
+    reservations: list[Reservation] = field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    events: list[DomainEvent] = field(default_factory=list)
+
+    def line(self, line_no: int) -> OrderLine:
+        return next(line for line in self.lines if line.line_no == line_no)
+
+    def move_to(self, target: OrderStatus) -> None:
+        """Change status through the transition table (IllegalTransition otherwise)."""
+        check_transition(self.status, target)
+        self.status = target
+
+    def allocation_status(self) -> OrderStatus:
+        """allocated / partially_allocated / backordered, from the lines' allocation."""
+        if all(line.allocated == line.quantity for line in self.lines):
+            return OrderStatus.ALLOCATED
+        if any(line.allocated for line in self.lines):
+            return OrderStatus.PARTIALLY_ALLOCATED
+        return OrderStatus.BACKORDERED
+
+    def apply_plan(self, plan: Plan) -> list[Reservation]:
+        """Record a plan's reservations on the lines and move the status to match."""
+        new = [self._reserve(a) for a in plan.allocations]
+        self.move_to(self.allocation_status())
+        return new
+
+    def _reserve(self, allocation: Allocation) -> Reservation:
+        line = self.line(allocation.line_no)
+        if allocation.quantity > line.backordered:
+            raise ValueError(f"line {line.line_no} cannot take {allocation.quantity} more")
+        line.allocated += allocation.quantity
+        reservation = Reservation(
+            self.id, allocation.line_no, allocation.sku, allocation.location, allocation.quantity
+        )
+        self.reservations.append(reservation)
+        return reservation
+
+    def release(self, reservation: Reservation, quantity: int) -> None:
+        """Take `quantity` back from a reservation: the line is backordered by that much."""
+        self.line(reservation.line_no).allocated -= quantity
+        reservation.quantity -= quantity
+        if reservation.quantity == 0:
+            self.reservations.remove(reservation)
+
+    def backorder_demands(self) -> list[Demand]:
+        """What each line still needs, as demands for the allocator."""
+        return [Demand(ln.line_no, ln.sku, ln.backordered) for ln in self.lines if ln.backordered]
+
+    def bump(self) -> None:
+        """One version step per committed change (not per transition)."""
+        self.version += 1
+
+
+def fingerprint(content: dict[str, Any]) -> str:
+    """A stable hash of normalized order content: same order again ⇔ same fingerprint."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,93 @@
+"""Ports: what domain services need from persistence, implemented in adapters/db."""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from domain.allocation import StockLevel
+from domain.events import DomainEvent
+from domain.orders import Order, Reservation
+
+
+@dataclass(frozen=True, slots=True)
+class SkuStock:
+    """A SKU's locked stock: its aggregate version and one level per location."""
+
+    sku: str
+    version: int
+    levels: list[StockLevel] = field(default_factory=list)
+
+    @property
+    def atp(self) -> int:
+        return sum(level.atp for level in self.levels)
+
+
+class OrderRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, order: Order) -> bool:
+        """Insert a new order with its lines and reservations; False if (channel,
+        external_id) or (channel, Idempotency-Key) is already taken."""
+
+    @abc.abstractmethod
+    def get(self, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:
+        """The order with its lines and reservations; `lock` holds its row until commit."""
+
+    @abc.abstractmethod
+    def find_duplicate(self, order: Order) -> Order | None:
+        """The stored order that has the same (channel, external_id) or Idempotency-Key."""
+
+    @abc.abstractmethod
+    def save(self, order: Order) -> None:
+        """Write status, version, line quantities and reservations of a locked order."""
+
+
+class InventoryRepository(abc.ABC):
+    @abc.abstractmethod
+    def lock(self, skus: Sequence[str]) -> dict[str, SkuStock]:
+        """Lock the known SKUs among `skus` in sorted order (until commit) and read their
+        stock; unknown SKUs are absent from the result."""
+
+    @abc.abstractmethod
+    def ensure(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Create missing SKUs, locations (as warehouses) and zero stock rows."""
+
+    @abc.abstractmethod
+    def save_levels(self, levels: Sequence[StockLevel]) -> None:
+        """Write on_hand and reserved of these (locked) stock rows."""
+
+    @abc.abstractmethod
+    def bump_versions(self, skus: Sequence[str]) -> dict[str, int]:
+        """Advance the aggregate version of each (locked) SKU; returns the new versions."""
+
+    @abc.abstractmethod
+    def newest_reservations(self, sku: str, location: str) -> list[Reservation]:
+        """Reservations of that stock row, newest first."""
+
+
+class UnitOfWork(abc.ABC):
+    """One database transaction: repositories, and the events to write to the outbox."""
+
+    orders: OrderRepository
+    inventory: InventoryRepository
+
+    def __enter__(self) -> UnitOfWork:
+        self.pending_events: list[DomainEvent] = []
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.rollback()
+
+    def emit(self, *events: DomainEvent) -> None:
+        """Queue events; commit() writes them to the outbox in the same transaction."""
+        self.pending_events.extend(events)
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Write the pending events as outbox rows, then commit everything at once."""
+
+    @abc.abstractmethod
+    def rollback(self) -> None:
+        """Discard everything (a no-op after commit)."""

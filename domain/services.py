@@ -1,0 +1,248 @@
+"""Domain services: each runs one unit of work, so its changes and events commit together."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TypeVar
+
+from domain.allocation import StockLevel, allocate
+from domain.commands import AdjustInventory, PlaceOrder
+from domain.errors import ConcurrencyConflict, DuplicateMismatch, InsufficientStock, UnknownSku
+from domain.events import (
+    BackorderedLine,
+    DomainEvent,
+    InventoryChanged,
+    LocationStock,
+    MoneyLine,
+    OrderAccepted,
+    OrderAllocated,
+    OrderBackordered,
+    ReservationOut,
+)
+from domain.normalize import build_order
+from domain.orders import Order, Reservation
+from domain.ports import SkuStock, UnitOfWork
+
+T = TypeVar("T")
+
+
+def retrying(work: Callable[[], T], attempts: int = 8) -> T:
+    """Run `work` again when a concurrent transaction won (deadlock, serialization)."""
+    for attempt in range(attempts):
+        try:
+            return work()
+        except ConcurrencyConflict:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def place_order(
+    uow: UnitOfWork, cmd: PlaceOrder, *, channel: str, idempotency_key: str | None = None
+) -> tuple[Order, bool]:
+    """Accept a channel's order and reserve stock for it; (order, created).
+
+    The same order again (same channel and external id, or same Idempotency-Key,
+    with the same normalized content) returns the stored one and writes nothing.
+    """
+    order = build_order(cmd, channel=channel, idempotency_key=idempotency_key)
+    with uow:
+        skus = sorted({line.sku for line in order.lines})
+        stock = uow.inventory.lock(skus)
+        unknown = [sku for sku in skus if sku not in stock]
+        if unknown:
+            raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)}", skus=unknown)
+        levels = [level for s in stock.values() for level in s.levels]
+        reservations = order.apply_plan(allocate(order.backorder_demands(), levels))
+        if not uow.orders.add(order):
+            uow.rollback()
+            return _existing(uow, order), False
+        changed = _reserve_levels(levels, reservations)
+        uow.inventory.save_levels(changed)
+        uow.emit(accepted(order), *allocation_events(order))
+        uow.emit(*_stock_events(uow, stock, changed, order.channel))
+        uow.commit()
+    return order, True
+
+
+def _existing(uow: UnitOfWork, order: Order) -> Order:
+    existing = uow.orders.find_duplicate(order)
+    if existing is None:  # the other writer rolled back after all: try again
+        raise ConcurrencyConflict()
+    if existing.fingerprint != order.fingerprint:
+        same_key = order.idempotency_key and existing.idempotency_key == order.idempotency_key
+        what = "Idempotency-Key" if same_key else f"external_id {order.external_id!r}"
+        raise DuplicateMismatch(
+            f"{what} was already used for an order with different content",
+            order_id=str(existing.id),
+        )
+    return existing
+
+
+def _reserve_levels(levels: list[StockLevel], reservations: list[Reservation]) -> list[StockLevel]:
+    """The stock levels after these reservations: only the ones that changed."""
+    by_key = {(lv.sku, lv.location): lv for lv in levels}
+    changed: dict[tuple[str, str], StockLevel] = {}
+    for r in reservations:
+        lv = changed.get((r.sku, r.location), by_key[(r.sku, r.location)])
+        changed[(r.sku, r.location)] = dataclasses.replace(lv, reserved=lv.reserved + r.quantity)
+    return list(changed.values())
+
+
+def accepted(order: Order) -> DomainEvent:
+    payload = OrderAccepted(
+        order_id=str(order.id),
+        channel=order.channel,
+        external_id=order.external_id,
+        status=order.status.value,
+        placed_at=order.placed_at,
+        currency=order.currency,
+        customer=order.customer,
+        shipping_address=order.shipping_address,
+        billing_address=order.billing_address,
+        shipping=order.shipping,
+        payment=order.payment,
+        totals=order.totals,
+        lines=[
+            MoneyLine(
+                line_no=ln.line_no,
+                sku=ln.sku,
+                quantity=ln.quantity,
+                unit_price=str(ln.unit_price),
+                discount=str(ln.discount),
+                tax=str(ln.tax),
+            )
+            for ln in order.lines
+        ],
+    )
+    return DomainEvent(payload, order.version, order.channel)
+
+
+def allocation_events(order: Order) -> list[DomainEvent]:
+    """order.allocated with the current reservations, order.backordered with what is short."""
+    events = []
+    common = {
+        "order_id": str(order.id),
+        "channel": order.channel,
+        "external_id": order.external_id,
+        "status": order.status.value,
+    }
+    if order.reservations:
+        reservations = [
+            ReservationOut(line_no=r.line_no, sku=r.sku, location=r.location, quantity=r.quantity)
+            for r in order.reservations
+        ]
+        events.append(OrderAllocated(**common, reservations=reservations))
+    short = [
+        BackorderedLine(line_no=ln.line_no, sku=ln.sku, quantity=ln.backordered)
+        for ln in order.lines
+        if ln.backordered
+    ]
+    if short:
+        events.append(OrderBackordered(**common, lines=short))
+    return [DomainEvent(p, order.version, order.channel) for p in events]
+
+
+def _stock_events(
+    uow: UnitOfWork, before: dict[str, SkuStock], changed: list[StockLevel], channel: str | None
+) -> list[DomainEvent]:
+    """inventory.changed for every SKU whose ATP moved, with its new aggregate version."""
+    if not changed:
+        return []
+    current = {s: {lv.location: lv for lv in before[s].levels} for s in before}
+    for lv in changed:
+        current[lv.sku][lv.location] = lv
+    moved = sorted(
+        {
+            lv.sku
+            for lv in changed
+            if sum(x.atp for x in current[lv.sku].values()) != before[lv.sku].atp
+        }
+    )
+    versions = uow.inventory.bump_versions(moved)
+    events = []
+    for sku in moved:
+        levels = sorted(current[sku].values(), key=lambda lv: lv.location)
+        payload = InventoryChanged(
+            sku=sku,
+            atp=sum(lv.atp for lv in levels),
+            locations=[
+                LocationStock(
+                    location=lv.location, on_hand=lv.on_hand, reserved=lv.reserved, atp=lv.atp
+                )
+                for lv in levels
+            ],
+        )
+        events.append(DomainEvent(payload, versions[sku], channel))
+    return events
+
+
+def adjust_inventory(uow: UnitOfWork, cmd: AdjustInventory) -> dict[str, SkuStock]:
+    """Apply stock adjustments in order, all or nothing; returns the SKUs' stock afterwards.
+
+    A shrink below what is reserved takes the newest reservations back (the order
+    line is backordered) and tries to re-allocate them at other locations.
+    """
+    pairs = [(a.sku, a.location) for a in cmd.adjustments]
+    with uow:
+        uow.inventory.ensure(pairs)
+        stock = uow.inventory.lock(sorted({sku for sku, _ in pairs}))
+        levels = {(lv.sku, lv.location): lv for s in stock.values() for lv in s.levels}
+        original = dict(levels)
+        for i, a in enumerate(cmd.adjustments):
+            lv = levels[(a.sku, a.location)]
+            on_hand = a.set_on_hand if a.set_on_hand is not None else lv.on_hand + (a.delta or 0)
+            if on_hand < 0:
+                raise InsufficientStock(
+                    f"adjustment {i} would take {a.sku} at {a.location} to on_hand {on_hand}",
+                    index=i,
+                    errors=[{"field": f"adjustments.{i}", "message": "on_hand cannot go below 0"}],
+                )
+            levels[(a.sku, a.location)] = dataclasses.replace(lv, on_hand=on_hand)
+        touched = _shrink(uow, levels)
+        changed = [lv for key, lv in levels.items() if lv != original[key]]
+        uow.inventory.save_levels(changed)
+        for order in touched:
+            order.bump()
+            uow.orders.save(order)
+            uow.emit(*allocation_events(order))
+        uow.emit(*_stock_events(uow, stock, changed, None))
+        uow.commit()
+    return {
+        sku: SkuStock(sku, s.version, [levels[(sku, lv.location)] for lv in s.levels])
+        for sku, s in stock.items()
+    }
+
+
+def _shrink(uow: UnitOfWork, levels: dict[tuple[str, str], StockLevel]) -> list[Order]:
+    """Backorder the newest reservations where reserved > on_hand, then re-allocate them.
+
+    Only the SKUs in `levels` are locked, so only their lines are re-allocated.
+    """
+    orders: dict[str, Order] = {}
+    for key in sorted(levels):
+        lv = levels[key]
+        excess = lv.reserved - lv.on_hand
+        if excess <= 0:
+            continue
+        for stored in uow.inventory.newest_reservations(*key):
+            order = orders.get(str(stored.order_id)) or uow.orders.get(stored.order_id, lock=True)
+            if order is None:
+                continue
+            orders[str(order.id)] = order
+            reservation = next(r for r in order.reservations if r.id == stored.id)
+            take = min(reservation.quantity, excess)
+            order.release(reservation, take)
+            excess -= take
+            if excess == 0:
+                break
+        levels[key] = dataclasses.replace(lv, reserved=lv.on_hand + excess)
+    skus = {sku for sku, _ in levels}
+    for order in orders.values():
+        demands = [d for d in order.backorder_demands() if d.sku in skus]
+        plan = allocate(demands, [lv for k, lv in levels.items() if k[0] in skus])
+        for r in order.apply_plan(plan):
+            lv = levels[(r.sku, r.location)]
+            levels[(r.sku, r.location)] = dataclasses.replace(lv, reserved=lv.reserved + r.quantity)
+    return list(orders.values())

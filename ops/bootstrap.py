@@ -1,0 +1,35 @@
+"""The composition root: settings → engine, HTTP app; the only place that reads the environment."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from adapters.db.engine import make_engine
+from adapters.db.migrate import upgrade
+from adapters.http.app import init_app
+from adapters.http.keys import HttpConfig
+from adapters.secretbox import SecretBox
+from ops.settings import Settings
+
+
+def engine_for(settings: Settings) -> sa.Engine:
+    return make_engine(settings.database_url, pool_size=settings.db_pool_size)
+
+
+def migrate(settings: Settings) -> None:
+    upgrade(settings.database_url)
+
+
+def http_app(settings: Settings, engine: sa.Engine) -> web.Application:
+    config = HttpConfig(
+        admin_token=settings.admin_token,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
+        page_size=settings.page_size,
+    )
+    return init_app(engine, config, threads=settings.db_pool_size)
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    return SecretBox(settings.secret_key)

@@ -1,0 +1,225 @@
+"""The `ordersync` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+import sqlalchemy as sa
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import exc
+
+from adapters.db import registry
+from adapters.secretbox import SecretKeyMissing
+from ops import bootstrap
+from ops.settings import Settings, SettingsError, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console()
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@contextmanager
+def connection() -> Iterator[sa.Connection]:
+    """A committed-on-success connection to the configured database, with readable errors."""
+    engine = bootstrap.engine_for(settings())
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except registry.RegistryError as error:
+        raise click.ClickException(str(error)) from None
+    except exc.ProgrammingError as error:
+        raise click.ClickException(
+            f"the database schema is missing or old ({type(error.orig).__name__}); "
+            "run `ordersync db upgrade` first"
+        ) from None
+    except exc.OperationalError as error:
+        raise click.ClickException(f"cannot reach the database: {error.orig}") from None
+    finally:
+        engine.dispose()
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(fn)
+
+
+def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, default=str, indent=2))
+        return
+    table = Table(title=title)
+    for column in rows[0] if rows else ["(none)"]:
+        table.add_column(str(column))
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(table)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+def main(verbose: bool) -> None:
+    """ordersync: omnichannel orders, inventory and a transactional outbox."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply Alembic migrations to ORDERSYNC_DATABASE_URL."""
+    s = settings()
+    try:
+        from adapters.db.migrate import upgrade
+
+        upgrade(s.database_url, revision)
+    except exc.OperationalError as error:
+        raise click.ClickException(f"cannot reach the database: {error.orig}") from None
+    click.echo(f"database at {revision}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def api(host: str, port: int) -> None:
+    """Serve the HTTP API."""
+    from aiohttp import web
+
+    s = settings()
+    engine = bootstrap.engine_for(s)
+    try:
+        web.run_app(bootstrap.http_app(s, engine), host=host, port=port, print=None)
+    finally:
+        engine.dispose()
+
+
+@main.group()
+def channel() -> None:
+    """Sales channels."""
+
+
+@channel.command("add")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(registry.CHANNEL_KINDS))
+@click.option("--secret", help="The channel's webhook signing secret (stored encrypted).")
+@click.option("--api-url", help="Where status updates go back to the channel.")
+@click.option("--shop-domain", help="The shop's domain (Shopify, WooCommerce).")
+@click.option("--notification-url", help="Where the channel wants notifications.")
+def channel_add(name: str, kind: str, secret: str | None, **urls: str | None) -> None:
+    """Create a channel and print its API key (shown once)."""
+    ciphertext = None
+    if secret:
+        try:
+            ciphertext = bootstrap.secret_box(settings()).seal(secret)
+        except SecretKeyMissing as error:
+            raise click.ClickException(str(error)) from None
+    with connection() as conn:
+        key = registry.add_channel(conn, name, kind, secret_ciphertext=ciphertext, **urls)
+    click.echo(f"channel {name} ({kind}) created; its API key, shown only now:")
+    click.echo(key)
+
+
+@channel.command("list")
+@json_option
+def channel_list(as_json: bool) -> None:
+    """List channels."""
+    with connection() as conn:
+        rows = registry.list_channels(conn)
+    print_rows(rows, as_json, "channels")
+
+
+@main.group()
+def system() -> None:
+    """Downstream systems that call back (shipments, stock, refunds)."""
+
+
+@system.command("add")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(registry.SYSTEM_KINDS))
+def system_add(name: str, kind: str) -> None:
+    """Register a system and print its API key (shown once)."""
+    with connection() as conn:
+        key = registry.add_system(conn, name, kind)
+    click.echo(f"system {name} ({kind}) created; its API key, shown only now:")
+    click.echo(key)
+
+
+@main.group()
+def location() -> None:
+    """Warehouses and stores."""
+
+
+@location.command("add")
+@click.argument("code")
+@click.option("--type", "type_", required=True, type=click.Choice(registry.LOCATION_TYPES))
+@click.option("--priority", default=100, show_default=True, type=int, help="Lower ships first.")
+def location_add(code: str, type_: str, priority: int) -> None:
+    """Create a location (or change its type and priority)."""
+    with connection() as conn:
+        registry.add_location(conn, code, type_, priority)
+    click.echo(f"location {code} ({type_}, priority {priority})")
+
+
+@location.command("list")
+@json_option
+def location_list(as_json: bool) -> None:
+    """List locations, in allocation order."""
+    with connection() as conn:
+        rows = registry.list_locations(conn)
+    print_rows(rows, as_json, "locations")
+
+
+@main.group()
+def outbox() -> None:
+    """The transactional outbox and its delivery ledger."""
+
+
+@outbox.command("stats")
+@json_option
+def outbox_stats(as_json: bool) -> None:
+    """Backlog per destination: deliveries by status, unpublished count, oldest age."""
+    from outbox.stats import backlog
+
+    with connection() as conn:
+        rows = backlog(conn)
+    if not as_json:
+        rows = [
+            {**r, "by_status": ", ".join(f"{k}={v}" for k, v in r["by_status"].items())}
+            for r in rows
+        ]
+    print_rows(rows, as_json, "outbox backlog")
+
+
+@main.command()
+@click.option("--orders", default=300, show_default=True, help="How many orders to send.")
+@click.option("--concurrency", default=8, show_default=True)
+@click.option(
+    "--database",
+    default="ordersync-demo.db",
+    show_default=True,
+    help="The SQLite file (when ORDERSYNC_DATABASE_URL is unset); replaced each run.",
+)
+def demo(orders: int, concurrency: int, database: str) -> None:
+    """Run the whole flow in one process and print a summary."""
+    from ops.demo import run_demo
+
+    run_demo(orders=orders, concurrency=concurrency, sqlite_file=database, console=console)

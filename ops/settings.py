@@ -1,0 +1,74 @@
+"""Settings from the environment (ORDERSYNC_*), validated once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE = "sqlite:///ordersync.db"
+
+
+class SettingsError(Exception):
+    """The environment holds an invalid setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERSYNC_", extra="ignore")
+
+    database_url: str = Field(
+        DEFAULT_SQLITE,
+        description="postgresql+psycopg://… (SQLAlchemy form); unset: an embedded SQLite file",
+    )
+    broker_url: str | None = Field(None, description="amqp://…; unset: the in-process broker")
+    admin_token: str | None = Field(None, min_length=16, description="bearer token for /ops/*")
+    secret_key: str | None = Field(None, min_length=16, description="encrypts stored secrets")
+    erp_url: str = "http://127.0.0.1:8090/erp"
+    wms_url: str = "http://127.0.0.1:8090/wms"
+    crm_url: str = "http://127.0.0.1:8090/crm"
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    body_timeout_s: float = Field(10.0, gt=0, le=300)
+    db_pool_size: int = Field(20, ge=1, le=200)
+    page_size: int = Field(100, ge=1, le=1000)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            # One driver: psycopg 3, whatever form the URL came in.
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        if value.startswith("postgresql+psycopg://") or value.startswith("sqlite:"):
+            return value
+        raise ValueError(
+            "must be postgresql+psycopg://user@host:port/db or sqlite:///path/to/file.db"
+        )
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("must be amqp://user:password@host:port/vhost")
+        return value or None
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.embedded:
+            return None
+        return Path(self.database_url.split(":///", 1)[1]) if ":///" in self.database_url else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; a bad value raises SettingsError naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = "; ".join(
+            f"ORDERSYNC_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None

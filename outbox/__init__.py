@@ -1,0 +1,1 @@
+"""The transactional outbox: tables, routing, the writer, the envelope and (later) the relay."""

@@ -1,0 +1,93 @@
+"""Shared fixtures. Integration tests get a fresh PostgreSQL database each, cloned from a
+template migrated once per run (CREATE DATABASE … TEMPLATE is fast), dropped afterwards."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from adapters.db.engine import make_engine, raw_postgres_dsn
+from adapters.db.migrate import upgrade
+
+DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _reachable(dsn: str) -> bool:
+    try:
+        psycopg.connect(dsn, connect_timeout=3).close()
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """A server URL we may create databases on: the local service, else a container."""
+    url = os.environ.get("ORDERSYNC_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+    if _reachable(raw_postgres_dsn(url)):
+        yield url
+        return
+    if not _docker_answers():
+        pytest.fail(
+            f"PostgreSQL is not reachable at {url.split('@')[-1]} and no Docker daemon answers; "
+            "start PostgreSQL or set ORDERSYNC_TEST_DATABASE_URL",
+            pytrace=False,
+        )
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:15", driver="psycopg") as container:
+        yield container.get_connection_url()
+
+
+def _server_url(url: str, database: str) -> str:
+    return str(sa.make_url(url).set(database=database).render_as_string(hide_password=False))
+
+
+def _admin(url: str, *statements: str) -> None:
+    with psycopg.connect(raw_postgres_dsn(url), autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def template_database(postgres_admin_url: str) -> Iterator[str]:
+    name = f"ordersync_tpl_{uuid.uuid4().hex[:10]}"
+    _admin(postgres_admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        upgrade(_server_url(postgres_admin_url, name))
+        yield name
+    finally:
+        _admin(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(postgres_admin_url: str, template_database: str) -> Iterator[str]:
+    """A migrated database of this test's own."""
+    name = f"ordersync_t_{uuid.uuid4().hex[:12]}"
+    _admin(postgres_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    try:
+        yield _server_url(postgres_admin_url, name)
+    finally:
+        _admin(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = make_engine(database_url, pool_size=40)
+    yield engine
+    engine.dispose()
