@@ -15,9 +15,27 @@ from domain.ports import InventoryRepository, SkuStock
 
 
 def read_stock(conn: sa.Connection, names: Sequence[str], *, lock: bool) -> dict[str, SkuStock]:
-    """SKUs with their stock per location; `lock` takes the SKU rows in sorted order."""
-    if not names:
+    """SKUs with their stock per location; `lock` first takes the SKU rows in sorted order.
+
+    Locking and reading are two statements on purpose. Under READ COMMITTED a
+    `SELECT … FOR UPDATE` that waited for a lock re-reads only the rows it locks;
+    rows it joins to come from the snapshot taken before the wait, so a stock
+    figure read in the same statement can be stale by exactly the change we
+    waited for (a lost update: an oversell). The second statement takes a new
+    snapshot after the locks are held, and sees every committed change.
+    """
+    wanted = sorted(set(names))
+    if not wanted:
         return {}
+    if lock:
+        # Every writer locks SKUs sorted, so two multi-line orders over the same
+        # SKUs never wait on each other in a cycle.
+        conn.execute(
+            sa.select(skus.c.sku)
+            .where(skus.c.sku.in_(wanted))
+            .order_by(skus.c.sku)
+            .with_for_update()
+        )
     query = (
         sa.select(
             skus.c.sku,
@@ -28,13 +46,9 @@ def read_stock(conn: sa.Connection, names: Sequence[str], *, lock: bool) -> dict
             locations.c.priority,
         )
         .select_from(skus.outerjoin(stock).outerjoin(locations))
-        .where(skus.c.sku.in_(sorted(set(names))))
-        # Row locks are taken in this order: every writer locks SKUs sorted, so two
-        # multi-line orders over the same SKUs never wait on each other in a cycle.
+        .where(skus.c.sku.in_(wanted))
         .order_by(skus.c.sku, stock.c.location)
     )
-    if lock:
-        query = query.with_for_update(of=skus)
     result: dict[str, SkuStock] = {}
     for row in conn.execute(query):
         entry = result.setdefault(row.sku, SkuStock(row.sku, row.version))

@@ -38,6 +38,11 @@ class SqlUnitOfWork(UnitOfWork):
     def __exit__(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
         try:
             self.rollback()
+            if exc_type is not None:
+                # A failure inside COMMIT (or an event hook) can leave the driver's
+                # transaction open while SQLAlchemy thinks it ended: roll back at the
+                # driver level too, so the pool never hands out a connection mid-transaction.
+                self.connection.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
         finally:
             self.connection.close()
         if isinstance(exc_value, exc.DBAPIError):
