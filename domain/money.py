@@ -8,6 +8,9 @@ from decimal import Decimal, InvalidOperation
 from domain.currency import EXPONENTS
 from domain.errors import InvalidMoney
 
+# Amounts are stored as BIGINT minor units; refuse what would not fit.
+MAX_MINOR = 10**18
+
 
 @dataclass(frozen=True, order=True, slots=True)
 class Money:
@@ -30,10 +33,21 @@ class Money:
         if not value.is_finite():
             raise InvalidMoney(f"{amount!r} is not a finite amount")
         exp = EXPONENTS[currency]
-        scaled = value.scaleb(exp)
-        if scaled != scaled.to_integral_value():
+        # Integer arithmetic only: Decimal operations round to the context's 28
+        # digits, which would silently change a long amount.
+        sign, digits, exponent = value.as_tuple()
+        assert isinstance(exponent, int)  # finite, checked above
+        coefficient = int("".join(map(str, digits)) or "0")
+        shift = exponent + exp
+        if shift >= 0:
+            minor = coefficient * 10**shift
+        elif coefficient % 10**-shift:
             raise InvalidMoney(f"{amount} has more than {exp} decimals for {currency}")
-        return cls(int(scaled), currency)
+        else:
+            minor = coefficient // 10**-shift
+        if minor >= MAX_MINOR:
+            raise InvalidMoney(f"{amount} is too large an amount")
+        return cls(-minor if sign else minor, currency)
 
     @classmethod
     def zero(cls, currency: str) -> Money:
@@ -56,9 +70,11 @@ class Money:
 
     @property
     def amount(self) -> Decimal:
-        return Decimal(self.minor).scaleb(-EXPONENTS[self.currency])
+        return Decimal(str(self))
 
     def __str__(self) -> str:
         """The amount as a decimal string with exactly the currency's decimals."""
         exp = EXPONENTS[self.currency]
-        return f"{self.amount:.{exp}f}"
+        whole, fraction = divmod(abs(self.minor), 10**exp)
+        sign = "-" if self.minor < 0 else ""
+        return f"{sign}{whole}.{fraction:0{exp}d}" if exp else f"{sign}{whole}"

@@ -7,12 +7,15 @@ insert, one row per event and destination).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.events import DomainEvent
 from outbox.partition import partition_of
@@ -33,45 +36,45 @@ class TraceContext:
 NOTIFY_CHANNEL = "ordersync_outbox"
 
 
-def _next_sequences(
-    conn: sa.Connection, counts: Counter[tuple[str, str, str]]
-) -> dict[tuple[str, str, str], int]:
-    """Reserve `n` numbers per (aggregate_type, aggregate_id, destination); returns the first."""
-    keys = sorted(counts)  # a fixed order: two writers never wait on each other's counters
-    values = sa.values(
-        sa.column("aggregate_type", sa.String),
-        sa.column("aggregate_id", sa.String),
-        sa.column("destination", sa.String),
-        sa.column("n", sa.Integer),
-        name="v",
-    ).data([(*k, counts[k]) for k in keys])
-    dialect = conn.dialect.name
-    insert_fn = _dialect_insert(dialect)
-    select = sa.select(
-        values.c.aggregate_type, values.c.aggregate_id, values.c.destination, values.c.n
-    )
-    if dialect == "sqlite":
-        select = select.where(sa.true())  # SQLite's upsert-from-select parse ambiguity
-    stmt = insert_fn(sequences_table).from_select(
-        ["aggregate_type", "aggregate_id", "destination", "last_sequence"], select
-    )
+# Statements are built once: SQLAlchemy then compiles each once (its cache), and
+# executemany of a single-row INSERT becomes one multi-row statement on the wire
+# ("insertmanyvalues"). Building `.values([...])` per call recompiled every time.
+_INSERT_EVENTS = sa.insert(events_table)
+_INSERT_DELIVERIES = sa.insert(deliveries_table)
+
+
+@functools.cache
+def _sequence_upsert(dialect: str) -> Any:
     t = sequences_table
-    stmt = stmt.on_conflict_do_update(
+    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(t)
+    return stmt.on_conflict_do_update(
         index_elements=[t.c.aggregate_type, t.c.aggregate_id, t.c.destination],
         set_={"last_sequence": t.c.last_sequence + stmt.excluded.last_sequence},
     ).returning(t.c.aggregate_type, t.c.aggregate_id, t.c.destination, t.c.last_sequence)
+
+
+def _next_sequences(
+    conn: sa.Connection, counts: Counter[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], int]:
+    """Reserve `n` numbers per (aggregate_type, aggregate_id, destination); returns the first.
+
+    The counter rows stay locked until commit, so writers of the same aggregate
+    and destination take numbers in commit order.
+    """
+    keys = sorted(counts)  # a fixed order: two writers never wait on each other in a cycle
+    params = [
+        {
+            "aggregate_type": a,
+            "aggregate_id": i,
+            "destination": d,
+            "last_sequence": counts[(a, i, d)],
+        }
+        for a, i, d in keys
+    ]
     first = {}
-    for agg_type, agg_id, dest, last in conn.execute(stmt):
+    for agg_type, agg_id, dest, last in conn.execute(_sequence_upsert(conn.dialect.name), params):
         first[(agg_type, agg_id, dest)] = last - counts[(agg_type, agg_id, dest)] + 1
     return first
-
-
-def _dialect_insert(dialect: str):  # type: ignore[no-untyped-def]
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 def write_events(
@@ -127,10 +130,9 @@ def write_events(
                 }
             )
             next_seq[key] += 1
-    # Multi-row VALUES (one statement each), not executemany.
-    conn.execute(sa.insert(events_table).values(event_rows))
+    conn.execute(_INSERT_EVENTS, event_rows)
     if delivery_rows:
-        conn.execute(sa.insert(deliveries_table).values(delivery_rows))
+        conn.execute(_INSERT_DELIVERIES, delivery_rows)
     if notify and conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
     return [event_id for _, event_id, _ in routed]

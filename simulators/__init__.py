@@ -1,0 +1,1 @@
+"""Fake back-ends (ERP, WMS, CRM, channels) and a traffic generator (demo, tests, benchmarks)."""

@@ -10,5 +10,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 def insert(conn: sa.Connection, table: sa.Table) -> Any:
     """An INSERT that supports ON CONFLICT for the connection's dialect."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table)
+    return dialect_insert(conn.dialect.name, table)
+
+
+def dialect_insert(dialect: str, table: sa.Table) -> Any:
+    """The same, by dialect name (for statements built once and cached)."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)

@@ -22,12 +22,16 @@ def convert(error: exc.DBAPIError) -> Exception:
     """The project's error for a driver error (retryable conflicts become ConcurrencyConflict)."""
     orig = error.orig
     sqlstate = getattr(orig, "sqlstate", None)
-    if sqlstate in _RETRYABLE_SQLSTATES:
+    message = str(orig)
+    if sqlstate in _RETRYABLE_SQLSTATES or "database is locked" in message:
+        # "database is locked": SQLite's busy timeout ran out.
         return ConcurrencyConflict()
-    if "database is locked" in str(orig):  # SQLite's busy timeout ran out
-        return ConcurrencyConflict()
-    if (isinstance(error, exc.OperationalError) and sqlstate is None) or (
-        sqlstate or ""
-    ).startswith("08"):
+    unreachable = (sqlstate or "").startswith("08") or (
+        # psycopg raises OperationalError without a SQLSTATE when it cannot connect.
+        isinstance(error, exc.OperationalError)
+        and type(orig).__module__.startswith("psycopg")
+        and sqlstate is None
+    )
+    if unreachable or "unable to open database" in message:
         return DatabaseUnavailable(f"the database cannot be reached: {type(orig).__name__}")
-    return PersistenceError(f"database error {sqlstate or ''}: {type(orig).__name__}")
+    return PersistenceError(f"database error {sqlstate or ''}: {type(orig).__name__}: {message}")

@@ -7,11 +7,53 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from adapters.db import mapping
-from adapters.db.dialect import insert
+from adapters.db.dialect import dialect_insert
 from adapters.db.tables import locations, reservations, skus, stock
 from domain.allocation import StockLevel
 from domain.orders import Reservation
 from domain.ports import InventoryRepository, SkuStock
+
+_WANTED = sa.bindparam("skus", expanding=True)
+# Every writer locks SKUs sorted, so two multi-line orders over the same SKUs
+# never wait on each other in a cycle.
+_LOCK_SKUS = (
+    sa.select(skus.c.sku).where(skus.c.sku.in_(_WANTED)).order_by(skus.c.sku).with_for_update()
+)
+_READ_STOCK = (
+    sa.select(
+        skus.c.sku,
+        skus.c.version,
+        stock.c.location,
+        stock.c.on_hand,
+        stock.c.reserved,
+        locations.c.priority,
+    )
+    .select_from(skus.outerjoin(stock).outerjoin(locations))
+    .where(skus.c.sku.in_(_WANTED))
+    .order_by(skus.c.sku, stock.c.location)
+)
+_SAVE_LEVEL = (
+    sa.update(stock)
+    .where(stock.c.sku == sa.bindparam("b_sku"), stock.c.location == sa.bindparam("b_loc"))
+    .values(
+        on_hand=sa.bindparam("b_on_hand"),
+        reserved=sa.bindparam("b_reserved"),
+        updated_at=sa.func.now(),
+    )
+)
+_BUMP_VERSIONS = (
+    sa.update(skus)
+    .where(skus.c.sku.in_(_WANTED))
+    .values(version=skus.c.version + 1)
+    .returning(skus.c.sku, skus.c.version)
+)
+_NEWEST_RESERVATIONS = (
+    sa.select(reservations)
+    .where(
+        reservations.c.sku == sa.bindparam("sku"), reservations.c.location == sa.bindparam("loc")
+    )
+    .order_by(reservations.c.created_at.desc(), reservations.c.id.desc())
+)
 
 
 def read_stock(conn: sa.Connection, names: Sequence[str], *, lock: bool) -> dict[str, SkuStock]:
@@ -24,33 +66,13 @@ def read_stock(conn: sa.Connection, names: Sequence[str], *, lock: bool) -> dict
     waited for (a lost update: an oversell). The second statement takes a new
     snapshot after the locks are held, and sees every committed change.
     """
-    wanted = sorted(set(names))
-    if not wanted:
+    wanted = {"skus": sorted(set(names))}
+    if not wanted["skus"]:
         return {}
     if lock:
-        # Every writer locks SKUs sorted, so two multi-line orders over the same
-        # SKUs never wait on each other in a cycle.
-        conn.execute(
-            sa.select(skus.c.sku)
-            .where(skus.c.sku.in_(wanted))
-            .order_by(skus.c.sku)
-            .with_for_update()
-        )
-    query = (
-        sa.select(
-            skus.c.sku,
-            skus.c.version,
-            stock.c.location,
-            stock.c.on_hand,
-            stock.c.reserved,
-            locations.c.priority,
-        )
-        .select_from(skus.outerjoin(stock).outerjoin(locations))
-        .where(skus.c.sku.in_(wanted))
-        .order_by(skus.c.sku, stock.c.location)
-    )
+        conn.execute(_LOCK_SKUS, wanted)
     result: dict[str, SkuStock] = {}
-    for row in conn.execute(query):
+    for row in conn.execute(_READ_STOCK, wanted):
         entry = result.setdefault(row.sku, SkuStock(row.sku, row.version))
         if row.location is not None:
             entry.levels.append(
@@ -68,38 +90,28 @@ class SqlInventoryRepository(InventoryRepository):
 
     def ensure(self, pairs: Sequence[tuple[str, str]]) -> None:
         unique = sorted(set(pairs))
+        dialect = self.conn.dialect.name
         self.conn.execute(
-            insert(self.conn, skus)
-            .values([{"sku": s, "version": 0} for s in sorted({s for s, _ in unique})])
-            .on_conflict_do_nothing()
+            dialect_insert(dialect, skus).on_conflict_do_nothing(),
+            [{"sku": s, "version": 0} for s in sorted({s for s, _ in unique})],
         )
         self.conn.execute(
-            insert(self.conn, locations)
-            .values(
-                [
-                    {"code": loc, "type": "warehouse", "priority": 100}
-                    for loc in sorted({loc for _, loc in unique})
-                ]
-            )
-            .on_conflict_do_nothing()
+            dialect_insert(dialect, locations).on_conflict_do_nothing(),
+            [
+                {"code": loc, "type": "warehouse", "priority": 100}
+                for loc in sorted({loc for _, loc in unique})
+            ],
         )
         self.conn.execute(
-            insert(self.conn, stock)
-            .values([{"sku": s, "location": loc, "on_hand": 0, "reserved": 0} for s, loc in unique])
-            .on_conflict_do_nothing()
+            dialect_insert(dialect, stock).on_conflict_do_nothing(),
+            [{"sku": s, "location": loc, "on_hand": 0, "reserved": 0} for s, loc in unique],
         )
 
     def save_levels(self, levels: Sequence[StockLevel]) -> None:
         if not levels:
             return
         self.conn.execute(
-            sa.update(stock)
-            .where(stock.c.sku == sa.bindparam("b_sku"), stock.c.location == sa.bindparam("b_loc"))
-            .values(
-                on_hand=sa.bindparam("b_on_hand"),
-                reserved=sa.bindparam("b_reserved"),
-                updated_at=sa.func.now(),
-            ),
+            _SAVE_LEVEL,
             [
                 {
                     "b_sku": lv.sku,
@@ -114,18 +126,10 @@ class SqlInventoryRepository(InventoryRepository):
     def bump_versions(self, names: Sequence[str]) -> dict[str, int]:
         if not names:
             return {}
-        stmt = (
-            sa.update(skus)
-            .where(skus.c.sku.in_(list(names)))
-            .values(version=skus.c.version + 1)
-            .returning(skus.c.sku, skus.c.version)
-        )
-        return {row.sku: row.version for row in self.conn.execute(stmt)}
+        return {
+            row.sku: row.version for row in self.conn.execute(_BUMP_VERSIONS, {"skus": list(names)})
+        }
 
     def newest_reservations(self, sku: str, location: str) -> list[Reservation]:
-        query = (
-            sa.select(reservations)
-            .where(reservations.c.sku == sku, reservations.c.location == location)
-            .order_by(reservations.c.created_at.desc(), reservations.c.id.desc())
-        )
-        return [mapping.reservation(row) for row in self.conn.execute(query)]
+        rows = self.conn.execute(_NEWEST_RESERVATIONS, {"sku": sku, "loc": location})
+        return [mapping.reservation(row) for row in rows]

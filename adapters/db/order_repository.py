@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from adapters.db import mapping
-from adapters.db.dialect import insert
+from adapters.db.dialect import dialect_insert
 from adapters.db.tables import order_lines, orders, reservations
 from domain.orders import Order
 from domain.ports import OrderRepository
+
+_INSERT_LINES = sa.insert(order_lines)
+_INSERT_RESERVATIONS = sa.insert(reservations)
+_LINES_OF = sa.select(order_lines).where(
+    order_lines.c.order_id.in_(sa.bindparam("ids", expanding=True))
+)
+_RESERVATIONS_OF = (
+    sa.select(reservations)
+    .where(reservations.c.order_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(reservations.c.created_at, reservations.c.id)
+)
+_UPDATE_LINE = (
+    sa.update(order_lines)
+    .where(
+        order_lines.c.order_id == sa.bindparam("b_order_id"),
+        order_lines.c.line_no == sa.bindparam("b_line_no"),
+    )
+    .values(allocated=sa.bindparam("b_allocated"), shipped=sa.bindparam("b_shipped"))
+)
 
 
 def load_orders(conn: sa.Connection, rows: list[sa.Row]) -> list[Order]:  # type: ignore[type-arg]
@@ -21,16 +42,19 @@ def load_orders(conn: sa.Connection, rows: list[sa.Row]) -> list[Order]:  # type
     ids = [r.id for r in rows]
     lines: dict[uuid.UUID, list[sa.Row]] = {i: [] for i in ids}  # type: ignore[type-arg]
     held: dict[uuid.UUID, list[sa.Row]] = {i: [] for i in ids}  # type: ignore[type-arg]
-    for ln in conn.execute(sa.select(order_lines).where(order_lines.c.order_id.in_(ids))):
+    for ln in conn.execute(_LINES_OF, {"ids": ids}):
         lines[ln.order_id].append(ln)
-    query = (
-        sa.select(reservations)
-        .where(reservations.c.order_id.in_(ids))
-        .order_by(reservations.c.created_at, reservations.c.id)
-    )
-    for r in conn.execute(query):
+    for r in conn.execute(_RESERVATIONS_OF, {"ids": ids}):
         held[r.order_id].append(r)
     return [mapping.order(r, lines[r.id], held[r.id]) for r in rows]
+
+
+@functools.cache
+def _insert_order(dialect: str) -> Any:
+    # DO NOTHING without a target covers both unique keys: (channel, external_id)
+    # and (channel, idempotency_key). A concurrent twin waits here for the first
+    # writer's commit, then sees the conflict.
+    return dialect_insert(dialect, orders).on_conflict_do_nothing().returning(orders.c.id)
 
 
 class SqlOrderRepository(OrderRepository):
@@ -39,22 +63,13 @@ class SqlOrderRepository(OrderRepository):
 
     def add(self, order: Order) -> bool:
         now = datetime.now(UTC)
-        # DO NOTHING without a target covers both unique keys: (channel, external_id)
-        # and (channel, idempotency_key). A concurrent twin waits here for the first
-        # writer's commit, then sees the conflict.
-        stmt = (
-            insert(self.conn, orders)
-            .values(mapping.order_row(order, now))
-            .on_conflict_do_nothing()
-            .returning(orders.c.id)
-        )
-        if self.conn.execute(stmt).first() is None:
+        stmt = _insert_order(self.conn.dialect.name)
+        if self.conn.execute(stmt, mapping.order_row(order, now)).first() is None:
             return False
         order.created_at = order.updated_at = now
-        self.conn.execute(sa.insert(order_lines).values(mapping.line_rows(order)))
+        self.conn.execute(_INSERT_LINES, mapping.line_rows(order))
         if order.reservations:
-            rows = mapping.reservation_rows(order.reservations)
-            self.conn.execute(sa.insert(reservations).values(rows))
+            self.conn.execute(_INSERT_RESERVATIONS, mapping.reservation_rows(order.reservations))
         return True
 
     def get(self, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:
@@ -81,12 +96,7 @@ class SqlOrderRepository(OrderRepository):
         )
         order.updated_at = now
         self.conn.execute(
-            sa.update(order_lines)
-            .where(
-                order_lines.c.order_id == sa.bindparam("b_order_id"),
-                order_lines.c.line_no == sa.bindparam("b_line_no"),
-            )
-            .values(allocated=sa.bindparam("b_allocated"), shipped=sa.bindparam("b_shipped")),
+            _UPDATE_LINE,
             [
                 {
                     "b_order_id": order.id,
@@ -100,5 +110,4 @@ class SqlOrderRepository(OrderRepository):
         # Reservations are few per order: rewrite them rather than diff them.
         self.conn.execute(sa.delete(reservations).where(reservations.c.order_id == order.id))
         if order.reservations:
-            rows = mapping.reservation_rows(order.reservations)
-            self.conn.execute(sa.insert(reservations).values(rows))
+            self.conn.execute(_INSERT_RESERVATIONS, mapping.reservation_rows(order.reservations))

@@ -120,9 +120,11 @@ def list_locations(conn: sa.Connection) -> list[dict[str, object]]:
     return [row._asdict() for row in conn.execute(query)]
 
 
+_ACTIVE_CHANNELS = sa.select(channels.c.name).where(channels.c.disabled_at.is_(None))
+
+
 def active_channel_names(conn: sa.Connection) -> list[str]:
-    query = sa.select(channels.c.name).where(channels.c.disabled_at.is_(None))
-    return sorted(conn.execute(query).scalars())
+    return sorted(conn.execute(_ACTIVE_CHANNELS).scalars())
 
 
 def authenticate(conn: sa.Connection, key: str) -> Caller | None:

@@ -122,7 +122,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             error.status, error.reason, error.text if error.text != error.reason else None
         )
     except DatabaseUnavailable as error:
-        log.warning("database unavailable: %s", error)
+        log.warning("database unavailable: %s (%r)", error, error.__cause__)
         return problem(503, "Service Unavailable", "the database is unavailable; retry later")
     except (PersistenceError, Exception):
         incident = str(uuid.uuid4())
