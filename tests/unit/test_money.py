@@ -118,7 +118,7 @@ def test_adding_and_subtracting_stay_in_minor_units() -> None:
 
 
 def test_adding_different_currencies_raises() -> None:
-    with pytest.raises(InvalidMoney, match="EUR.*USD"):
+    with pytest.raises(InvalidMoney, match=r"EUR.*USD"):
         Money(100, "EUR") + Money(100, "USD")
 
 
@@ -141,8 +141,14 @@ def test_str_of_an_amount_with_more_digits_than_the_decimal_context_is_exact() -
     assert str(Money(10**30 + 1, "EUR")) == "10000000000000000000000000000.01"
 
 
+@pytest.mark.parametrize("amount", ["100000000000000000.00", "-100000000000000000.00"])
+def test_an_amount_beyond_what_a_bigint_of_minor_units_holds_is_refused(amount: str) -> None:
+    with pytest.raises(InvalidMoney):
+        Money.parse(amount, "EUR")
+
+
 @given(
-    minor=st.integers(min_value=-(10**18), max_value=10**18),
+    minor=st.integers(min_value=-(10**18) + 1, max_value=10**18 - 1),
     currency=st.sampled_from(sorted(EXPONENTS)),
 )
 def test_parsing_the_string_of_an_amount_gives_the_same_amount(minor: int, currency: str) -> None:

@@ -9,7 +9,9 @@ from domain.status import TRANSITIONS, OrderStatus, can_transition, check_transi
 
 S = OrderStatus
 
-ALLOWED = sorted((current, target) for current, targets in TRANSITIONS.items() for target in targets)
+ALLOWED = sorted(
+    (current, target) for current, targets in TRANSITIONS.items() for target in targets
+)
 FORBIDDEN = sorted(
     (current, target)
     for current in S
@@ -78,9 +80,7 @@ def test_a_store_counter_sale_goes_from_placed_straight_to_fulfilled() -> None:
         (S.BACKORDERED, S.PARTIALLY_ALLOCATED),
     ],
 )
-def test_allocation_moves_back_and_forth_as_stock_arrives_or_shrinks(
-    current: S, target: S
-) -> None:
+def test_allocation_moves_back_and_forth_as_stock_arrives_or_shrinks(current: S, target: S) -> None:
     check_transition(current, target)
 
 

@@ -1,0 +1,42 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each installs what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test unit lint docs services clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## The whole flow on the embedded default (SQLite, no services needed).
+demo: install
+	$(BIN)/ordersync demo
+
+## Every test tier against real PostgreSQL (and RabbitMQ), starting them if they are down.
+test: install services
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+## Unit tests only (no I/O, seconds).
+unit: install
+	$(BIN)/pytest tests/unit
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## Regenerate docs/events.md from the event schemas and the routing table.
+docs: install
+	$(BIN)/python -m ops.eventdocs > docs/events.md
+
+services:
+	bash .ci/services.sh
+
+clean:
+	rm -rf $(VENV) ordersync-demo.db ordersync-demo.db-wal ordersync-demo.db-shm

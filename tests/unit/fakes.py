@@ -1,0 +1,167 @@
+"""In-memory fakes of the persistence ports (cosmicpython style): tests assert on their state."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from domain.allocation import StockLevel
+from domain.events import DomainEvent
+from domain.orders import Order, Reservation
+from domain.ports import InventoryRepository, OrderRepository, SkuStock, UnitOfWork
+
+
+class FakeOrderRepository(OrderRepository):
+    """Orders stored as copies, as a database would: a change is only seen once saved."""
+
+    def __init__(self) -> None:
+        self.orders: dict[uuid.UUID, Order] = {}
+        self.reservation_seq: dict[uuid.UUID, int] = {}  # insertion order, to break time ties
+        self._seq = itertools.count()
+
+    def _store(self, order: Order) -> None:
+        self.orders[order.id] = copy.deepcopy(order)
+        for r in order.reservations:
+            self.reservation_seq.setdefault(r.id, next(self._seq))
+
+    def add(self, order: Order) -> bool:
+        if self.find_duplicate(order) is not None:
+            return False
+        self._store(order)
+        return True
+
+    def get(self, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:
+        order = self.orders.get(order_id)
+        return copy.deepcopy(order) if order is not None else None
+
+    def find_duplicate(self, order: Order) -> Order | None:
+        for stored in self.orders.values():
+            if stored.channel != order.channel:
+                continue
+            same_key = order.idempotency_key is not None and (
+                stored.idempotency_key == order.idempotency_key
+            )
+            if stored.external_id == order.external_id or same_key:
+                return copy.deepcopy(stored)
+        return None
+
+    def save(self, order: Order) -> None:
+        assert order.id in self.orders, "save() is for stored orders"
+        self._store(order)
+
+
+class FakeInventoryRepository(InventoryRepository):
+    def __init__(self, orders: FakeOrderRepository) -> None:
+        self.levels: dict[tuple[str, str], StockLevel] = {}
+        self.versions: dict[str, int] = {}
+        self.priorities: dict[str, int] = {}  # location → priority
+        self._orders = orders
+
+    def seed(self, sku: str, location: str, on_hand: int, *, priority: int = 100) -> None:
+        """Known stock, as if committed before the test (nothing reserved)."""
+        self.versions.setdefault(sku, 0)
+        self.priorities[location] = priority
+        self.levels[(sku, location)] = StockLevel(sku, location, priority, on_hand, 0)
+
+    def level(self, sku: str, location: str) -> StockLevel:
+        return self.levels[(sku, location)]
+
+    def lock(self, skus: Sequence[str]) -> dict[str, SkuStock]:
+        return {
+            sku: SkuStock(
+                sku,
+                self.versions[sku],
+                [lv for key, lv in sorted(self.levels.items()) if key[0] == sku],
+            )
+            for sku in sorted(skus)
+            if sku in self.versions
+        }
+
+    def ensure(self, pairs: Sequence[tuple[str, str]]) -> None:
+        for sku, location in pairs:
+            self.versions.setdefault(sku, 0)
+            priority = self.priorities.setdefault(location, 100)
+            self.levels.setdefault((sku, location), StockLevel(sku, location, priority, 0, 0))
+
+    def save_levels(self, levels: Sequence[StockLevel]) -> None:
+        for lv in levels:
+            assert (lv.sku, lv.location) in self.levels, "save_levels() is for existing rows"
+            self.levels[(lv.sku, lv.location)] = lv
+
+    def bump_versions(self, skus: Sequence[str]) -> dict[str, int]:
+        for sku in skus:
+            self.versions[sku] += 1
+        return {sku: self.versions[sku] for sku in skus}
+
+    def newest_reservations(self, sku: str, location: str) -> list[Reservation]:
+        found = [
+            copy.deepcopy(r)
+            for order in self._orders.orders.values()
+            for r in order.reservations
+            if r.sku == sku and r.location == location
+        ]
+        seq = self._orders.reservation_seq
+        return sorted(found, key=lambda r: (r.created_at, seq[r.id]), reverse=True)
+
+
+class FakeUnitOfWork(UnitOfWork):
+    """One fake transaction: commit keeps the repositories' state, rollback restores it."""
+
+    def __init__(self) -> None:
+        self.orders = FakeOrderRepository()
+        self.inventory = FakeInventoryRepository(self.orders)
+        self.committed_events: list[DomainEvent] = []
+        self.commits = 0
+        self._snapshot: dict[str, Any] | None = None
+
+    def _state(self) -> dict[str, Any]:
+        return copy.deepcopy(
+            {
+                "orders": self.orders.orders,
+                "reservation_seq": self.orders.reservation_seq,
+                "levels": self.inventory.levels,
+                "versions": self.inventory.versions,
+                "priorities": self.inventory.priorities,
+            }
+        )
+
+    def __enter__(self) -> FakeUnitOfWork:
+        super().__enter__()
+        self._snapshot = self._state()
+        return self
+
+    def commit(self) -> None:
+        self.committed_events.extend(self.pending_events)
+        self.pending_events = []
+        self.commits += 1
+        self._snapshot = self._state()
+
+    def rollback(self) -> None:
+        self.pending_events = []
+        if self._snapshot is None:
+            return
+        state = copy.deepcopy(self._snapshot)
+        self.orders.orders = state["orders"]
+        self.orders.reservation_seq = state["reservation_seq"]
+        self.inventory.levels = state["levels"]
+        self.inventory.versions = state["versions"]
+        self.inventory.priorities = state["priorities"]
+
+    # What tests look at.
+
+    def event_types(self) -> list[str]:
+        return [e.event_type for e in self.committed_events]
+
+    def stored(self, order_id: uuid.UUID) -> Order:
+        return self.orders.orders[order_id]
+
+    def reserved_by_orders(self, sku: str, location: str) -> int:
+        return sum(
+            r.quantity
+            for order in self.orders.orders.values()
+            for r in order.reservations
+            if (r.sku, r.location) == (sku, location)
+        )

@@ -1,0 +1,209 @@
+"""From PlaceOrder to an Order: exact money, checked totals, a fingerprint of the content."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from domain.commands import PlaceOrder
+from domain.errors import TotalsMismatch, ValidationFailed
+from domain.money import Money
+from domain.normalize import build_order
+from domain.orders import Order
+from domain.status import OrderStatus
+from tests.factories import CONTRACT_ORDER
+
+
+def doc(**changes: Any) -> dict[str, Any]:
+    """The contract order of DESIGN.md, with top-level keys replaced."""
+    result = copy.deepcopy(CONTRACT_ORDER)
+    result.update(copy.deepcopy(changes))
+    return result
+
+
+def build(document: dict[str, Any], channel: str = "web", **kwargs: Any) -> Order:
+    return build_order(PlaceOrder.model_validate(document), channel=channel, **kwargs)
+
+
+def test_the_contract_example_normalizes() -> None:
+    order = build(doc(), idempotency_key="key-1")
+    assert order.channel == "web"
+    assert order.external_id == "WEB-10001"
+    assert order.idempotency_key == "key-1"
+    assert order.status is OrderStatus.PLACED
+    assert order.version == 1
+    assert order.currency == "EUR"
+    assert order.placed_at == datetime(2026, 11, 26, 10, tzinfo=UTC)
+    [line] = order.lines
+    assert (line.line_no, line.sku, line.quantity) == (1, "TEE-M-BLK", 2)
+    assert line.unit_price == Money(1990, "EUR")
+    assert line.discount == Money(0, "EUR")
+    assert line.tax == Money(915, "EUR")
+    assert line.backordered == 2
+    assert order.totals["grand_total"] == "54.98"
+    assert order.totals["tax_total"] == "10.28"
+    assert order.shipping == {"method": "standard", "amount": "4.90", "tax": "1.13"}
+    assert order.payment == {"method": "card", "status": "authorized", "amount": "54.98"}
+    assert order.customer["email"] == "ana@example.com"
+    assert order.shipping_address["city"] == "Lisboa"
+    assert order.reservations == []
+
+
+def test_a_placed_at_in_another_zone_is_stored_in_utc() -> None:
+    order = build(doc(placed_at="2026-11-26T11:00:00+01:00"))
+    assert order.placed_at == datetime(2026, 11, 26, 10, tzinfo=UTC)
+    assert order.placed_at.utcoffset() is not None
+
+
+def test_missing_shipping_and_payment_count_as_zero_and_none() -> None:
+    document = doc(totals={"grand_total": "48.95"})
+    del document["shipping"], document["payment"]
+    order = build(document)
+    assert order.shipping is None
+    assert order.payment is None
+    assert order.totals["shipping_total"] == "0.00"
+
+
+def test_every_bad_money_field_is_listed_at_once() -> None:
+    document = doc(
+        lines=[
+            {
+                "sku": "A",
+                "quantity": 1,
+                "unit_price": "19.901",
+                "discount": "0.00",
+                "tax": "1.2345",
+            },
+            {"sku": "B", "quantity": 1, "unit_price": "1.00", "discount": "0.001"},
+        ],
+        shipping={"method": "standard", "amount": "4.905", "tax": "1.13"},
+        payment={"method": "card", "status": "authorized", "amount": "54.981"},
+        totals={"grand_total": "54.989", "tax_total": "1.0001"},
+    )
+    with pytest.raises(ValidationFailed) as raised:
+        build(document)
+    assert not isinstance(raised.value, TotalsMismatch)
+    fields = [e["field"] for e in raised.value.extra["errors"]]
+    assert fields == [
+        "lines.0.unit_price",
+        "lines.0.tax",
+        "lines.1.discount",
+        "shipping.amount",
+        "payment.amount",
+        "totals.grand_total",
+        "totals.tax_total",
+    ]
+    assert all(e["message"] for e in raised.value.extra["errors"])
+
+
+def test_a_zero_decimal_currency_refuses_cents() -> None:
+    document = doc(
+        currency="JPY",
+        lines=[{"sku": "A", "quantity": 1, "unit_price": "1990.5"}],
+        shipping=None,
+        payment=None,
+        totals={"grand_total": "1990"},
+    )
+    with pytest.raises(ValidationFailed) as raised:
+        build(document)
+    assert [e["field"] for e in raised.value.extra["errors"]] == ["lines.0.unit_price"]
+
+
+def test_a_three_decimal_currency_keeps_thousandths() -> None:
+    document = doc(
+        currency="KWD",
+        lines=[{"sku": "A", "quantity": 2, "unit_price": "1.255", "tax": "0.001"}],
+        shipping=None,
+        payment=None,
+        totals={"grand_total": "2.511"},
+    )
+    order = build(document)
+    assert order.lines[0].unit_price == Money(1255, "KWD")
+    assert order.totals["grand_total"] == "2.511"
+
+
+def test_an_unsupported_currency_is_refused() -> None:
+    with pytest.raises(ValidationFailed) as raised:
+        build(doc(currency="XYZ"))
+    assert "XYZ" in raised.value.detail
+    assert [e["field"] for e in raised.value.extra["errors"]] == ["currency"]
+
+
+def test_a_grand_total_that_does_not_add_up_is_refused_naming_both_figures() -> None:
+    with pytest.raises(TotalsMismatch) as raised:
+        build(doc(totals={"grand_total": "55.00"}))
+    assert "55.00" in raised.value.detail
+    assert "54.98" in raised.value.detail
+
+
+def test_an_optional_subtotal_that_does_not_add_up_is_refused() -> None:
+    with pytest.raises(TotalsMismatch, match=r"subtotal.*39\.00.*39\.80"):
+        build(doc(totals={"grand_total": "54.98", "subtotal": "39.00"}))
+
+
+def test_the_customer_email_is_stored_in_lower_case() -> None:
+    order = build(doc(customer={"email": "Ana@Example.COM", "name": "Ana Silva"}))
+    assert order.customer["email"] == "ana@example.com"
+
+
+def test_the_same_document_gives_the_same_fingerprint() -> None:
+    assert build(doc()).fingerprint == build(doc()).fingerprint
+
+
+def test_the_fingerprint_ignores_the_channel_id_and_idempotency_key_of_the_build() -> None:
+    a = build(doc(), channel="web", idempotency_key="k1")
+    b = build(doc(), channel="web", idempotency_key="k2")
+    assert a.id != b.id
+    assert a.fingerprint == b.fingerprint
+
+
+def test_the_fingerprint_is_the_same_for_19_9_and_19_90() -> None:
+    padded = doc(
+        lines=[
+            {
+                "sku": "TEE-M-BLK",
+                "quantity": 2,
+                "unit_price": "19.9",
+                "discount": "0",
+                "tax": "9.150",
+            }
+        ],
+        shipping={"method": "standard", "amount": "4.9", "tax": "1.13"},
+        payment={"method": "card", "status": "authorized", "amount": "54.980"},
+        totals={"grand_total": "54.98"},
+    )
+    assert build(padded).fingerprint == build(doc()).fingerprint
+
+
+def test_the_fingerprint_is_the_same_whatever_the_email_case() -> None:
+    shouting = doc(customer={**CONTRACT_ORDER["customer"], "email": "ANA@EXAMPLE.COM"})
+    assert build(shouting).fingerprint == build(doc()).fingerprint
+
+
+def test_the_fingerprint_is_the_same_for_the_same_instant_in_another_zone() -> None:
+    shifted = doc(placed_at="2026-11-26T11:00:00+01:00")
+    assert build(shifted).fingerprint == build(doc()).fingerprint
+
+
+def test_the_fingerprint_changes_with_the_quantity() -> None:
+    changed = doc(
+        lines=[
+            {
+                "sku": "TEE-M-BLK",
+                "quantity": 3,
+                "unit_price": "19.90",
+                "discount": "0.00",
+                "tax": "9.15",
+            }
+        ],
+        totals={"grand_total": "74.88"},
+    )
+    assert build(changed).fingerprint != build(doc()).fingerprint
+
+
+def test_the_fingerprint_changes_with_the_address() -> None:
+    moved = doc(shipping_address={**CONTRACT_ORDER["shipping_address"], "line1": "Rua Augusta 2"})
+    assert build(moved).fingerprint != build(doc()).fingerprint
