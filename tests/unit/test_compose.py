@@ -24,7 +24,9 @@ def test_every_ordersync_command_in_the_compose_file_exists_in_the_cli() -> None
     for command in commands:
         words = [w for w in command if not w.startswith("-")][:2]
         result = runner.invoke(main, [*words, "--help"])
-        assert result.exit_code == 0, f"`ordersync {' '.join(words)}` does not exist: {result.output}"
+        assert result.exit_code == 0, (
+            f"`ordersync {' '.join(words)}` does not exist: {result.output}"
+        )
 
 
 def test_the_services_the_design_needs_are_in_the_compose_file() -> None:
