@@ -40,12 +40,13 @@ def connection() -> Iterator[sa.Connection]:
             yield conn
     except registry.RegistryError as error:
         raise click.ClickException(str(error)) from None
-    except exc.ProgrammingError as error:
-        raise click.ClickException(
-            f"the database schema is missing or old ({type(error.orig).__name__}); "
-            "run `ordersync db upgrade` first"
-        ) from None
-    except exc.OperationalError as error:
+    except (exc.ProgrammingError, exc.OperationalError) as error:
+        # PostgreSQL says UndefinedTable (a ProgrammingError), SQLite "no such table".
+        if isinstance(error, exc.ProgrammingError) or "no such table" in str(error.orig):
+            raise click.ClickException(
+                f"the database schema is missing or old ({error.orig}); "
+                "run `ordersync db upgrade` first"
+            ) from None
         raise click.ClickException(f"cannot reach the database: {error.orig}") from None
     finally:
         engine.dispose()

@@ -30,7 +30,7 @@ def render() -> str:
     for name in sorted(EVENT_TYPES):
         model = EVENT_TYPES[name]
         routes = ", ".join(f"`{t.value}`" for t in ROUTES[name])
-        coalesce = " State-like: a newer one supersedes older ones." if model.coalesce_prefix else ""
+        coalesce = " State-like: a newer one supersedes older ones." * bool(model.coalesce_prefix)
         out += [
             f"## `{name}` (version {model.event_version}, aggregate `{model.aggregate_type}`)",
             "",
