@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-OptText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None
-Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+def _no_control_characters(value: str) -> str:
+    # NUL cannot be stored in PostgreSQL text, and no channel means a control character.
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Clean = AfterValidator(_no_control_characters)
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Clean]
+OptText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Clean] | None
+Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Clean]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Clean]
+# Stock figures are stored as 32-bit integers.
+MAX_STOCK = 2**31 - 1
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, allow_inf_nan=False)]
 SignedAmount = Annotated[Decimal, Field(max_digits=18, allow_inf_nan=False)]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -24,6 +39,7 @@ CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    Clean,
 ]
 
 
@@ -81,7 +97,7 @@ class PlaceOrder(_In):
     """A canonical order as a channel sends it (POST /v1/orders)."""
 
     external_id: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), Clean
     ]
     placed_at: AwareDatetime
     currency: CurrencyCode
@@ -93,13 +109,21 @@ class PlaceOrder(_In):
     payment: PaymentIn | None = None
     totals: TotalsIn
 
+    @field_validator("placed_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is outside the range of representable times") from None
+
 
 class StockAdjustment(_In):
     sku: Sku
-    location: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    set_on_hand: Annotated[int, Field(strict=True, ge=0)] | None = None
-    delta: Annotated[int, Field(strict=True)] | None = None
-    reason: Annotated[str, StringConstraints(max_length=200)] = ""
+    location: Code
+    set_on_hand: Annotated[int, Field(strict=True, ge=0, le=MAX_STOCK)] | None = None
+    delta: Annotated[int, Field(strict=True, ge=-MAX_STOCK, le=MAX_STOCK)] | None = None
+    reason: Annotated[str, StringConstraints(max_length=200), Clean] = ""
 
     @model_validator(mode="after")
     def _one_of(self) -> StockAdjustment:

@@ -37,7 +37,8 @@ class OrderRepository(abc.ABC):
 
     @abc.abstractmethod
     def find_duplicate(self, order: Order) -> Order | None:
-        """The stored order that has the same (channel, external_id) or Idempotency-Key."""
+        """The stored order with the same (channel, external_id) or Idempotency-Key; if two
+        match, the one whose content differs from `order`."""
 
     @abc.abstractmethod
     def save(self, order: Order) -> None:

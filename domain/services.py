@@ -7,8 +7,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from domain.allocation import StockLevel, allocate
-from domain.commands import AdjustInventory, PlaceOrder
-from domain.errors import ConcurrencyConflict, DuplicateMismatch, InsufficientStock, UnknownSku
+from domain.commands import MAX_STOCK, AdjustInventory, PlaceOrder
+from domain.errors import (
+    ConcurrencyConflict,
+    DuplicateMismatch,
+    InsufficientStock,
+    UnknownSku,
+    ValidationFailed,
+)
 from domain.events import (
     BackorderedLine,
     DomainEvent,
@@ -193,6 +199,11 @@ def adjust_inventory(uow: UnitOfWork, cmd: AdjustInventory) -> dict[str, SkuStoc
         for i, a in enumerate(cmd.adjustments):
             lv = levels[(a.sku, a.location)]
             on_hand = a.set_on_hand if a.set_on_hand is not None else lv.on_hand + (a.delta or 0)
+            if on_hand > MAX_STOCK:
+                raise ValidationFailed(
+                    f"adjustment {i} would take {a.sku} at {a.location} above {MAX_STOCK}",
+                    errors=[{"field": f"adjustments.{i}", "message": "on_hand is too large"}],
+                )
             if on_hand < 0:
                 raise InsufficientStock(
                     f"adjustment {i} would take {a.sku} at {a.location} to on_hand {on_hand}",

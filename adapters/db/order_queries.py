@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -21,16 +22,60 @@ def get_order(conn: sa.Connection, order_id: uuid.UUID, channel: str | None) -> 
     return found[0] if found else None
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    orders: list[Order]
+    last: tuple[int, uuid.UUID] | None  # the feed position of the last order, for a cursor
+
+
+# The lowest transaction id that may still commit order changes in this database:
+# the oldest transaction in progress at this snapshot, leaving out those seen running
+# in other databases (xids are cluster-wide). One that ended since the snapshot was
+# taken cannot be placed, so it counts: that holds the feed back for an instant, never
+# lets it skip. Nothing in progress: the next id to be assigned.
+_HORIZON = sa.text(
+    """
+    WITH s AS MATERIALIZED (SELECT pg_current_snapshot() AS snap),
+    elsewhere AS (
+        SELECT backend_xid::text::bigint AS xid FROM pg_stat_activity
+        WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()
+    )
+    SELECT coalesce(
+        (SELECT min(x::text::bigint) FROM s, pg_snapshot_xip(s.snap) AS x
+         WHERE x::text::bigint % 4294967296 NOT IN (SELECT xid FROM elsewhere)),
+        (SELECT pg_snapshot_xmax(snap)::text::bigint FROM s)
+    )
+    """
+)
+
+
+def _horizon(conn: sa.Connection) -> int | None:
+    """Only changes below this feed position are served (None: no limit).
+
+    A feed ordered by a time or a sequence taken at write time skips rows that
+    commit late: a reader passes position 10 while the writer of position 9 is
+    still running, and never goes back. On PostgreSQL the position is the writing
+    transaction's id, and the feed serves only ids below every transaction that
+    may still commit (_HORIZON): everything there has committed or rolled back,
+    and whatever commits later sits above every position served. A long
+    transaction in this database holds the feed back; it never loses a row.
+    SQLite has one writer at a time, so its counter is already in commit order.
+    """
+    if conn.dialect.name != "postgresql":
+        return None
+    return int(conn.execute(_HORIZON).scalar_one())
+
+
 def find_orders(
     conn: sa.Connection,
     *,
     channel: str | None,
     external_id: str | None = None,
     updated_since: datetime | None = None,
-    after: tuple[datetime, uuid.UUID] | None = None,
+    after: tuple[int, uuid.UUID] | None = None,
     limit: int = 100,
-) -> list[Order]:
-    """Orders in (updated_at, id) order: a stable order for cursor pagination."""
+) -> Page:
+    """Orders in change-feed order (a stable order for cursor pagination)."""
     query = sa.select(orders)
     if channel is not None:
         query = query.where(orders.c.channel == channel)
@@ -39,6 +84,11 @@ def find_orders(
     if updated_since is not None:
         query = query.where(orders.c.updated_at >= updated_since)
     if after is not None:
-        query = query.where(sa.tuple_(orders.c.updated_at, orders.c.id) > sa.tuple_(*after))
-    query = query.order_by(orders.c.updated_at, orders.c.id).limit(limit)
-    return load_orders(conn, list(conn.execute(query)))
+        query = query.where(sa.tuple_(orders.c.change_seq, orders.c.id) > sa.tuple_(*after))
+    if external_id is None:  # a feed, not a look-up: serve only what cannot be overtaken
+        horizon = _horizon(conn)
+        if horizon is not None:
+            query = query.where(orders.c.change_seq < horizon)
+    rows = list(conn.execute(query.order_by(orders.c.change_seq, orders.c.id).limit(limit)))
+    last = (rows[-1].change_seq, rows[-1].id) if rows else None
+    return Page(load_orders(conn, rows), last)

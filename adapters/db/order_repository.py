@@ -49,12 +49,39 @@ def load_orders(conn: sa.Connection, rows: list[sa.Row]) -> list[Order]:  # type
     return [mapping.order(r, lines[r.id], held[r.id]) for r in rows]
 
 
+def change_seq(dialect: str) -> Any:
+    """The change feed position of a write: the transaction id on PostgreSQL (ordered like
+    the snapshot horizon the feed reads up to); max + 1 on SQLite (one writer at a time)."""
+    if dialect == "postgresql":
+        return sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
+    return sa.select(sa.func.coalesce(sa.func.max(orders.c.change_seq), 0) + 1).scalar_subquery()
+
+
 @functools.cache
 def _insert_order(dialect: str) -> Any:
     # DO NOTHING without a target covers both unique keys: (channel, external_id)
     # and (channel, idempotency_key). A concurrent twin waits here for the first
     # writer's commit, then sees the conflict.
-    return dialect_insert(dialect, orders).on_conflict_do_nothing().returning(orders.c.id)
+    return (
+        dialect_insert(dialect, orders)
+        .values(change_seq=change_seq(dialect))
+        .on_conflict_do_nothing()
+        .returning(orders.c.id)
+    )
+
+
+@functools.cache
+def _update_order(dialect: str) -> Any:
+    return (
+        sa.update(orders)
+        .where(orders.c.id == sa.bindparam("b_id"))
+        .values(
+            status=sa.bindparam("b_status"),
+            version=sa.bindparam("b_version"),
+            updated_at=sa.bindparam("b_updated_at"),
+            change_seq=change_seq(dialect),
+        )
+    )
 
 
 class SqlOrderRepository(OrderRepository):
@@ -83,16 +110,24 @@ class SqlOrderRepository(OrderRepository):
         same = orders.c.external_id == order.external_id
         if order.idempotency_key:
             same = sa.or_(same, orders.c.idempotency_key == order.idempotency_key)
-        query = sa.select(orders).where(orders.c.channel == order.channel, same).limit(1)
+        query = sa.select(orders).where(orders.c.channel == order.channel, same)
         found = load_orders(self.conn, list(self.conn.execute(query)))
-        return found[0] if found else None
+        # Up to two rows (one by external id, one by key): a differing one wins, so
+        # a key reused for other content is a conflict even if the external id matches.
+        return next((o for o in found if o.fingerprint != order.fingerprint), None) or (
+            found[0] if found else None
+        )
 
     def save(self, order: Order) -> None:
         now = datetime.now(UTC)
         self.conn.execute(
-            sa.update(orders)
-            .where(orders.c.id == order.id)
-            .values(status=order.status.value, version=order.version, updated_at=now)
+            _update_order(self.conn.dialect.name),
+            {
+                "b_id": order.id,
+                "b_status": order.status.value,
+                "b_version": order.version,
+                "b_updated_at": now,
+            },
         )
         order.updated_at = now
         self.conn.execute(

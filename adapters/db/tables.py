@@ -114,6 +114,9 @@ class OrderRow(SQLModel, table=True):
     totals: dict[str, Any] = Field(sa_column=sa.Column(Json, nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(Timestamp, nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(Timestamp, nullable=False))
+    # The change feed's order: the writing transaction's id on PostgreSQL (see
+    # adapters/db/order_queries.py for why not updated_at), a counter on SQLite.
+    change_seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
 
     __table_args__ = (
         sa.UniqueConstraint("channel", "external_id", name="uq_order_channel_external_id"),
@@ -125,8 +128,8 @@ class OrderRow(SQLModel, table=True):
             postgresql_where=sa.text("idempotency_key IS NOT NULL"),
             sqlite_where=sa.text("idempotency_key IS NOT NULL"),
         ),
-        sa.Index("ix_orders_updated", "updated_at", "id"),
-        sa.Index("ix_orders_channel_updated", "channel", "updated_at", "id"),
+        sa.Index("ix_orders_changes", "change_seq", "id"),
+        sa.Index("ix_orders_channel_changes", "channel", "change_seq", "id"),
     )
 
 

@@ -11,6 +11,7 @@ from adapters.http.context import trace_context
 from adapters.http.jsonutil import dumps
 from adapters.http.keys import ENGINE
 from adapters.http.middleware import json_body
+from adapters.http.params import text_param
 from adapters.http.problems import ProblemError
 from adapters.http.serialize import stock_json
 from adapters.http.threads import run
@@ -32,7 +33,7 @@ async def post_adjustments(request: web.Request) -> web.Response:
 
 async def get_sku(request: web.Request) -> web.Response:
     await require(request, "channel", "system")
-    sku = request.match_info["sku"]
+    sku = text_param(request.match_info["sku"], "sku")
 
     def read() -> object:
         with request.app[ENGINE].connect() as conn:

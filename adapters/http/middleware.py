@@ -74,6 +74,8 @@ def json_body(request: web.Request) -> Any:
         return loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise ProblemError(400, "Bad Request", f"malformed JSON: {error}") from None
+    except RecursionError:
+        raise ProblemError(400, "Bad Request", "malformed JSON: nested too deeply") from None
 
 
 def _field(loc: tuple[Any, ...]) -> str:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from adapters.db.order_queries import find_orders, get_order
+from adapters.db.order_queries import Page, find_orders, get_order
 from adapters.db.registry import Caller
 from adapters.db.uow import SqlUnitOfWork
 from adapters.http.auth import require
@@ -17,6 +17,7 @@ from adapters.http.context import trace_context
 from adapters.http.jsonutil import dumps
 from adapters.http.keys import CONFIG, ENGINE
 from adapters.http.middleware import json_body
+from adapters.http.params import text_param
 from adapters.http.problems import ProblemError
 from adapters.http.serialize import order_json
 from adapters.http.threads import run
@@ -77,16 +78,18 @@ async def get_one(request: web.Request) -> web.Response:
     return _json(order_json(order))  # type: ignore[arg-type]
 
 
-def encode_cursor(updated_at: datetime, order_id: uuid.UUID) -> str:
-    raw = json.dumps([updated_at.isoformat(), str(order_id)]).encode()
+def encode_cursor(position: tuple[int, uuid.UUID]) -> str:
+    raw = json.dumps([position[0], str(position[1])]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def decode_cursor(cursor: str) -> tuple[int, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, order_id = json.loads(raw)
-        return datetime.fromisoformat(stamp), uuid.UUID(order_id)
+        seq, order_id = json.loads(raw)
+        if not isinstance(seq, int):
+            raise TypeError
+        return seq, uuid.UUID(order_id)
     except (ValueError, TypeError):
         raise ProblemError(400, "Bad Request", "cursor is not one this API returned") from None
 
@@ -103,7 +106,8 @@ async def list_orders(request: web.Request) -> web.Response:
     who = await require(request, "channel", "system")
     q = request.query
     scope = _scope(who)
-    channel = q.get("channel")
+    channel = text_param(q["channel"], "channel") if "channel" in q else None
+    external_id = text_param(q["external_id"], "external_id") if "external_id" in q else None
     if scope is not None and channel not in (None, scope):
         raise ProblemError(403, "Forbidden", "a channel can read only its own orders")
     page_size = request.app[CONFIG].page_size
@@ -116,22 +120,22 @@ async def list_orders(request: web.Request) -> web.Response:
     since = _since(q["updated_since"]) if "updated_since" in q else None
     after = decode_cursor(q["cursor"]) if "cursor" in q else None
 
-    def read() -> list:  # type: ignore[type-arg]
+    def read() -> Page:
         with request.app[ENGINE].connect() as conn:
             return find_orders(
                 conn,
                 channel=scope or channel,
-                external_id=q.get("external_id"),
+                external_id=external_id,
                 updated_since=since,
                 after=after,
                 limit=limit,
             )
 
-    found = await run(request, read)
-    last = found[-1] if len(found) == limit else None
+    page = await run(request, read)
+    full = len(page.orders) == limit and page.last is not None
     return _json(
         {
-            "items": [order_json(o) for o in found],
-            "next_cursor": encode_cursor(last.updated_at, last.id) if last else None,
+            "items": [order_json(o) for o in page.orders],
+            "next_cursor": encode_cursor(page.last) if full else None,  # type: ignore[arg-type]
         }
     )

@@ -43,7 +43,8 @@ def snapshot(engine: sa.Engine) -> dict[str, Any]:
             )
         ]
         counts["sku versions"] = [
-            tuple(row) for row in conn.execute(sa.text("SELECT sku, version FROM skus ORDER BY sku"))
+            tuple(row)
+            for row in conn.execute(sa.text("SELECT sku, version FROM skus ORDER BY sku"))
         ]
     return counts
 
@@ -109,7 +110,8 @@ async def test_an_empty_body_is_a_400_problem_and_writes_nothing(
 
 
 @pytest.mark.parametrize(
-    ("path", "document"), [("/v1/orders", CONTRACT_ORDER), ("/v1/inventory/adjustments", ADJUSTMENT)]
+    ("path", "document"),
+    [("/v1/orders", CONTRACT_ORDER), ("/v1/inventory/adjustments", ADJUSTMENT)],
 )
 async def test_a_request_without_authorization_is_a_401_problem_and_writes_nothing(
     client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any], path: str, document: Any
@@ -121,7 +123,8 @@ async def test_a_request_without_authorization_is_a_401_problem_and_writes_nothi
 
 
 @pytest.mark.parametrize(
-    ("path", "document"), [("/v1/orders", CONTRACT_ORDER), ("/v1/inventory/adjustments", ADJUSTMENT)]
+    ("path", "document"),
+    [("/v1/orders", CONTRACT_ORDER), ("/v1/inventory/adjustments", ADJUSTMENT)],
 )
 @pytest.mark.parametrize(
     "authorization",
@@ -142,7 +145,8 @@ async def test_a_bad_key_is_a_401_problem_and_writes_nothing(
 
 
 @pytest.mark.parametrize(
-    ("path", "document"), [("/v1/orders", CONTRACT_ORDER), ("/v1/inventory/adjustments", ADJUSTMENT)]
+    ("path", "document"),
+    [("/v1/orders", CONTRACT_ORDER), ("/v1/inventory/adjustments", ADJUSTMENT)],
 )
 async def test_a_text_plain_body_is_a_415_problem_and_writes_nothing(
     client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any], path: str, document: Any
@@ -451,4 +455,94 @@ async def test_a_wrong_method_on_a_known_route_is_a_405_problem(
 ) -> None:
     response = await client.delete("/v1/orders", headers=web(keys))
     await problem_of(response, 405)
+    assert snapshot(engine) == stocked
+
+
+@pytest.mark.parametrize("path", ["/v1/orders", "/v1/inventory/adjustments"])
+@pytest.mark.parametrize(
+    "raw", [b"[" * 20_000 + b"]" * 20_000, b'{"a": ' * 8_000 + b"1" + b"}" * 8_000]
+)
+async def test_json_nested_too_deeply_is_a_400_problem(
+    client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any], path: str, raw: bytes
+) -> None:
+    """Well under the size limit, but deep enough to exhaust the parser's recursion."""
+    assert len(raw) < LIMIT
+    headers = web(keys) if path == "/v1/orders" else erp(keys)
+    response = await client.post(path, data=raw, headers=headers)
+    await problem_of(response, 400)
+    assert snapshot(engine) == stocked
+
+
+def _with(doc: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(doc)
+    *parents, last = dotted.split(".")
+    target: Any = doc
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    target[last] = value
+    return doc
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["external_id", "customer.name", "customer.phone", "shipping_address.city", "lines.0.sku"],
+)
+async def test_a_nul_character_in_an_order_field_is_a_422_problem_naming_the_field(
+    client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any], field: str
+) -> None:
+    """PostgreSQL cannot store U+0000 in text or JSONB: it must be refused as invalid input."""
+    value = "TEE-M-BLK\u0000" if field == "lines.0.sku" else "A\u0000B"
+    response = await client.post(
+        "/v1/orders", json=_with(CONTRACT_ORDER, field, value), headers=web(keys)
+    )
+    body = await problem_of(response, 422)
+    assert field in json.dumps(body), body
+    assert snapshot(engine) == stocked
+
+
+@pytest.mark.parametrize("field", ["sku", "location"])
+async def test_a_nul_character_in_an_adjustment_is_a_422_problem(
+    client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any], field: str
+) -> None:
+    adjustment = {"sku": "TEE-M-BLK", "location": "WH-EAST", "set_on_hand": 4, "reason": "count"}
+    adjustment[field] = "X\u0000Y"
+    response = await client.post(
+        "/v1/inventory/adjustments", json={"adjustments": [adjustment]}, headers=erp(keys)
+    )
+    body = await problem_of(response, 422)
+    assert f"adjustments.0.{field}" in json.dumps(body), body
+    assert snapshot(engine) == stocked
+
+
+@pytest.mark.parametrize(
+    "adjustment",
+    [
+        {"sku": "TEE-M-BLK", "location": "WH-EAST", "set_on_hand": 2**31},
+        {"sku": "TEE-M-BLK", "location": "WH-EAST", "delta": 2**31},
+        {"sku": "TEE-M-BLK", "location": "WH-EAST", "delta": -(2**40)},
+    ],
+)
+async def test_an_adjustment_beyond_the_stock_range_is_a_422_problem(
+    client: Any,
+    keys: Keys,
+    engine: sa.Engine,
+    stocked: dict[str, Any],
+    adjustment: dict[str, Any],
+) -> None:
+    """on_hand is a 32-bit column: a figure it cannot hold is invalid input, not a 500."""
+    response = await client.post(
+        "/v1/inventory/adjustments", json={"adjustments": [adjustment]}, headers=erp(keys)
+    )
+    await problem_of(response, 422)
+    assert snapshot(engine) == stocked
+
+
+@pytest.mark.parametrize("placed_at", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+async def test_a_placed_at_outside_the_representable_range_is_a_422_problem(
+    client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any], placed_at: str
+) -> None:
+    doc = _with(CONTRACT_ORDER, "placed_at", placed_at)
+    response = await client.post("/v1/orders", json=doc, headers=web(keys))
+    body = await problem_of(response, 422)
+    assert "placed_at" in json.dumps(body), body
     assert snapshot(engine) == stocked

@@ -259,3 +259,24 @@ async def test_the_same_content_formatted_differently_under_one_idempotency_key_
     assert again.status == 200, await again.text()
     assert (await again.json())["id"] == created["id"]
     assert counts(engine) == before
+
+
+async def test_a_key_already_used_for_one_order_conflicts_even_if_the_content_matches_another(
+    client: Any, keys: Keys, engine: sa.Engine, stocked: None
+) -> None:
+    """Order A was sent with key K-A, order B with K-B. A's content again under K-B reuses
+    B's key for other content: 409, whichever row the look-up happens to meet first."""
+    first = copy.deepcopy(CONTRACT_ORDER)
+    first["external_id"] = "A"
+    second = copy.deepcopy(CONTRACT_ORDER)
+    second["external_id"] = "B"
+    a = await post(client, first, keys.web, "K-A")
+    b = await post(client, second, keys.web, "K-B")
+    assert (a.status, b.status) == (201, 201)
+    b_id = (await b.json())["id"]
+    before = counts(engine)
+    response = await post(client, first, keys.web, "K-B")
+    body = await _problem(response, 409)
+    assert "Idempotency-Key" in body["detail"]
+    assert body["order_id"] == b_id
+    assert counts(engine) == before

@@ -38,15 +38,21 @@ class FakeOrderRepository(OrderRepository):
         return copy.deepcopy(order) if order is not None else None
 
     def find_duplicate(self, order: Order) -> Order | None:
-        for stored in self.orders.values():
-            if stored.channel != order.channel:
-                continue
-            same_key = order.idempotency_key is not None and (
-                stored.idempotency_key == order.idempotency_key
+        found = [
+            stored
+            for stored in self.orders.values()
+            if stored.channel == order.channel
+            and (
+                stored.external_id == order.external_id
+                or (
+                    order.idempotency_key is not None
+                    and stored.idempotency_key == order.idempotency_key
+                )
             )
-            if stored.external_id == order.external_id or same_key:
-                return copy.deepcopy(stored)
-        return None
+        ]
+        differing = [stored for stored in found if stored.fingerprint != order.fingerprint]
+        chosen = (differing or found or [None])[0]
+        return copy.deepcopy(chosen) if chosen else None
 
     def save(self, order: Order) -> None:
         assert order.id in self.orders, "save() is for stored orders"

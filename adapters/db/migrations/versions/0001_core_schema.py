@@ -159,6 +159,7 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("change_seq", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["channel"],
             ["channels.name"],
@@ -167,9 +168,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("channel", "external_id", name="uq_order_channel_external_id"),
     )
     op.create_index(
-        "ix_orders_channel_updated", "orders", ["channel", "updated_at", "id"], unique=False
+        "ix_orders_channel_changes", "orders", ["channel", "change_seq", "id"], unique=False
     )
-    op.create_index("ix_orders_updated", "orders", ["updated_at", "id"], unique=False)
+    op.create_index("ix_orders_changes", "orders", ["change_seq", "id"], unique=False)
     op.create_index(
         "uq_order_channel_idempotency_key",
         "orders",
@@ -318,8 +319,8 @@ def downgrade() -> None:
         postgresql_where=sa.text("idempotency_key IS NOT NULL"),
         sqlite_where=sa.text("idempotency_key IS NOT NULL"),
     )
-    op.drop_index("ix_orders_updated", table_name="orders")
-    op.drop_index("ix_orders_channel_updated", table_name="orders")
+    op.drop_index("ix_orders_changes", table_name="orders")
+    op.drop_index("ix_orders_channel_changes", table_name="orders")
     op.drop_table("orders")
     op.drop_table("systems")
     op.drop_table("skus")

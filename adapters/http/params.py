@@ -1,0 +1,14 @@
+"""Query and path values: checked before they reach a query."""
+
+from __future__ import annotations
+
+from adapters.http.problems import ProblemError
+
+
+def text_param(value: str, name: str, *, max_length: int = 200) -> str:
+    """A printable text value, or a 400 naming the parameter."""
+    if len(value) > max_length or any(ord(c) < 32 for c in value):
+        raise ProblemError(
+            400, "Bad Request", f"{name} must be printable text of at most {max_length} characters"
+        )
+    return value
