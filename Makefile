@@ -20,6 +20,7 @@ demo: install
 ## Every test tier against real PostgreSQL (and RabbitMQ), starting them if they are down.
 test: install services
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 ## Unit tests only (no I/O, seconds).

@@ -81,13 +81,15 @@ def build_order(cmd: PlaceOrder, *, channel: str, idempotency_key: str | None = 
         else None
     )
     placed_at = cmd.placed_at.astimezone(UTC)
-    content = {
+    shipping_address = cmd.shipping_address.model_dump()
+    billing_address = _address(cmd.billing_address)
+    content: dict[str, Any] = {
         "external_id": cmd.external_id,
         "placed_at": placed_at.isoformat(),
         "currency": cmd.currency,
         "customer": customer,
-        "shipping_address": _address(cmd.shipping_address),
-        "billing_address": _address(cmd.billing_address),
+        "shipping_address": shipping_address,
+        "billing_address": billing_address,
         "lines": [
             [ln.sku, ln.quantity, ln.unit_price.minor, ln.discount.minor, ln.tax.minor]
             for ln in lines
@@ -105,8 +107,8 @@ def build_order(cmd: PlaceOrder, *, channel: str, idempotency_key: str | None = 
         currency=cmd.currency,
         placed_at=placed_at,
         customer=customer,
-        shipping_address=content["shipping_address"],
-        billing_address=content["billing_address"],
+        shipping_address=shipping_address,
+        billing_address=billing_address,
         shipping=shipping,
         payment=payment,
         totals=totals.as_dict(),

@@ -18,6 +18,7 @@ from domain.errors import (
 from domain.events import (
     BackorderedLine,
     DomainEvent,
+    EventPayload,
     InventoryChanged,
     LocationStock,
     MoneyLine,
@@ -127,7 +128,7 @@ def accepted(order: Order) -> DomainEvent:
 
 def allocation_events(order: Order) -> list[DomainEvent]:
     """order.allocated with the current reservations, order.backordered with what is short."""
-    events = []
+    events: list[EventPayload] = []
     common = {
         "order_id": str(order.id),
         "channel": order.channel,
