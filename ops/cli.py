@@ -113,6 +113,16 @@ def api(host: str, port: int) -> None:
         engine.dispose()
 
 
+@main.command()
+@click.option("--name", help="The relay's name in `outbox stats` (default: host and pid).")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 10000))
+def relay(name: str | None, batch_size: int) -> None:
+    """Publish committed outbox rows to RabbitMQ (run one or more)."""
+    from ops.relay_process import run_relay
+
+    run_relay(settings(), name=name, batch_size=batch_size)
+
+
 @main.group()
 def channel() -> None:
     """Sales channels."""
@@ -197,17 +207,32 @@ def outbox() -> None:
 @outbox.command("stats")
 @json_option
 def outbox_stats(as_json: bool) -> None:
-    """Backlog per destination: deliveries by status, unpublished count, oldest age."""
-    from outbox.stats import backlog
+    """Backlog per destination (unpublished count, oldest age) and the relays' partitions."""
+    from outbox.stats import backlog, relays
 
     with connection() as conn:
-        rows = backlog(conn)
-    if not as_json:
-        rows = [
-            {**r, "by_status": ", ".join(f"{k}={v}" for k, v in r["by_status"].items())}
-            for r in rows
-        ]
-    print_rows(rows, as_json, "outbox backlog")
+        rows, holders = backlog(conn), relays(conn)
+    if as_json:
+        click.echo(json.dumps({"destinations": rows, "relays": holders}, default=str, indent=2))
+        return
+    flat = [
+        {**r, "by_status": ", ".join(f"{k}={v}" for k, v in r["by_status"].items())} for r in rows
+    ]
+    print_rows(flat, False, "outbox backlog")
+    print_rows(
+        [{**h, "partitions": _ranges(h["partitions"])} for h in holders], False, "relay leases"
+    )
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[0, 1, 2, 5] → "0-2, 5"."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
 
 
 @main.command()

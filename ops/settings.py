@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(10.0, gt=0, le=300)
     db_pool_size: int = Field(20, ge=1, le=200)
     page_size: int = Field(100, ge=1, le=1000)
+    quorum_queues: bool = Field(False, description="declare quorum queues (a RabbitMQ cluster)")
+    outbox_notify: bool = Field(
+        False, description="writers NOTIFY the relay at commit (else it polls adaptively)"
+    )
+    relay_idle_poll_max_s: float = Field(0.05, gt=0, le=10)
 
     @field_validator("database_url")
     @classmethod

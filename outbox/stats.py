@@ -45,3 +45,15 @@ def backlog(conn: sa.Connection) -> list[dict[str, Any]]:
             previous = entry["oldest_unpublished_s"]
             entry["oldest_unpublished_s"] = age if previous is None else max(previous, age)
     return list(result.values())
+
+
+def relays(conn: sa.Connection) -> list[dict[str, Any]]:
+    """Which relay (connection name and pid) holds which partitions (PostgreSQL only)."""
+    if conn.dialect.name != "postgresql":
+        return []
+    from outbox.leases import HOLDERS
+
+    return [
+        {"relay": row.application_name, "pid": row.pid, "partitions": list(row.partitions)}
+        for row in conn.execute(sa.text(HOLDERS))
+    ]

@@ -1,0 +1,205 @@
+"""The relay: committed outbox rows → broker messages, never lost, in order per aggregate.
+
+A cycle claims the oldest unpublished delivery rows of the partitions this relay
+leases (`FOR UPDATE SKIP LOCKED`), publishes them with asynchronous confirms,
+and only then marks the confirmed ones published, in the same transaction. A
+crash anywhere before that commit leaves the rows unpublished: they are
+published again (at least once; consumers drop the duplicate by message id).
+
+Order: one aggregate's rows always land in one partition, which one relay
+holds, and are published in id order. For one aggregate and destination, id
+order is commit order: its writers queue on the same row locks, so a later
+writer inserts (and takes ids) only after the earlier one committed. The relay
+never reads "id > last seen": every unpublished row of a partition is eligible,
+so a row that commits late is simply found by the next cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from outbox.messages import build
+from outbox.publisher import Publisher, PublisherError
+from outbox.queues import ALL_QUEUES
+from outbox.tables import deliveries_table as d
+from outbox.tables import events_table as e
+
+log = logging.getLogger("ordersync.relay")
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    failed: int = 0
+    cycles: int = 0
+    last_error: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def _claim(partitions: list[int] | None, limit: int) -> Any:
+    query = (
+        sa.select(
+            d.c.id.label("delivery_id"),
+            d.c.destination,
+            d.c.sequence,
+            d.c.generation,
+            d.c.created_at,
+            e.c.event_id,
+            e.c.event_type,
+            e.c.event_version,
+            e.c.aggregate_type,
+            e.c.aggregate_id,
+            e.c.aggregate_version,
+            e.c.occurred_at,
+            e.c.correlation_id,
+            e.c.causation_id,
+            e.c.traceparent,
+            e.c.tracestate,
+            e.c.channel,
+            e.c.payload,
+        )
+        .select_from(d.join(e, e.c.event_id == d.c.event_id))
+        .where(d.c.published_at.is_(None))
+        .order_by(d.c.id)
+        .limit(limit)
+        .with_for_update(of=d, skip_locked=True)
+    )
+    if partitions is not None:
+        query = query.where(d.c.partition.in_(partitions))
+    return query
+
+
+_MARK_PUBLISHED = (
+    sa.update(d)
+    .where(d.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(
+        published_at=sa.func.now(),
+        updated_at=sa.func.now(),
+        # A delivery the consumer already moved on (waiting, parked…) keeps its status.
+        status=sa.case((d.c.status == "pending", "published"), else_=d.c.status),
+        last_error=None,
+    )
+)
+_MARK_FAILED = (
+    sa.update(d)
+    .where(d.c.id == sa.bindparam("b_id"))
+    .values(last_error=sa.bindparam("b_error"), updated_at=sa.func.now())
+)
+
+
+class Relay:
+    """One relay process's loop. `leases` is None for the embedded database (one relay)."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        publisher: Publisher,
+        *,
+        leases: Any | None = None,
+        wait_for_rows: Callable[[float], object] | None = None,
+        batch_size: int = 1000,
+        confirm_timeout: float = 30.0,
+        idle_poll_max: float = 0.2,
+        rebalance_every: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.publisher = publisher
+        self.leases = leases
+        self.wait_for_rows = wait_for_rows
+        self.batch_size = batch_size
+        self.confirm_timeout = confirm_timeout
+        self.idle_poll_max = idle_poll_max
+        self.rebalance_every = rebalance_every
+        self.stats = RelayStats()
+        self._partitions: list[int] | None = None if leases is None else []
+        self._rebalanced_at = 0.0
+        self._broker_backoff = 0.0
+        self._failed_last_cycle = False
+
+    def partitions(self) -> list[int] | None:
+        """The partitions to read (None: all of them, for the embedded single relay)."""
+        if (
+            self.leases is not None
+            and time.monotonic() - self._rebalanced_at >= self.rebalance_every
+        ):
+            self._partitions = sorted(self.leases.rebalance())
+            self._rebalanced_at = time.monotonic()
+        return self._partitions
+
+    def run_once(self) -> int:
+        """One cycle: claim, publish, mark. Returns the number of rows published."""
+        self.stats.cycles += 1
+        self._failed_last_cycle = False
+        if not self.publisher.connected:
+            self.publisher.connect(ALL_QUEUES)
+        partitions = self.partitions()
+        if partitions is not None and not partitions:
+            return 0
+        with self.engine.connect() as conn, conn.begin():
+            rows = conn.execute(_claim(partitions, self.batch_size)).all()
+            if not rows:
+                return 0
+            messages = [build(row) for row in rows]
+            outcome = self.publisher.publish(messages, self.confirm_timeout)
+            if outcome.confirmed:
+                conn.execute(_MARK_PUBLISHED, {"ids": outcome.confirmed})
+            if outcome.failed:
+                conn.execute(
+                    _MARK_FAILED,
+                    [{"b_id": i, "b_error": err[:500]} for i, err in outcome.failed.items()],
+                )
+        self.stats.published += len(outcome.confirmed)
+        if outcome.failed:
+            self._report_failures(outcome.failed)
+        return len(outcome.confirmed)
+
+    def _report_failures(self, failed: dict[int, str]) -> None:
+        self._failed_last_cycle = True
+        self.stats.failed += len(failed)
+        reasons = sorted(set(failed.values()))
+        self.stats.last_error = reasons[0]
+        self.stats.errors = reasons[:10]
+        log.error(
+            "%d message(s) not published, left for the next cycle: %s",
+            len(failed),
+            "; ".join(reasons[:3]),
+        )
+        # Queues declared again on the next connect heal a queue deleted behind our back.
+        self.publisher.close()
+
+    def run(self, stop: threading.Event) -> None:
+        """Cycle until `stop` is set; between empty cycles, wait (adaptively) for new rows."""
+        wait = self.wait_for_rows or stop.wait
+        idle = 0.0
+        while not stop.is_set():
+            try:
+                published = self.run_once()
+                self._broker_backoff = 0.0
+            except PublisherError as error:
+                self._broker_backoff = min(max(self._broker_backoff * 2, 0.25), 5.0)
+                self.stats.last_error = str(error)
+                log.warning(
+                    "broker unavailable (%s); retrying in %.2fs", error, self._broker_backoff
+                )
+                stop.wait(self._broker_backoff)
+                continue
+            if self._failed_last_cycle:
+                stop.wait(0.5)  # do not spin on rows the broker refuses
+            if published:
+                idle = 0.0
+                continue
+            idle = min(max(idle * 2, 0.001), self.idle_poll_max)
+            wait(idle)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        self.publisher.close()
+        if self.leases is not None:
+            self.leases.release_all()
