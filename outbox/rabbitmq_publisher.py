@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,21 +33,31 @@ PERSISTENT = 2
 
 
 class _Batch:
-    def __init__(self, size: int) -> None:
+    """The outcome of one publish() call, settled message by message by the I/O loop."""
+
+    def __init__(self, messages: Sequence[OutgoingMessage]) -> None:
         self.outcome = PublishOutcome()
-        self.remaining = size
+        self.unsettled = {m.delivery_id for m in messages}
+        self.lock = threading.Lock()
         self.done = threading.Event()
-        if size == 0:
+        if not self.unsettled:
             self.done.set()
 
     def settle(self, delivery_id: int, error: str | None) -> None:
-        if error is None:
-            self.outcome.confirmed.append(delivery_id)
-        else:
-            self.outcome.failed[delivery_id] = error
-        self.remaining -= 1
-        if self.remaining == 0:
-            self.done.set()
+        with self.lock:
+            if delivery_id not in self.unsettled:
+                return  # already given up on (timeout): a late confirm changes nothing
+            self.unsettled.discard(delivery_id)
+            if error is None:
+                self.outcome.confirmed.append(delivery_id)
+            else:
+                self.outcome.failed[delivery_id] = error
+            if not self.unsettled:
+                self.done.set()
+
+    def give_up(self, reason: str) -> None:
+        for delivery_id in list(self.unsettled):
+            self.settle(delivery_id, reason)
 
 
 class RabbitPublisher(Publisher):
@@ -89,17 +100,22 @@ class RabbitPublisher(Publisher):
             raise PublisherError(error)
 
     def publish(self, messages: Sequence[OutgoingMessage], timeout: float) -> PublishOutcome:
-        batch = _Batch(len(messages))
+        batch = _Batch(messages)
         if not messages:
             return batch.outcome
         if not self.connected or self._connection is None:
-            return PublishOutcome(failed={m.delivery_id: "not connected" for m in messages})
-        self._connection.ioloop.add_callback_threadsafe(lambda: self._send(batch, messages))
-        if not batch.done.wait(timeout):
-            # Unconfirmed within the timeout: not published as far as the ledger goes
-            # (a later confirm changes nothing; the row is published again).
-            self._call(lambda: self._expire(batch))
-            batch.done.wait(5)
+            batch.give_up("not connected")
+            return batch.outcome
+        self._call(lambda: self._send(batch, messages))
+        deadline = time.monotonic() + timeout
+        while not batch.done.wait(0.2):
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                batch.give_up("connection lost")
+            elif time.monotonic() > deadline:
+                # Unconfirmed in time: not published as far as the ledger goes; the
+                # row is published again later (consumers drop the duplicate).
+                batch.give_up(f"no confirm within {timeout:g}s")
         return batch.outcome
 
     def close(self) -> None:
@@ -212,12 +228,6 @@ class RabbitPublisher(Publisher):
         for batch, delivery_id, message_id in settled:
             returned = self._returned.pop(message_id, None)
             batch.settle(delivery_id, "nacked by RabbitMQ" if nack else returned)
-
-    def _expire(self, batch: _Batch) -> None:
-        for tag, (owner, delivery_id, _) in list(self._in_flight.items()):
-            if owner is batch:
-                del self._in_flight[tag]
-                batch.settle(delivery_id, "no confirm within the timeout")
 
     def _fail_in_flight(self, reason: str) -> None:
         for batch, delivery_id, _ in self._in_flight.values():

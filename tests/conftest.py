@@ -7,12 +7,20 @@ import os
 import uuid
 from collections.abc import Iterator
 
+import pika
 import psycopg
 import pytest
 import sqlalchemy as sa
 
 from adapters.db.engine import make_engine, raw_postgres_dsn
 from adapters.db.migrate import upgrade
+from tests.broker import (
+    DEFAULT_TEST_BROKER_URL,
+    TEST_QUEUES,
+    delete_queues,
+    rabbitmqctl,
+    with_vhost,
+)
 
 DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -84,6 +92,48 @@ def database_url(postgres_admin_url: str, template_database: str) -> Iterator[st
         yield _server_url(postgres_admin_url, name)
     finally:
         _admin(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def broker_server_url() -> Iterator[str]:
+    """A RabbitMQ URL we may create vhosts on: the local service, else a container."""
+    url = os.environ.get("ORDERSYNC_TEST_BROKER_URL", DEFAULT_TEST_BROKER_URL)
+    try:
+        pika.BlockingConnection(pika.URLParameters(url + "?connection_attempts=2")).close()
+        yield url
+        return
+    except pika.exceptions.AMQPError:
+        pass
+    if not _docker_answers():
+        pytest.fail(
+            f"RabbitMQ is not reachable at {url.split('@')[-1]} and no Docker daemon answers; "
+            "start RabbitMQ or set ORDERSYNC_TEST_BROKER_URL",
+            pytrace=False,
+        )
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    with RabbitMqContainer("rabbitmq:3.13") as container:
+        params = container.get_connection_params()
+        yield f"amqp://guest:guest@{params.host}:{params.port}/"
+
+
+@pytest.fixture(scope="session")
+def broker_vhost_url(broker_server_url: str) -> Iterator[str]:
+    """A vhost of this run's own (rabbitmqctl costs most of a second a call: once a run)."""
+    vhost = f"ordersync_t_{uuid.uuid4().hex[:12]}"
+    rabbitmqctl("add_vhost", vhost)
+    try:
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield with_vhost(broker_server_url, vhost)
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture
+def broker_url(broker_vhost_url: str) -> str:
+    """The run's vhost with none of the queues a test uses: each test starts empty."""
+    delete_queues(broker_vhost_url, TEST_QUEUES)
+    return broker_vhost_url
 
 
 @pytest.fixture

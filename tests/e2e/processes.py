@@ -1,0 +1,40 @@
+"""Start ordersync processes as an operator would, and wait on conditions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+CLI = str(Path(sys.executable).parent / "ordersync")
+
+
+def start(
+    *args: str, database_url: str, broker_url: str | None = None, **env: str
+) -> subprocess.Popen[bytes]:
+    environment = {**os.environ, "ORDERSYNC_DATABASE_URL": database_url, **env}
+    if broker_url:
+        environment["ORDERSYNC_BROKER_URL"] = broker_url
+    return subprocess.Popen(
+        [CLI, *args], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, step: float = 0.05
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(step)
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
+    """SIGTERM, then wait; returns the exit code."""
+    if process.poll() is None:
+        process.terminate()
+    return process.wait(timeout)

@@ -1,0 +1,112 @@
+"""The relay against real PostgreSQL and RabbitMQ (in this process; tests/e2e has the
+process-level ones: kill -9, two relays, a broker restart)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import dramatiq
+import pytest
+import sqlalchemy as sa
+from dramatiq.brokers.stub import StubBroker
+
+from outbox.envelope import Envelope
+from outbox.inprocess_publisher import InProcessPublisher
+from outbox.messages import message_id
+from outbox.rabbitmq_publisher import RabbitPublisher
+from outbox.relay import Relay
+from tests.broker import delete_queues, drain
+from tests.outbox_rows import TRACE, write_orders
+
+
+def ledger(engine: sa.Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT * FROM outbox_deliveries ORDER BY id")).all()
+
+
+@pytest.fixture
+def relay(engine: sa.Engine, broker_url: str) -> Any:
+    relay = Relay(engine, RabbitPublisher(broker_url), batch_size=500)
+    yield relay
+    relay.shutdown()
+
+
+def test_committed_rows_become_dramatiq_messages_on_their_destination_queues(
+    engine: sa.Engine, broker_url: str, relay: Relay
+) -> None:
+    deliveries = write_orders(engine, aggregates=10, events_each=2)
+    assert deliveries == 30  # allocated → wms; backordered → wms + channel:web
+    while relay.run_once():
+        pass
+    rows = ledger(engine)
+    assert all(r.published_at is not None and r.status == "published" for r in rows)
+
+    wms, channels = drain(broker_url, "wms"), drain(broker_url, "channels")
+    assert (len(wms), len(channels)) == (20, 10)
+    for raw in wms + channels:
+        message = dramatiq.Message(**raw)  # what a Dramatiq worker decodes
+        envelope = Envelope.model_validate(message.args[0])
+        assert message.actor_name == f"{message.queue_name}.deliver"
+        assert message.message_id == message_id(
+            envelope.event_id, envelope.destination, envelope.generation
+        )
+        assert message.options["traceparent"] == TRACE.traceparent
+        assert message.options["correlation_id"] == "corr-1"
+        assert envelope.generation == 0
+    assert {Envelope.model_validate(m["args"][0]).destination for m in channels} == {"channel:web"}
+
+    by_aggregate: dict[str, list[int]] = defaultdict(list)
+    for raw in wms:
+        env = Envelope.model_validate(raw["args"][0])
+        by_aggregate[env.aggregate_id].append(env.sequence)
+    assert all(seqs == [1, 2] for seqs in by_aggregate.values())
+
+
+def test_a_queue_deleted_behind_the_relays_back_leaves_rows_unpublished_with_the_error(
+    engine: sa.Engine, broker_url: str, relay: Relay
+) -> None:
+    write_orders(engine, aggregates=3, events_each=1, prefix="first")
+    assert relay.run_once() == 3
+    delete_queues(broker_url, ["wms"])  # RabbitMQ would now confirm and drop
+    write_orders(engine, aggregates=3, events_each=1, prefix="second")
+
+    assert relay.run_once() == 0
+    late = [r for r in ledger(engine) if r.aggregate_id.startswith("second")]
+    assert all(r.published_at is None and r.status == "pending" for r in late)
+    assert all("NO_ROUTE" in r.last_error for r in late)
+    assert relay.stats.failed == 3 and "NO_ROUTE" in (relay.stats.last_error or "")
+
+    # The next cycle connects again, declares the queue, and publishes.
+    assert relay.run_once() == 3
+    late = [r for r in ledger(engine) if r.aggregate_id.startswith("second")]
+    assert all(r.published_at is not None and r.last_error is None for r in late)
+    assert len(drain(broker_url, "wms")) == 3
+
+
+def test_an_unconfirmed_batch_is_not_marked(engine: sa.Engine, broker_url: str) -> None:
+    """A publisher that cannot reach the broker marks nothing, and loses nothing."""
+    write_orders(engine, aggregates=5, events_each=1)
+    dead = Relay(engine, RabbitPublisher("amqp://guest:guest@127.0.0.1:1/", connect_timeout=2))
+    with pytest.raises(Exception, match="connect"):
+        dead.run_once()
+    assert all(r.published_at is None for r in ledger(engine))
+    live = Relay(engine, RabbitPublisher(broker_url))
+    try:
+        assert live.run_once() == 5
+    finally:
+        live.shutdown()
+
+
+def test_the_embedded_relay_publishes_into_the_in_process_broker(engine: sa.Engine) -> None:
+    broker = StubBroker()
+    relay = Relay(engine, InProcessPublisher(broker), batch_size=7)
+    write_orders(engine, aggregates=20, events_each=2)
+    published = 0
+    while n := relay.run_once():
+        published += n
+    assert published == 60
+    assert broker.queues["wms"].qsize() == 40 and broker.queues["channels"].qsize() == 20
+    ids = {dramatiq.Message.decode(broker.queues["wms"].get()).message_id for _ in range(40)}
+    assert len(ids) == 40 and all(uuid.UUID(i) for i in ids)
