@@ -27,8 +27,9 @@ def http_app(settings: Settings, engine: sa.Engine) -> web.Application:
         max_body_bytes=settings.max_body_bytes,
         body_timeout_s=settings.body_timeout_s,
         page_size=settings.page_size,
+        outbox_notify=settings.outbox_notify,
     )
-    return init_app(engine, config, threads=settings.db_pool_size)
+    return init_app(engine, config, threads=settings.api_threads)
 
 
 def secret_box(settings: Settings) -> SecretBox:

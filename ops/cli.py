@@ -101,16 +101,19 @@ def db_upgrade(revision: str) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-def api(host: str, port: int) -> None:
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes sharing the port (one per core is a good start).",
+)
+def api(host: str, port: int, processes: int) -> None:
     """Serve the HTTP API."""
-    from aiohttp import web
+    from ops.api_process import run_api
 
-    s = settings()
-    engine = bootstrap.engine_for(s)
-    try:
-        web.run_app(bootstrap.http_app(s, engine), host=host, port=port, print=None)
-    finally:
-        engine.dispose()
+    settings()  # a bad setting fails here, with its message, before any process starts
+    run_api(host, port, processes)
 
 
 @main.command()

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     body_timeout_s: float = Field(10.0, gt=0, le=300)
     db_pool_size: int = Field(20, ge=1, le=200)
+    # Request threads for database work: few, since Python holds one core at a time;
+    # more only queue on the GIL (measured in docs/benchmarks.md).
+    api_threads: int = Field(8, ge=1, le=200)
     page_size: int = Field(100, ge=1, le=1000)
     quorum_queues: bool = Field(False, description="declare quorum queues (a RabbitMQ cluster)")
     outbox_notify: bool = Field(

@@ -8,6 +8,7 @@ insert, one row per event and destination).
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -36,11 +37,11 @@ class TraceContext:
 NOTIFY_CHANNEL = "ordersync_outbox"
 
 
-# Statements are built once: SQLAlchemy then compiles each once (its cache), and
-# executemany of a single-row INSERT becomes one multi-row statement on the wire
-# ("insertmanyvalues"). Building `.values([...])` per call recompiled every time.
-_INSERT_EVENTS = sa.insert(events_table)
-_INSERT_DELIVERIES = sa.insert(deliveries_table)
+# Statements are built once, so SQLAlchemy compiles each once. The RETURNING is
+# what makes SQLAlchemy send a list of rows as one multi-row INSERT
+# ("insertmanyvalues"); without it the driver's executemany sends them one by one.
+_INSERT_EVENTS = sa.insert(events_table).returning(events_table.c.id)
+_INSERT_DELIVERIES = sa.insert(deliveries_table).returning(deliveries_table.c.id)
 
 
 @functools.cache
@@ -89,14 +90,10 @@ def write_events(
     if not events:
         return []
     channels = channel_names() if needs_channel_list(events) else []
-    routed = [(event, uuid.uuid4(), destinations(event, channels)) for event in events]
-    counts: Counter[tuple[str, str, str]] = Counter(
-        (e.aggregate_type, e.aggregate_id, d) for e, _, dests in routed for d in dests
-    )
-    next_seq = _next_sequences(conn, counts) if counts else {}
-
+    counts: Counter[tuple[str, str, str]] = Counter()
     event_rows, delivery_rows = [], []
-    for event, event_id, dests in routed:
+    for event in events:
+        event_id = uuid.uuid4()
         partition = partition_of(event.aggregate_type, event.aggregate_id)
         event_rows.append(
             {
@@ -116,7 +113,7 @@ def write_events(
                 "payload": event.payload.model_dump(mode="json"),
             }
         )
-        for dest in dests:
+        for dest in destinations(event, channels):
             key = (event.aggregate_type, event.aggregate_id, dest)
             delivery_rows.append(
                 {
@@ -125,14 +122,91 @@ def write_events(
                     "aggregate_type": event.aggregate_type,
                     "aggregate_id": event.aggregate_id,
                     "partition": partition,
-                    "sequence": next_seq[key],
+                    "offset": counts[key],  # this event's place among the key's new rows
                     "coalesce_key": event.coalesce_key,
                 }
             )
-            next_seq[key] += 1
+            counts[key] += 1
+    if conn.dialect.name == "postgresql":
+        _write_postgres(conn, event_rows, delivery_rows, counts)
+        if notify:
+            conn.exec_driver_sql("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
+    else:
+        _write_portable(conn, event_rows, delivery_rows, counts)
+    return [row["event_id"] for row in event_rows]
+
+
+def _write_portable(
+    conn: sa.Connection,
+    event_rows: list[dict[str, Any]],
+    delivery_rows: list[dict[str, Any]],
+    counts: Counter[tuple[str, str, str]],
+) -> None:
+    """Three statements, for the embedded SQLite (which has no data-modifying CTEs)."""
+    first = _next_sequences(conn, counts) if counts else {}
+    for row in delivery_rows:
+        key = (row["aggregate_type"], row["aggregate_id"], row["destination"])
+        row["sequence"] = first[key] + row.pop("offset")
     conn.execute(_INSERT_EVENTS, event_rows)
     if delivery_rows:
         conn.execute(_INSERT_DELIVERIES, delivery_rows)
-    if notify and conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
-    return [event_id for _, event_id, _ in routed]
+
+
+# PostgreSQL: the whole write is ONE statement with three JSON parameters, so one
+# round trip, and one constant text (parsed once, then a server-side prepared
+# statement). The sequence counters are upserted in sorted key order (the order of
+# their row locks); each delivery's number is its key's new last number minus the
+# key's row count plus its offset. `ev` runs although nothing reads it (PostgreSQL
+# always runs data-modifying CTEs), and the foreign key to outbox_events is checked
+# at the end of the statement, after every part of it ran.
+_POSTGRES_WRITE = """
+WITH ev AS (
+    INSERT INTO outbox_events (event_id, event_type, event_version, aggregate_type,
+        aggregate_id, aggregate_version, partition, channel, correlation_id, causation_id,
+        traceparent, tracestate, occurred_at, payload)
+    SELECT * FROM jsonb_to_recordset(%s::jsonb) AS x(event_id uuid, event_type text,
+        event_version smallint, aggregate_type text, aggregate_id text, aggregate_version int,
+        partition smallint, channel text, correlation_id text, causation_id text,
+        traceparent text, tracestate text, occurred_at timestamptz, payload jsonb)
+    RETURNING 1
+), seq AS (
+    INSERT INTO outbox_sequences (aggregate_type, aggregate_id, destination, last_sequence)
+    SELECT * FROM jsonb_to_recordset(%s::jsonb)
+        AS c(aggregate_type text, aggregate_id text, destination text, n int)
+    ORDER BY 1, 2, 3
+    ON CONFLICT (aggregate_type, aggregate_id, destination)
+    DO UPDATE SET last_sequence = outbox_sequences.last_sequence + excluded.last_sequence
+    RETURNING aggregate_type, aggregate_id, destination, last_sequence
+)
+INSERT INTO outbox_deliveries (event_id, destination, aggregate_type, aggregate_id,
+    partition, sequence, coalesce_key)
+SELECT d.event_id, d.destination, d.aggregate_type, d.aggregate_id, d.partition,
+    seq.last_sequence - d.n + 1 + d."offset", d.coalesce_key
+FROM jsonb_to_recordset(%s::jsonb) AS d(event_id uuid, destination text,
+    aggregate_type text, aggregate_id text, partition smallint, "offset" int, n int,
+    coalesce_key text)
+JOIN seq USING (aggregate_type, aggregate_id, destination)
+ORDER BY d.event_id, d.destination
+"""
+
+
+def _write_postgres(
+    conn: sa.Connection,
+    event_rows: list[dict[str, Any]],
+    delivery_rows: list[dict[str, Any]],
+    counts: Counter[tuple[str, str, str]],
+) -> None:
+    for row in delivery_rows:
+        row["n"] = counts[(row["aggregate_type"], row["aggregate_id"], row["destination"])]
+    sequence_rows = [
+        {"aggregate_type": a, "aggregate_id": i, "destination": d, "n": n}
+        for (a, i, d), n in counts.items()
+    ]
+    conn.exec_driver_sql(
+        _POSTGRES_WRITE,
+        (_json(event_rows), _json(sequence_rows), _json(delivery_rows)),
+    )
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=str, separators=(",", ":"))

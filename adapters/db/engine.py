@@ -26,9 +26,10 @@ def make_engine(url: str, *, pool_size: int = 20) -> sa.Engine:
         )
         _sqlite_setup(engine)
         return engine
-    return sa.create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
-    )
+    # No pre-ping: it costs a round trip on every checkout. A connection the server
+    # dropped fails its first statement instead, and SQLAlchemy then invalidates the
+    # pool (the request gets a 503 and the next one a fresh connection).
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
 def _sqlite_setup(engine: sa.Engine) -> None:

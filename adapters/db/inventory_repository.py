@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -41,6 +42,13 @@ _SAVE_LEVEL = (
         updated_at=sa.func.now(),
     )
 )
+# One statement for any number of rows (executemany would send one per row).
+_POSTGRES_SAVE_LEVELS = """
+UPDATE stock SET on_hand = v.on_hand, reserved = v.reserved, updated_at = now()
+FROM (SELECT x->>0 AS sku, x->>1 AS location, (x->>2)::int AS on_hand, (x->>3)::int AS reserved
+      FROM jsonb_array_elements(%s::jsonb) AS x) AS v
+WHERE stock.sku = v.sku AND stock.location = v.location
+"""
 _BUMP_VERSIONS = (
     sa.update(skus)
     .where(skus.c.sku.in_(_WANTED))
@@ -110,6 +118,11 @@ class SqlInventoryRepository(InventoryRepository):
     def save_levels(self, levels: Sequence[StockLevel]) -> None:
         if not levels:
             return
+        ordered = sorted(levels, key=lambda lv: (lv.sku, lv.location))
+        if self.conn.dialect.name == "postgresql":
+            rows = [[lv.sku, lv.location, lv.on_hand, lv.reserved] for lv in ordered]
+            self.conn.exec_driver_sql(_POSTGRES_SAVE_LEVELS, (json.dumps(rows),))
+            return
         self.conn.execute(
             _SAVE_LEVEL,
             [
@@ -119,7 +132,7 @@ class SqlInventoryRepository(InventoryRepository):
                     "b_on_hand": lv.on_hand,
                     "b_reserved": lv.reserved,
                 }
-                for lv in sorted(levels, key=lambda lv: (lv.sku, lv.location))
+                for lv in ordered
             ],
         )
 

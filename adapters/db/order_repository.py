@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -15,8 +16,9 @@ from adapters.db.tables import order_lines, orders, reservations
 from domain.orders import Order
 from domain.ports import OrderRepository
 
-_INSERT_LINES = sa.insert(order_lines)
-_INSERT_RESERVATIONS = sa.insert(reservations)
+# RETURNING makes SQLAlchemy send the rows as one multi-row INSERT (see outbox/writer.py).
+_INSERT_LINES = sa.insert(order_lines).returning(order_lines.c.line_no)
+_INSERT_RESERVATIONS = sa.insert(reservations).returning(reservations.c.id)
 _LINES_OF = sa.select(order_lines).where(
     order_lines.c.order_id.in_(sa.bindparam("ids", expanding=True))
 )
@@ -84,20 +86,89 @@ def _update_order(dialect: str) -> Any:
     )
 
 
+_ORDER_COLUMNS = (
+    "id",
+    "channel",
+    "external_id",
+    "idempotency_key",
+    "fingerprint",
+    "status",
+    "version",
+    "currency",
+    "placed_at",
+    "customer",
+    "shipping_address",
+    "billing_address",
+    "shipping",
+    "payment",
+    "totals",
+    "created_at",
+    "updated_at",
+)
+_JSON_COLUMNS = {"customer", "shipping_address", "billing_address", "shipping", "payment", "totals"}
+# The lines and reservations are inserted only if the order was (ON CONFLICT DO NOTHING
+# returns no row for a duplicate): the same all-or-nothing as three statements.
+_POSTGRES_ADD = f"""
+WITH o AS (
+    INSERT INTO orders ({", ".join(_ORDER_COLUMNS)}, change_seq)
+    VALUES ({", ".join("%s::jsonb" if c in _JSON_COLUMNS else "%s" for c in _ORDER_COLUMNS)},
+            pg_current_xact_id()::text::bigint)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), lines AS (
+    INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_minor,
+        discount_minor, tax_minor, allocated, shipped)
+    SELECT o.id, x.line_no, x.sku, x.quantity, x.unit_price_minor, x.discount_minor,
+        x.tax_minor, x.allocated, x.shipped
+    FROM o, jsonb_to_recordset(%s::jsonb) AS x(line_no int, sku text, quantity int,
+        unit_price_minor bigint, discount_minor bigint, tax_minor bigint, allocated int,
+        shipped int)
+), held AS (
+    INSERT INTO reservations (id, order_id, line_no, sku, location, quantity, created_at)
+    SELECT x.id, o.id, x.line_no, x.sku, x.location, x.quantity, x.created_at
+    FROM o, jsonb_to_recordset(%s::jsonb) AS x(id uuid, line_no int, sku text,
+        location text, quantity int, created_at timestamptz)
+)
+SELECT id FROM o
+"""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
+def _pg_param(value: Any) -> Any:
+    return _json(value) if isinstance(value, dict) else value
+
+
 class SqlOrderRepository(OrderRepository):
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
 
     def add(self, order: Order) -> bool:
         now = datetime.now(UTC)
-        stmt = _insert_order(self.conn.dialect.name)
-        if self.conn.execute(stmt, mapping.order_row(order, now)).first() is None:
-            return False
-        order.created_at = order.updated_at = now
-        self.conn.execute(_INSERT_LINES, mapping.line_rows(order))
-        if order.reservations:
-            self.conn.execute(_INSERT_RESERVATIONS, mapping.reservation_rows(order.reservations))
-        return True
+        row = mapping.order_row(order, now)
+        if self.conn.dialect.name == "postgresql":
+            inserted = self._add_postgres(order, row)
+        else:
+            inserted = self.conn.execute(_insert_order("sqlite"), row).first() is not None
+            if inserted:
+                self.conn.execute(_INSERT_LINES, mapping.line_rows(order))
+                if order.reservations:
+                    rows = mapping.reservation_rows(order.reservations)
+                    self.conn.execute(_INSERT_RESERVATIONS, rows)
+        if inserted:
+            order.created_at = order.updated_at = now
+        return inserted
+
+    def _add_postgres(self, order: Order, row: dict[str, Any]) -> bool:
+        """Order, lines and reservations in one statement (one round trip)."""
+        params = [_pg_param(row[c]) for c in _ORDER_COLUMNS]
+        params += [
+            _json(mapping.line_rows(order)),
+            _json(mapping.reservation_rows(order.reservations)),
+        ]
+        return self.conn.exec_driver_sql(_POSTGRES_ADD, tuple(params)).first() is not None
 
     def get(self, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:
         query = sa.select(orders).where(orders.c.id == order_id)

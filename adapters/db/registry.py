@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,6 +127,29 @@ _ACTIVE_CHANNELS = sa.select(channels.c.name).where(channels.c.disabled_at.is_(N
 
 def active_channel_names(conn: sa.Connection) -> list[str]:
     return sorted(conn.execute(_ACTIVE_CHANNELS).scalars())
+
+
+class ActiveChannels:
+    """The active channel names, read at most once per `ttl` seconds (per process).
+
+    Every stock change fans out to every channel, so the list is needed on the hot
+    path. A channel added in another process starts receiving stock figures within
+    `ttl`; those are state-like (each carries the full ATP), and a new channel is
+    brought up to date by its initial stock sync anyway.
+    """
+
+    def __init__(self, ttl: float = 2.0) -> None:
+        self.ttl = ttl
+        self._names: list[str] = []
+        self._read_at = -float("inf")
+        self._lock = threading.Lock()
+
+    def __call__(self, conn: sa.Connection) -> list[str]:
+        with self._lock:
+            if time.monotonic() - self._read_at > self.ttl:
+                self._names = active_channel_names(conn)
+                self._read_at = time.monotonic()
+            return self._names
 
 
 def authenticate(conn: sa.Connection, key: str) -> Caller | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,11 +18,17 @@ from outbox.writer import TraceContext, write_events
 
 class SqlUnitOfWork(UnitOfWork):
     def __init__(
-        self, engine: sa.Engine, context: TraceContext | None = None, *, notify: bool = False
+        self,
+        engine: sa.Engine,
+        context: TraceContext | None = None,
+        *,
+        notify: bool = False,
+        channels: Callable[[sa.Connection], list[str]] = registry.active_channel_names,
     ) -> None:
         self.engine = engine
         self.context = context or TraceContext()
         self.notify = notify
+        self.channels = channels
         self.committed_event_ids: list[Any] = []
 
     def __enter__(self) -> SqlUnitOfWork:
@@ -54,7 +61,7 @@ class SqlUnitOfWork(UnitOfWork):
                 self.connection,
                 self.pending_events,
                 self.context,
-                lambda: registry.active_channel_names(self.connection),
+                lambda: self.channels(self.connection),
                 notify=self.notify,
             )
             self.connection.commit()

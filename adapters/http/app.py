@@ -8,13 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 from aiohttp import web
 
-from adapters.http.keys import CONFIG, ENGINE, EXECUTOR, KEY_CACHE, HttpConfig
+from adapters.db.registry import ActiveChannels
+from adapters.http.keys import CHANNELS, CONFIG, ENGINE, EXECUTOR, KEY_CACHE, HttpConfig
 from adapters.http.middleware import body_middleware, error_middleware
 from adapters.http.openapi import openapi_json
 from adapters.http.routes import ROUTES
 
 
-def init_app(engine: sa.Engine, config: HttpConfig, *, threads: int = 20) -> web.Application:
+def init_app(engine: sa.Engine, config: HttpConfig, *, threads: int = 8) -> web.Application:
     """The HTTP app over an engine; the caller owns the engine (and disposes of it)."""
     # aiohttp's own limit is set high: body_middleware enforces ours, as problem+json.
     app = web.Application(
@@ -24,6 +25,7 @@ def init_app(engine: sa.Engine, config: HttpConfig, *, threads: int = 20) -> web
     app[ENGINE] = engine
     app[CONFIG] = config
     app[KEY_CACHE] = {}
+    app[CHANNELS] = ActiveChannels()
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     app.router.add_get("/openapi.json", openapi_json)

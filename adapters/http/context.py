@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 
 from aiohttp import web
 
-from adapters.http.keys import CORRELATION_ID
+from adapters.db.uow import SqlUnitOfWork
+from adapters.http.keys import CHANNELS, CONFIG, CORRELATION_ID, ENGINE
 from outbox.writer import TraceContext
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -30,3 +32,10 @@ def trace_context(request: web.Request) -> TraceContext:
         traceparent=traceparent or None,
         tracestate=(tracestate or "")[:512] or None,
     )
+
+
+def unit_of_work(request: web.Request) -> Callable[[], SqlUnitOfWork]:
+    """A factory of units of work for this request (a retry needs a fresh one)."""
+    app, context = request.app, trace_context(request)
+    notify = app[CONFIG].outbox_notify
+    return lambda: SqlUnitOfWork(app[ENGINE], context, notify=notify, channels=app[CHANNELS])

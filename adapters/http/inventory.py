@@ -5,9 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapters.db.inventory_repository import read_stock
-from adapters.db.uow import SqlUnitOfWork
 from adapters.http.auth import require
-from adapters.http.context import trace_context
+from adapters.http.context import unit_of_work
 from adapters.http.jsonutil import dumps
 from adapters.http.keys import ENGINE
 from adapters.http.middleware import json_body
@@ -22,11 +21,8 @@ from domain.services import adjust_inventory, retrying
 async def post_adjustments(request: web.Request) -> web.Response:
     await require(request, "system")
     cmd = AdjustInventory.model_validate(json_body(request))
-    engine, context = request.app[ENGINE], trace_context(request)
-    result = await run(
-        request,
-        lambda: retrying(lambda: adjust_inventory(SqlUnitOfWork(engine, context), cmd)),
-    )
+    new_uow = unit_of_work(request)
+    result = await run(request, lambda: retrying(lambda: adjust_inventory(new_uow(), cmd)))
     body = {"skus": [stock_json(s) for _, s in sorted(result.items())]}
     return web.Response(text=dumps(body), content_type="application/json")
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from aiohttp import web
 
+from adapters.db.registry import ActiveChannels
+
 
 @dataclass(frozen=True, slots=True)
 class HttpConfig:
@@ -16,12 +18,14 @@ class HttpConfig:
     body_timeout_s: float = 10.0
     page_size: int = 100
     key_cache_ttl_s: float = 30.0
+    outbox_notify: bool = False  # NOTIFY the relay in every writing transaction
 
 
 ENGINE = web.AppKey("engine", sa.Engine)
 CONFIG = web.AppKey("config", HttpConfig)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 KEY_CACHE = web.AppKey("key_cache", dict)
+CHANNELS = web.AppKey("channels", ActiveChannels)
 
 BODY = web.RequestKey("body", bytes)
 CORRELATION_ID = web.RequestKey("correlation_id", str)

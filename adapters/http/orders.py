@@ -11,9 +11,8 @@ from aiohttp import web
 
 from adapters.db.order_queries import Page, find_orders, get_order
 from adapters.db.registry import Caller
-from adapters.db.uow import SqlUnitOfWork
 from adapters.http.auth import require
-from adapters.http.context import trace_context
+from adapters.http.context import unit_of_work
 from adapters.http.jsonutil import dumps
 from adapters.http.keys import CONFIG, ENGINE
 from adapters.http.middleware import json_body
@@ -37,14 +36,10 @@ async def post_order(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise ProblemError(400, "Bad Request", "Idempotency-Key must be 1 to 255 characters")
-    engine, context = request.app[ENGINE], trace_context(request)
+    new_uow = unit_of_work(request)
 
     def work() -> tuple[object, bool]:
-        return retrying(
-            lambda: place_order(
-                SqlUnitOfWork(engine, context), cmd, channel=who.name, idempotency_key=key
-            )
-        )
+        return retrying(lambda: place_order(new_uow(), cmd, channel=who.name, idempotency_key=key))
 
     order, created = await run(request, work)
     response = _json(order_json(order), 201 if created else 200)  # type: ignore[arg-type]

@@ -28,13 +28,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def api(database_url: str) -> Iterator[str]:
+@pytest.fixture(params=[1, 2], ids=["1-process", "2-processes"])
+def api(database_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "ORDERSYNC_DATABASE_URL": database_url, "ORDERSYNC_ADMIN_TOKEN": ADMIN}
     cli = Path(sys.executable).parent / "ordersync"
     process = subprocess.Popen(
-        [str(cli), "api", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            str(cli),
+            "api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--processes",
+            str(request.param),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
