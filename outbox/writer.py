@@ -91,9 +91,12 @@ def write_events(
         return []
     channels = channel_names() if needs_channel_list(events) else []
     counts: Counter[tuple[str, str, str]] = Counter()
-    event_rows, delivery_rows = [], []
+    event_ids: list[uuid.UUID] = []
+    event_rows: list[dict[str, Any]] = []
+    delivery_rows: list[dict[str, Any]] = []
     for event in events:
         event_id = uuid.uuid4()
+        event_ids.append(event_id)
         partition = partition_of(event.aggregate_type, event.aggregate_id)
         event_rows.append(
             {
@@ -133,7 +136,7 @@ def write_events(
             conn.exec_driver_sql("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
     else:
         _write_portable(conn, event_rows, delivery_rows, counts)
-    return [row["event_id"] for row in event_rows]
+    return event_ids
 
 
 def _write_portable(
