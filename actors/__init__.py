@@ -1,0 +1,1 @@
+"""Dramatiq actors, one module per downstream system, and the broker they share."""

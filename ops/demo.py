@@ -1,8 +1,9 @@
 """`ordersync demo`: the whole flow in one process, through the real HTTP app.
 
-With no ORDERSYNC_DATABASE_URL it runs on an embedded SQLite file; with one, on
-that database (migrated first). Later issues add the relay, the actors and the
-simulators to the same run.
+With no ORDERSYNC_DATABASE_URL it runs on an embedded SQLite file and publishes
+into Dramatiq's in-process broker; with the URLs set, on that database (migrated
+first) and RabbitMQ. The relay runs beside the API in this process. The actors
+and the simulators join with the actors issue.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 import aiohttp
 import sqlalchemy as sa
 from aiohttp import web
+from dramatiq.brokers.stub import StubBroker
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -25,6 +28,10 @@ from rich.table import Table
 from adapters.db import registry
 from ops import bootstrap
 from ops.settings import load_settings
+from outbox.inprocess_publisher import InProcessPublisher
+from outbox.publisher import Publisher
+from outbox.rabbitmq_publisher import RabbitPublisher
+from outbox.relay import Relay
 from simulators.traffic import OrderGenerator, catalog
 
 LOCATIONS = [("WH-EAST", "warehouse", 10), ("WH-WEST", "warehouse", 20), ("STORE-LIS", "store", 50)]
@@ -134,16 +141,46 @@ def run_demo(*, orders: int, concurrency: int, sqlite_file: str, console: Consol
     settings = settings.model_copy(update={"admin_token": admin})
     bootstrap.migrate(settings)
     engine = bootstrap.engine_for(settings)
+    relay = Relay(engine, _publisher(settings), batch_size=500)
+    stop = threading.Event()
+    relay_thread = threading.Thread(target=relay.run, args=(stop,), name="demo-relay")
     try:
         keys = _register(engine, suffix)
+        relay_thread.start()
         started = time.perf_counter()
         stats = asyncio.run(
             _serve_and_drive(settings, engine, admin, keys, orders, concurrency, console)
         )
         elapsed = time.perf_counter() - started
+        _wait_for_relay(engine)
+        stop.set()
+        relay_thread.join(30)
         _print(console, stats, _summary(engine), orders, elapsed)
+        console.print(
+            f"relay: {relay.stats.published} messages published to "
+            f"{'RabbitMQ' if settings.broker_url else 'the in-process broker'}"
+        )
     finally:
+        stop.set()
         engine.dispose()
+
+
+def _publisher(settings: Any) -> Publisher:
+    if settings.broker_url and not settings.embedded:
+        return RabbitPublisher(settings.broker_url, quorum=settings.quorum_queues)
+    # Pika cannot publish into Dramatiq's in-process broker: the embedded publisher can.
+    return InProcessPublisher(StubBroker())
+
+
+def _wait_for_relay(engine: sa.Engine, timeout: float = 60) -> None:
+    """Until the relay has published the whole outbox (it runs beside the API)."""
+    query = sa.text("SELECT count(*) FROM outbox_deliveries WHERE published_at IS NULL")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if conn.execute(query).scalar_one() == 0:
+                return
+        time.sleep(0.1)
 
 
 async def _serve_and_drive(
@@ -180,10 +217,10 @@ def _print(
     )
     if stats["errors"]:
         console.print(f"[red]errors:[/] {dict(stats['errors'])}")
-    for title, result in summary.items():
+    for title, (columns, rows) in summary.items():
         table = Table(title=title)
-        for column in result.keys():
+        for column in columns:
             table.add_column(column)
-        for row in result():
+        for row in rows:
             table.add_row(*(str(v) for v in row))
         console.print(table)
