@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -136,3 +137,18 @@ class AdjustInventory(_In):
     """A batch of stock adjustments, applied in order, all or nothing."""
 
     adjustments: Annotated[list[StockAdjustment], Field(min_length=1, max_length=1000)]
+
+
+class ShippedLineIn(_In):
+    sku: Sku
+    quantity: Annotated[int, Field(strict=True, gt=0, le=100_000)]
+
+
+class RecordShipment(_In):
+    """A shipment reported by the WMS or a store (POST /v1/shipments)."""
+
+    order_id: uuid.UUID
+    location: Code
+    carrier: Text
+    tracking_number: Text
+    lines: Annotated[list[ShippedLineIn], Field(min_length=1, max_length=500)]

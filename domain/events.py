@@ -76,6 +76,13 @@ class BackorderedLine(BaseModel):
     quantity: int
 
 
+class ShippedLineOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    line_no: int
+    sku: str
+    quantity: int
+
+
 class LocationStock(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     location: str
@@ -124,6 +131,19 @@ class OrderBackordered(_OrderEvent):
     lines: list[BackorderedLine]
 
 
+class ShipmentDispatched(_OrderEvent):
+    """Goods left a location for an order: carrier, tracking number and the lines shipped."""
+
+    event_type: ClassVar[str] = "shipment.dispatched"
+    shipment_id: str
+    location: str
+    carrier: str
+    tracking_number: str
+    lines: list[ShippedLineOut]
+    currency: str
+    shipped_value: str  # the lines' value with tax and discounts, for the invoice
+
+
 class InventoryChanged(EventPayload):
     """The available-to-promise quantity of a SKU changed (state-like: the newest wins)."""
 
@@ -140,5 +160,11 @@ class InventoryChanged(EventPayload):
 
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
-    for cls in (OrderAccepted, OrderAllocated, OrderBackordered, InventoryChanged)
+    for cls in (
+        OrderAccepted,
+        OrderAllocated,
+        OrderBackordered,
+        ShipmentDispatched,
+        InventoryChanged,
+    )
 }

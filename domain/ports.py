@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from domain.allocation import StockLevel
 from domain.events import DomainEvent
 from domain.orders import Order, Reservation
+from domain.shipments import Shipment
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +69,22 @@ class InventoryRepository(abc.ABC):
         """Reservations of that stock row, newest first."""
 
 
+class ShipmentRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, shipment: Shipment) -> None:
+        """Insert a shipment."""
+
+    @abc.abstractmethod
+    def find(self, order_id: uuid.UUID, carrier: str, tracking_number: str) -> Shipment | None:
+        """The shipment already recorded under this tracking number, if any."""
+
+
 class UnitOfWork(abc.ABC):
     """One database transaction: repositories, and the events to write to the outbox."""
 
     orders: OrderRepository
     inventory: InventoryRepository
+    shipments: ShipmentRepository
 
     def __enter__(self) -> UnitOfWork:
         self.pending_events: list[DomainEvent] = []

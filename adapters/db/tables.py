@@ -190,3 +190,26 @@ stock = table(StockRow)
 orders = table(OrderRow)
 order_lines = table(OrderLineRow)
 reservations = table(ReservationRow)
+
+
+class ShipmentRow(SQLModel, table=True):
+    """What left a location for an order (reported by the WMS or a store)."""
+
+    __tablename__ = "shipments"
+
+    id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, primary_key=True))
+    order_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("orders.id"), nullable=False, index=True)
+    )
+    location: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    carrier: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    tracking_number: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
+    lines: list[dict[str, Any]] = Field(sa_column=sa.Column(Json, nullable=False))
+    created_at: datetime = _created()
+
+    __table_args__ = (
+        sa.UniqueConstraint("order_id", "carrier", "tracking_number", name="uq_shipment_tracking"),
+    )
+
+
+shipments = table(ShipmentRow)

@@ -12,6 +12,7 @@ from adapters.db import registry
 from adapters.db.errors import convert
 from adapters.db.inventory_repository import SqlInventoryRepository
 from adapters.db.order_repository import SqlOrderRepository
+from adapters.db.shipment_repository import SqlShipmentRepository
 from domain.ports import UnitOfWork
 from outbox.writer import TraceContext, write_events
 
@@ -40,6 +41,7 @@ class SqlUnitOfWork(UnitOfWork):
             raise convert(error) from error
         self.orders = SqlOrderRepository(self.connection)
         self.inventory = SqlInventoryRepository(self.connection)
+        self.shipments = SqlShipmentRepository(self.connection)
         return self
 
     def __exit__(self, exc_type: Any, exc_value: Any, tb: Any) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from adapters.db.ledger_queries import deliveries_of
 from adapters.db.order_queries import Page, find_orders, get_order
 from adapters.db.registry import Caller
 from adapters.http.auth import require
@@ -134,3 +135,22 @@ async def list_orders(request: web.Request) -> web.Response:
             "next_cursor": encode_cursor(page.last) if full else None,  # type: ignore[arg-type]
         }
     )
+
+
+async def get_deliveries(request: web.Request) -> web.Response:
+    """The ledger of one order: per destination, each event's delivery."""
+    who = await require(request, "channel", "system")
+    order_id = _order_id(request)
+
+    def read() -> tuple[object, list[dict[str, object]]]:
+        with request.app[ENGINE].connect() as conn:
+            order = get_order(conn, order_id, _scope(who))
+            return order, (deliveries_of(conn, "order", str(order_id)) if order else [])
+
+    order, rows = await run(request, read)
+    if order is None:
+        raise ProblemError(404, "Not Found", "no such order")
+    by_destination: dict[str, list[dict[str, object]]] = {}
+    for row in rows:
+        by_destination.setdefault(str(row.pop("destination")), []).append(row)
+    return _json({"order_id": str(order_id), "destinations": by_destination})

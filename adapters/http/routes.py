@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import BaseModel
 
-from adapters.http import health, inventory, orders
-from domain.commands import AdjustInventory, PlaceOrder
+from adapters.http import health, inventory, orders, shipments
+from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,22 @@ ROUTES: tuple[Route, ...] = (
         "channel|system",
     ),
     Route("GET", "/v1/orders/{order_id}", orders.get_one, "One order", "channel|system"),
+    Route(
+        "GET",
+        "/v1/orders/{order_id}/deliveries",
+        orders.get_deliveries,
+        "The delivery ledger of one order, per destination",
+        "channel|system",
+    ),
+    Route(
+        "POST",
+        "/v1/shipments",
+        shipments.post_shipment,
+        "Record a shipment (consumes reservations, moves the order)",
+        "system",
+        RecordShipment,
+        201,
+    ),
     Route(
         "POST",
         "/v1/inventory/adjustments",

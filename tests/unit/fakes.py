@@ -11,7 +11,14 @@ from typing import Any
 from domain.allocation import StockLevel
 from domain.events import DomainEvent
 from domain.orders import Order, Reservation
-from domain.ports import InventoryRepository, OrderRepository, SkuStock, UnitOfWork
+from domain.ports import (
+    InventoryRepository,
+    OrderRepository,
+    ShipmentRepository,
+    SkuStock,
+    UnitOfWork,
+)
+from domain.shipments import Shipment
 
 
 class FakeOrderRepository(OrderRepository):
@@ -113,12 +120,31 @@ class FakeInventoryRepository(InventoryRepository):
         return sorted(found, key=lambda r: (r.created_at, seq[r.id]), reverse=True)
 
 
+class FakeShipmentRepository(ShipmentRepository):
+    def __init__(self) -> None:
+        self.shipments: list[Shipment] = []
+
+    def add(self, shipment: Shipment) -> None:
+        self.shipments.append(copy.deepcopy(shipment))
+
+    def find(self, order_id: uuid.UUID, carrier: str, tracking_number: str) -> Shipment | None:
+        for shipment in self.shipments:
+            if (shipment.order_id, shipment.carrier, shipment.tracking_number) == (
+                order_id,
+                carrier,
+                tracking_number,
+            ):
+                return copy.deepcopy(shipment)
+        return None
+
+
 class FakeUnitOfWork(UnitOfWork):
     """One fake transaction: commit keeps the repositories' state, rollback restores it."""
 
     def __init__(self) -> None:
         self.orders = FakeOrderRepository()
         self.inventory = FakeInventoryRepository(self.orders)
+        self.shipments = FakeShipmentRepository()
         self.committed_events: list[DomainEvent] = []
         self.commits = 0
         self._snapshot: dict[str, Any] | None = None
@@ -131,6 +157,7 @@ class FakeUnitOfWork(UnitOfWork):
                 "levels": self.inventory.levels,
                 "versions": self.inventory.versions,
                 "priorities": self.inventory.priorities,
+                "shipments": self.shipments.shipments,
             }
         )
 
@@ -155,6 +182,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.inventory.levels = state["levels"]
         self.inventory.versions = state["versions"]
         self.inventory.priorities = state["priorities"]
+        self.shipments.shipments = state["shipments"]
 
     # What tests look at.
 

@@ -1,0 +1,281 @@
+"""The consumer side's statements: cursors, inbox, ledger updates, dead letters, breakers.
+
+Every function runs inside the caller's transaction (one message = one transaction).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from adapters.db.consumer_tables import (
+    cursors_table as cur,
+)
+from adapters.db.consumer_tables import (
+    dead_letters_table,
+    destinations_table,
+    inbox_table,
+)
+from adapters.db.dialect import insert
+from outbox.tables import deliveries_table as d
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    last_sequence: int
+    blocked_by: uuid.UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    status: str
+    attempts: int
+    coalesce_key: str | None
+
+
+def lock_cursor(conn: sa.Connection, destination: str, agg_type: str, agg_id: str) -> Cursor:
+    """The (destination, aggregate) cursor, created at 0 if new, locked until commit."""
+    key = {"destination": destination, "aggregate_type": agg_type, "aggregate_id": agg_id}
+    conn.execute(insert(conn, cur).values(**key, last_sequence=0).on_conflict_do_nothing())
+    row = conn.execute(
+        sa.select(cur.c.last_sequence, cur.c.blocked_by)
+        .where(
+            cur.c.destination == destination,
+            cur.c.aggregate_type == agg_type,
+            cur.c.aggregate_id == agg_id,
+        )
+        .with_for_update()
+    ).one()
+    return Cursor(row.last_sequence, row.blocked_by)
+
+
+def advance_cursor(
+    conn: sa.Connection,
+    destination: str,
+    agg_type: str,
+    agg_id: str,
+    sequence: int,
+    blocked_by: uuid.UUID | None = None,
+) -> None:
+    conn.execute(
+        sa.update(cur)
+        .where(
+            cur.c.destination == destination,
+            cur.c.aggregate_type == agg_type,
+            cur.c.aggregate_id == agg_id,
+        )
+        .values(last_sequence=sequence, blocked_by=blocked_by, updated_at=sa.func.now())
+    )
+
+
+def block_cursor(
+    conn: sa.Connection, destination: str, agg_type: str, agg_id: str, event_id: uuid.UUID | None
+) -> None:
+    conn.execute(
+        sa.update(cur)
+        .where(
+            cur.c.destination == destination,
+            cur.c.aggregate_type == agg_type,
+            cur.c.aggregate_id == agg_id,
+        )
+        .values(blocked_by=event_id, updated_at=sa.func.now())
+    )
+
+
+def in_inbox(conn: sa.Connection, destination: str, event_id: uuid.UUID, generation: int) -> bool:
+    query = sa.select(sa.literal(1)).where(
+        inbox_table.c.destination == destination,
+        inbox_table.c.event_id == event_id,
+        inbox_table.c.generation == generation,
+    )
+    return conn.execute(query).first() is not None
+
+
+def add_to_inbox(
+    conn: sa.Connection, destination: str, event_id: uuid.UUID, generation: int
+) -> None:
+    conn.execute(
+        sa.insert(inbox_table).values(
+            destination=destination, event_id=event_id, generation=generation
+        )
+    )
+
+
+def delivery(conn: sa.Connection, event_id: uuid.UUID, destination: str) -> Delivery | None:
+    row = conn.execute(
+        sa.select(d.c.id, d.c.status, d.c.attempts, d.c.coalesce_key).where(
+            d.c.event_id == event_id, d.c.destination == destination
+        )
+    ).first()
+    return Delivery(row.id, row.status, row.attempts, row.coalesce_key) if row else None
+
+
+def set_status(
+    conn: sa.Connection,
+    delivery_id: int,
+    status: str,
+    *,
+    error: str | None = None,
+    blocked_by: uuid.UUID | None = None,
+    attempt: bool = False,
+) -> None:
+    values: dict[str, Any] = {
+        "status": status,
+        "blocked_by": blocked_by,
+        "updated_at": sa.func.now(),
+    }
+    if status == "applied":
+        values["applied_at"] = sa.func.now()
+        values["last_error"] = None
+    if error is not None:
+        values["last_error"] = error[:2000]
+    if attempt:
+        values["attempts"] = d.c.attempts + 1
+    conn.execute(sa.update(d).where(d.c.id == delivery_id).values(**values))
+
+
+def record_failure(conn: sa.Connection, delivery_id: int, error: str) -> int:
+    """Count a failed attempt on the ledger (its own short transaction); returns attempts."""
+    row = conn.execute(
+        sa.update(d)
+        .where(d.c.id == delivery_id)
+        .values(attempts=d.c.attempts + 1, last_error=error[:2000], updated_at=sa.func.now())
+        .returning(d.c.attempts)
+    ).first()
+    return int(row.attempts) if row else 0
+
+
+def superseded_by_newer(
+    conn: sa.Connection, destination: str, coalesce_key: str, sequence: int, agg: tuple[str, str]
+) -> bool:
+    """Whether a newer state-like event of the same key is already in the ledger."""
+    query = sa.select(sa.literal(1)).where(
+        d.c.destination == destination,
+        d.c.aggregate_type == agg[0],
+        d.c.aggregate_id == agg[1],
+        d.c.coalesce_key == coalesce_key,
+        d.c.sequence > sequence,
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def release_successor(
+    conn: sa.Connection, destination: str, agg_type: str, agg_id: str, sequence: int
+) -> int:
+    """Send the parked next message of this aggregate again, through the outbox (the relay
+    publishes it once this transaction commits). Returns how many were released."""
+    result = conn.execute(
+        sa.update(d)
+        .where(
+            d.c.destination == destination,
+            d.c.aggregate_type == agg_type,
+            d.c.aggregate_id == agg_id,
+            d.c.sequence == sequence + 1,
+            d.c.status == "parked",
+        )
+        .values(status="pending", published_at=None, blocked_by=None, updated_at=sa.func.now())
+    )
+    return int(result.rowcount or 0)
+
+
+def release_waiting(conn: sa.Connection, destination: str) -> int:
+    """Every delivery parked while the destination was down goes out again, through the
+    outbox; the consumer's cursors put them back in sequence order."""
+    result = conn.execute(
+        sa.update(d)
+        .where(d.c.destination == destination, d.c.status == "waiting")
+        .values(status="pending", published_at=None, updated_at=sa.func.now())
+    )
+    return int(result.rowcount or 0)
+
+
+def add_dead_letter(
+    conn: sa.Connection, envelope: dict[str, Any], error: str, attempts: int
+) -> None:
+    conn.execute(
+        insert(conn, dead_letters_table)
+        .values(
+            destination=envelope["destination"],
+            event_id=uuid.UUID(str(envelope["event_id"])),
+            generation=envelope["generation"],
+            event_type=envelope["event_type"],
+            aggregate_type=envelope["aggregate_type"],
+            aggregate_id=envelope["aggregate_id"],
+            sequence=envelope["sequence"],
+            error=error[:4000],
+            attempts=attempts,
+            envelope=envelope,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+def list_dead_letters(conn: sa.Connection, destination: str | None = None) -> list[dict[str, Any]]:
+    t = dead_letters_table
+    query = sa.select(
+        t.c.id,
+        t.c.destination,
+        t.c.event_type,
+        t.c.aggregate_id,
+        t.c.sequence,
+        t.c.attempts,
+        t.c.error,
+        t.c.created_at,
+    ).order_by(t.c.id)
+    if destination:
+        query = query.where(t.c.destination == destination)
+    return [row._asdict() for row in conn.execute(query)]
+
+
+# -- circuit breakers -------------------------------------------------------------------
+
+
+def breaker_state(conn: sa.Connection, destination: str) -> str:
+    row = conn.execute(
+        sa.select(destinations_table.c.state).where(destinations_table.c.name == destination)
+    ).first()
+    return str(row.state) if row else "closed"
+
+
+def set_breaker(
+    conn: sa.Connection, destination: str, state: str, reason: str | None = None
+) -> None:
+    t = destinations_table
+    values = {"state": state, "reason": reason, "failures": 0, "changed_at": sa.func.now()}
+    stmt = insert(conn, t).values(name=destination, **values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.name], set_=values))
+
+
+def count_failure(conn: sa.Connection, destination: str, threshold: int, reason: str) -> str:
+    """One more consecutive failure; opens the breaker at `threshold`. Returns the state."""
+    t = destinations_table
+    stmt = insert(conn, t).values(name=destination, state="closed", failures=1, reason=reason)
+    row = conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[t.c.name],
+            set_={"failures": t.c.failures + 1, "reason": reason},
+        ).returning(t.c.failures, t.c.state)
+    ).one()
+    if row.state == "closed" and row.failures >= threshold:
+        set_breaker(conn, destination, "open", reason)
+        return "open"
+    return str(row.state)
+
+
+def count_success(conn: sa.Connection, destination: str) -> None:
+    t = destinations_table
+    conn.execute(sa.update(t).where(t.c.name == destination, t.c.failures > 0).values(failures=0))
+
+
+def destinations_needing_probe(conn: sa.Connection) -> list[str]:
+    t = destinations_table
+    return list(conn.execute(sa.select(t.c.name).where(t.c.state == "open")).scalars())
+
+
+def list_destinations(conn: sa.Connection) -> list[dict[str, Any]]:
+    t = destinations_table
+    return [row._asdict() for row in conn.execute(sa.select(t).order_by(t.c.name))]
