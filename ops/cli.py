@@ -127,6 +127,68 @@ def relay(name: str | None, batch_size: int) -> None:
 
 
 @main.group()
+def dlq() -> None:
+    """Dead letters: poison messages, recorded with their reason."""
+
+
+@dlq.command("list")
+@click.option("--destination", help="Only this destination (erp, wms, crm, channel:NAME).")
+@json_option
+def dlq_list(destination: str | None, as_json: bool) -> None:
+    """List dead letters."""
+    from adapters.db.consumer import list_dead_letters
+
+    with connection() as conn:
+        rows = list_dead_letters(conn, destination)
+    print_rows(rows, as_json, "dead letters")
+
+
+@main.group()
+def destination() -> None:
+    """Downstream destinations and their circuit breakers."""
+
+
+@destination.command("list")
+@json_option
+def destination_list(as_json: bool) -> None:
+    """Breaker state per destination (only destinations that ever failed or were paused)."""
+    from adapters.db.consumer import list_destinations
+
+    with connection() as conn:
+        rows = list_destinations(conn)
+    print_rows(rows, as_json, "destinations")
+
+
+@destination.command("pause")
+@click.argument("name")
+@click.option("--reason", default="paused by an operator", show_default=True)
+def destination_pause(name: str, reason: str) -> None:
+    """Stop delivering to NAME; its messages wait in the database until `resume`."""
+    from actors.probe import pause
+
+    engine = bootstrap.engine_for(settings())
+    try:
+        pause(engine, name, reason)
+    finally:
+        engine.dispose()
+    click.echo(f"{name} paused")
+
+
+@destination.command("resume")
+@click.argument("name")
+def destination_resume(name: str) -> None:
+    """Deliver to NAME again, starting with what waited for it (in sequence order)."""
+    from actors.probe import resume
+
+    engine = bootstrap.engine_for(settings())
+    try:
+        released = resume(engine, name, reason="resumed by an operator")
+    finally:
+        engine.dispose()
+    click.echo(f"{name} resumed; {released} waiting deliveries released")
+
+
+@main.group()
 def channel() -> None:
     """Sales channels."""
 

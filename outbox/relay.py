@@ -43,29 +43,33 @@ class RelayStats:
     errors: list[str] = field(default_factory=list)
 
 
+def deliveries_with_events() -> Any:
+    """Delivery rows joined to their events: everything a message is built from."""
+    return sa.select(
+        d.c.id.label("delivery_id"),
+        d.c.destination,
+        d.c.sequence,
+        d.c.generation,
+        d.c.created_at,
+        e.c.event_id,
+        e.c.event_type,
+        e.c.event_version,
+        e.c.aggregate_type,
+        e.c.aggregate_id,
+        e.c.aggregate_version,
+        e.c.occurred_at,
+        e.c.correlation_id,
+        e.c.causation_id,
+        e.c.traceparent,
+        e.c.tracestate,
+        e.c.channel,
+        e.c.payload,
+    ).select_from(d.join(e, e.c.event_id == d.c.event_id))
+
+
 def _claim(partitions: list[int] | None, limit: int) -> Any:
     query = (
-        sa.select(
-            d.c.id.label("delivery_id"),
-            d.c.destination,
-            d.c.sequence,
-            d.c.generation,
-            d.c.created_at,
-            e.c.event_id,
-            e.c.event_type,
-            e.c.event_version,
-            e.c.aggregate_type,
-            e.c.aggregate_id,
-            e.c.aggregate_version,
-            e.c.occurred_at,
-            e.c.correlation_id,
-            e.c.causation_id,
-            e.c.traceparent,
-            e.c.tracestate,
-            e.c.channel,
-            e.c.payload,
-        )
-        .select_from(d.join(e, e.c.event_id == d.c.event_id))
+        deliveries_with_events()
         .where(d.c.published_at.is_(None))
         .order_by(d.c.id)
         .limit(limit)

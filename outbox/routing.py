@@ -25,7 +25,7 @@ ROUTES: dict[str, tuple[Target, ...]] = {
     "order.accepted": (Target.ERP, Target.CRM, Target.ORIGIN_CHANNEL),
     "order.allocated": (Target.WMS,),
     "order.backordered": (Target.WMS, Target.ORIGIN_CHANNEL),
-    "shipment.dispatched": (Target.ERP, Target.CRM, Target.ORIGIN_CHANNEL),
+    "shipment.dispatched": (Target.ERP, Target.ORIGIN_CHANNEL),
     "inventory.changed": (Target.ALL_CHANNELS,),
 }
 

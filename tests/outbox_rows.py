@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 
 from domain.events import (
@@ -11,6 +13,10 @@ from domain.events import (
     OrderBackordered,
     ReservationOut,
 )
+from outbox.envelope import Envelope
+from outbox.messages import build
+from outbox.relay import deliveries_with_events
+from outbox.tables import deliveries_table
 from outbox.writer import TraceContext, write_events
 
 TRACE = TraceContext(
@@ -53,3 +59,15 @@ def write_orders(engine: sa.Engine, aggregates: int, events_each: int, *, prefix
                 write_events(conn, batch, TRACE, lambda: ["web"])
     with engine.connect() as conn:
         return int(conn.execute(sa.text("SELECT count(*) FROM outbox_deliveries")).scalar_one())
+
+
+def envelopes(engine: sa.Engine, destination: str) -> list[Envelope]:
+    """The envelopes of every delivery to `destination`, in id order, as the relay builds them."""
+    query = (
+        deliveries_with_events()
+        .where(deliveries_table.c.destination == destination)
+        .order_by(deliveries_table.c.id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [Envelope.model_validate(json.loads(build(r).body)["args"][0]) for r in rows]

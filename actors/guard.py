@@ -1,0 +1,150 @@
+"""Applying one message at its destination: once, in order, outages parked.
+
+Every actor runs its handler through `deliver()`. In one transaction it:
+
+1. locks the (destination, aggregate) cursor row, so two copies of a message, or two
+   messages of one aggregate, are applied one after the other;
+2. drops a duplicate (already in the inbox, or behind the cursor);
+3. parks a message that is ahead of its cursor, or behind a dead (poison) one: the
+   ledger says `parked`, the message is acknowledged, no retry is spent waiting;
+4. parks a message whose destination is down (breaker open or paused) as `waiting`;
+5. calls the handler (the external system, with an Idempotency-Key derived from
+   the message), then writes the inbox row, moves the cursor, marks the ledger row
+   applied and releases the parked successor through the outbox (the relay sends
+   it again once this commits).
+
+The cursor row stays locked across the external call; the client's timeout bounds
+that. A transient failure rolls the transaction back and is counted in a short
+transaction of its own; the caller retries it a few times, then parks it as waiting.
+A permanent failure is a dead letter and blocks the aggregate's later messages at
+that destination only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+
+from adapters.db import consumer
+from adapters.systems.errors import PermanentError
+from outbox.envelope import Envelope
+
+Handler = Callable[[Envelope], object]
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    PARKED = "parked"
+    WAITING = "waiting"
+    SUPERSEDED = "superseded"
+    DEAD = "dead"
+    UNKNOWN = "unknown"  # no ledger row: not ours (e.g. pruned); acknowledged
+
+
+def deliver(engine: sa.Engine, envelope: Envelope, handler: Handler) -> Outcome:
+    dest, agg = envelope.destination, (envelope.aggregate_type, envelope.aggregate_id)
+    with engine.connect() as conn, conn.begin():
+        cursor = consumer.lock_cursor(conn, dest, *agg)
+        row = consumer.delivery(conn, envelope.event_id, dest)
+        if row is None:
+            return Outcome.UNKNOWN
+        if consumer.in_inbox(conn, dest, envelope.event_id, envelope.generation):
+            return Outcome.DUPLICATE
+        replay = envelope.generation > 0  # a reprocess: applied again, cursor untouched
+        if not replay and envelope.sequence <= cursor.last_sequence:
+            return Outcome.DUPLICATE
+        if cursor.blocked_by is not None or (
+            not replay and envelope.sequence > cursor.last_sequence + 1
+        ):
+            consumer.set_status(conn, row.id, "parked", blocked_by=cursor.blocked_by)
+            return Outcome.PARKED
+        if consumer.breaker_state(conn, dest) != "closed":
+            consumer.set_status(conn, row.id, "waiting")
+            return Outcome.WAITING
+
+        if row.coalesce_key and consumer.superseded_by_newer(
+            conn, dest, row.coalesce_key, envelope.sequence, agg
+        ):
+            outcome = Outcome.SUPERSEDED  # a newer figure follows: skip the call
+        else:
+            try:
+                handler(envelope)
+            except PermanentError as error:
+                _dead(conn, envelope, row, str(error))
+                return Outcome.DEAD
+            outcome = Outcome.APPLIED
+
+        consumer.add_to_inbox(conn, dest, envelope.event_id, envelope.generation)
+        consumer.set_status(conn, row.id, outcome.value, attempt=outcome is Outcome.APPLIED)
+        if not replay:
+            consumer.advance_cursor(conn, dest, *agg, envelope.sequence)
+            consumer.release_successor(conn, dest, *agg, envelope.sequence)
+        consumer.count_success(conn, dest)
+        return outcome
+
+
+def _dead(conn: sa.Connection, envelope: Envelope, row: Any, error: str) -> None:
+    """Record a poison message and hold its aggregate's later messages behind it."""
+    data = envelope.model_dump(mode="json")
+    consumer.add_dead_letter(conn, data, error, row.attempts + 1)
+    consumer.set_status(conn, row.id, "dead", error=error, attempt=True)
+    consumer.block_cursor(
+        conn,
+        envelope.destination,
+        envelope.aggregate_type,
+        envelope.aggregate_id,
+        envelope.event_id,
+    )
+
+
+def record_transient_failure(
+    engine: sa.Engine, envelope: Envelope, error: str, *, breaker_threshold: int
+) -> tuple[int, str]:
+    """Count a failed attempt and a consecutive failure of the destination, in a
+    transaction of their own (the message's transaction rolled back). Returns the
+    delivery's attempts and the breaker's state."""
+    with engine.connect() as conn, conn.begin():
+        row = consumer.delivery(conn, envelope.event_id, envelope.destination)
+        attempts = consumer.record_failure(conn, row.id, error) if row else 0
+        state = consumer.count_failure(conn, envelope.destination, breaker_threshold, error)
+    return attempts, state
+
+
+def park_waiting(engine: sa.Engine, envelope: Envelope, reason: str) -> None:
+    """Retries are spent: the message waits in the database until the destination is back,
+    and the destination's breaker opens (so the health probe will release it)."""
+    with engine.connect() as conn, conn.begin():
+        row = consumer.delivery(conn, envelope.event_id, envelope.destination)
+        if row is not None and row.status not in ("applied", "dead", "superseded"):
+            consumer.set_status(conn, row.id, "waiting", error=reason)
+        if consumer.breaker_state(conn, envelope.destination) == "closed":
+            consumer.set_breaker(conn, envelope.destination, "open", reason)
+
+
+def record_attempt(engine: sa.Engine, envelope: Envelope, error: str) -> int:
+    """Count a failed attempt that is not the destination's fault (a bug, a bad document)."""
+    with engine.connect() as conn, conn.begin():
+        row = consumer.delivery(conn, envelope.event_id, envelope.destination)
+        return consumer.record_failure(conn, row.id, error) if row else 0
+
+
+def dead_letter(engine: sa.Engine, envelope: Envelope, error: str) -> None:
+    """Its retries spent on an error that is not an outage: a dead letter (poison)."""
+    with engine.connect() as conn, conn.begin():
+        consumer.lock_cursor(
+            conn, envelope.destination, envelope.aggregate_type, envelope.aggregate_id
+        )
+        row = consumer.delivery(conn, envelope.event_id, envelope.destination)
+        if row is not None:
+            _dead(conn, envelope, row, error)
+
+
+def unblock(engine: sa.Engine, destination: str, agg_type: str, agg_id: str) -> None:
+    """After a dead letter was requeued: let the aggregate's messages flow again."""
+    with engine.connect() as conn, conn.begin():
+        consumer.lock_cursor(conn, destination, agg_type, agg_id)
+        consumer.block_cursor(conn, destination, agg_type, agg_id, None)

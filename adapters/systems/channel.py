@@ -1,0 +1,84 @@
+"""The channel client: order statuses and stock figures back to a sales channel's API.
+
+The base URL is the channel's `api_url` (the simulator's is
+http://127.0.0.1:8090/channels/<name>).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.systems.http import SystemClient
+from adapters.systems.shipment import Shipment
+from domain.events import InventoryChanged, OrderAccepted, OrderBackordered
+
+
+def acknowledged_document(order: OrderAccepted) -> dict[str, Any]:
+    """The channel's order is acknowledged: ordersync has it."""
+    return {"order_id": order.order_id, "external_id": order.external_id, "status": "acknowledged"}
+
+
+def backordered_document(order: OrderBackordered) -> dict[str, Any]:
+    """Some of the channel's order waits for stock: which lines, how many."""
+    return {
+        "order_id": order.order_id,
+        "external_id": order.external_id,
+        "status": "backordered",
+        "lines": [
+            {"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity}
+            for line in order.lines
+        ],
+    }
+
+
+def shipped_document(shipment: Shipment) -> dict[str, Any]:
+    """Part or all of the channel's order has shipped, with its tracking."""
+    return {
+        "order_id": shipment.order_id,
+        "external_id": shipment.external_id,
+        "status": "shipped",
+        "tracking": {
+            "carrier": shipment.carrier,
+            "tracking_number": shipment.tracking_number,
+            "location": shipment.location,
+        },
+        "lines": [{"sku": line.sku, "quantity": line.quantity} for line in shipment.lines],
+    }
+
+
+def stock_document(change: InventoryChanged) -> dict[str, Any]:
+    """What the channel may sell of a SKU: its available-to-promise quantity."""
+    return {"sku": change.sku, "available": max(0, change.atp)}
+
+
+class ChannelClient(SystemClient):
+    """A client of one channel's API (`channel` names it in errors: channel:<name>)."""
+
+    default_system = "channel"
+
+    def __init__(self, api_url: str, *, channel: str | None = None, **options: Any) -> None:
+        super().__init__(api_url, system=f"channel:{channel}" if channel else None, **options)
+
+    def update_order_status(self, document: dict[str, Any], *, idempotency_key: str) -> str:
+        """Send an order-status document (see the *_document functions); the status shown."""
+        reply = self.post("order-status", document, idempotency_key=idempotency_key)
+        return str(reply.get("status", document["status"]))
+
+    def acknowledge(self, order: OrderAccepted, *, idempotency_key: str) -> str:
+        return self.update_order_status(
+            acknowledged_document(order), idempotency_key=idempotency_key
+        )
+
+    def backordered(self, order: OrderBackordered, *, idempotency_key: str) -> str:
+        return self.update_order_status(
+            backordered_document(order), idempotency_key=idempotency_key
+        )
+
+    def shipped(self, shipment: Shipment, *, idempotency_key: str) -> str:
+        return self.update_order_status(shipped_document(shipment), idempotency_key=idempotency_key)
+
+    def update_stock(self, change: InventoryChanged, *, idempotency_key: str) -> int:
+        """Set the channel's sellable quantity of a SKU; the quantity it now shows."""
+        reply = self.post("inventory", stock_document(change), idempotency_key=idempotency_key)
+        available = reply.get("available")
+        return available if isinstance(available, int) else stock_document(change)["available"]

@@ -1,0 +1,77 @@
+"""The WMS client: one fulfillment order per allocated location, and backorder notices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.systems.http import SystemClient, part_key, reply_field
+from domain.events import OrderAllocated, OrderBackordered
+
+
+def fulfillment_order_documents(order: OrderAllocated) -> list[dict[str, Any]]:
+    """One fulfillment order per location, in location order, with that location's lines.
+
+    Each names all the order's current locations, so the WMS cancels what an
+    earlier allocation sent to a location that no longer ships any of it.
+    """
+    by_location: dict[str, list[dict[str, Any]]] = {}
+    for reservation in sorted(order.reservations, key=lambda r: (r.location, r.line_no)):
+        by_location.setdefault(reservation.location, []).append(
+            {
+                "line_no": reservation.line_no,
+                "sku": reservation.sku,
+                "quantity": reservation.quantity,
+            }
+        )
+    locations = sorted(by_location)
+    return [
+        {
+            "order_id": order.order_id,
+            "order_number": order.external_id,
+            "channel": order.channel,
+            "location": location,
+            "allocation_locations": locations,
+            "lines": lines,
+        }
+        for location, lines in by_location.items()
+    ]
+
+
+def backorder_document(order: OrderBackordered) -> dict[str, Any]:
+    """The order's quantities that no location can ship yet (the WMS holds consolidation)."""
+    return {
+        "order_id": order.order_id,
+        "order_number": order.external_id,
+        "channel": order.channel,
+        "lines": [
+            {"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity}
+            for line in order.lines
+        ],
+    }
+
+
+class WmsClient(SystemClient):
+    default_system = "wms"
+
+    def post_fulfillment_orders(
+        self, order: OrderAllocated, *, idempotency_key: str
+    ) -> dict[str, str]:
+        """Release the order to each location; location → fulfillment-order number.
+
+        One request per location, each under its own key derived from the
+        event's, so a retry after a partial failure repeats the ones that
+        succeeded as duplicates and sends only the rest anew.
+        """
+        numbers: dict[str, str] = {}
+        for document in fulfillment_order_documents(order):
+            location = document["location"]
+            reply = self.post(
+                "fulfillment-orders", document, idempotency_key=part_key(idempotency_key, location)
+            )
+            numbers[location] = reply_field(self.system, reply, "fulfillment_order_number")
+        return numbers
+
+    def post_backorder(self, order: OrderBackordered, *, idempotency_key: str) -> str:
+        """Tell the WMS what is backordered; its backorder reference."""
+        reply = self.post("backorders", backorder_document(order), idempotency_key=idempotency_key)
+        return reply_field(self.system, reply, "backorder_ref")

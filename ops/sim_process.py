@@ -1,0 +1,30 @@
+"""`ordersync sim`: the fake ERP, WMS, CRM and channel back-ends on one port."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from simulators.app import init_sim_app
+
+log = logging.getLogger("ordersync.sim")
+
+
+def run_sim(
+    host: str,
+    port: int,
+    *,
+    ordersync_url: str | None = None,
+    wms_key: str | None = None,
+    ship_after_s: float | None = None,
+) -> None:
+    """Serve the simulators until interrupted; the WMS ships back when all three are given."""
+    app = init_sim_app(ordersync_url=ordersync_url, wms_key=wms_key, ship_after_s=ship_after_s)
+    shipping = (
+        f", shipping back to {ordersync_url} after {ship_after_s:g}s"
+        if ship_after_s is not None
+        else ""
+    )
+    log.info("simulators on http://%s:%d (erp, wms, crm, channels%s)", host, port, shipping)
+    web.run_app(app, host=host, port=port, print=None, access_log=None)

@@ -1,0 +1,97 @@
+"""One aiohttp application with the fake ERP, WMS, CRM and channel back-ends.
+
+Back-ends: /erp, /wms, /crm and /channels/{name}; every POST needs an
+Idempotency-Key. Inspection and faults: /_sim (see control.py).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from simulators import channels, control, crm, erp, wms
+from simulators.endpoint import Handler, backend_health, backend_post, problem
+from simulators.keys import SIM, SYSTEMS, Simulator
+from simulators.shipper import Shipper
+from simulators.store import SystemStore
+
+# (path, system, document type, apply): one line per back-end POST.
+BACKEND_POSTS = (
+    ("/erp/sales-orders", "erp", "sales_order", erp.sales_order),
+    ("/erp/invoices", "erp", "invoice", erp.invoice),
+    ("/wms/fulfillment-orders", "wms", "fulfillment_order", wms.fulfillment_order),
+    ("/wms/backorders", "wms", "backorder", wms.backorder),
+    ("/crm/contacts", "crm", "contact", crm.contact),
+    ("/crm/timeline", "crm", "timeline_entry", crm.timeline),
+    ("/channels/{name}/order-status", "channels", "order_status", channels.order_status),
+    ("/channels/{name}/inventory", "channels", "inventory", channels.stock),
+)
+HEALTH = (
+    ("/erp/health", "erp"),
+    ("/wms/health", "wms"),
+    ("/crm/health", "crm"),
+    ("/channels/{name}/health", "channels"),
+)
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own errors (404, 405, 413…) as problem+json too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        detail = (
+            error.text if error.text and error.text != f"{error.status}: {error.reason}" else ""
+        )
+        return problem(error.status, error.reason, detail or error.reason)
+
+
+def init_sim_app(
+    *,
+    ordersync_url: str | None = None,
+    wms_key: str | None = None,
+    ship_after_s: float | None = None,
+    seed: int | None = None,
+    carrier: str = "SIM-EXPRESS",
+    ship_retry_base_s: float = 0.2,
+) -> web.Application:
+    """The simulators; with ordersync_url, wms_key and ship_after_s the WMS ships back."""
+    if (ordersync_url is None) != (wms_key is None):
+        raise ValueError("give both ordersync_url and wms_key (the WMS calls ordersync back)")
+    if ship_after_s is not None and (ship_after_s < 0 or ordersync_url is None):
+        raise ValueError("ship_after_s needs ordersync_url and wms_key, and must be >= 0")
+    rng = random.Random(seed)
+    systems = {name: SystemStore(name) for name in SYSTEMS}
+    shipper = Shipper(
+        systems["wms"],
+        ordersync_url=ordersync_url,
+        key=wms_key,
+        ship_after_s=ship_after_s,
+        rng=rng,
+        carrier=carrier,
+        retry_base_s=ship_retry_base_s,
+    )
+    app = web.Application(middlewares=[problems])
+    app[SIM] = Simulator(systems, rng, shipper)
+    for path, system, doc_type, apply in BACKEND_POSTS:
+        app.router.add_post(path, backend_post(system, doc_type, apply))
+    for path, system in HEALTH:
+        app.router.add_get(path, backend_health(system))
+    app.router.add_get("/_sim/health", control.health)
+    app.router.add_get("/_sim/{system}/documents", control.documents)
+    app.router.add_get("/_sim/{system}/state", control.state)
+    app.router.add_get("/_sim/{system}/faults", control.get_faults)
+    app.router.add_post("/_sim/{system}/faults", control.set_faults)
+    app.router.add_post("/_sim/{system}/reset", control.reset)
+
+    async def shipping(app: web.Application) -> AsyncIterator[None]:
+        await shipper.start()
+        yield
+        await shipper.stop()
+
+    app.cleanup_ctx.append(shipping)
+    return app

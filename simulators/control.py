@@ -1,0 +1,101 @@
+"""/_sim: inspect what each system received, inject faults, reset (never faulted itself)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from aiohttp import web
+
+from simulators.endpoint import problem
+from simulators.faults import FaultSettingError
+from simulators.keys import SIM, SYSTEMS, Simulator
+from simulators.store import SystemStore
+
+
+def _store(request: web.Request) -> SystemStore:
+    name = request.match_info["system"]
+    if name not in SYSTEMS:
+        raise web.HTTPNotFound(text=f"unknown system {name!r}; known: {', '.join(SYSTEMS)}")
+    return request.app[SIM].systems[name]
+
+
+async def health(request: web.Request) -> web.Response:
+    """GET /_sim/health: the simulator answers, and each system's state in brief."""
+    systems = {
+        name: {"up": store.faults.down_remaining() == 0, "documents": len(store.documents)}
+        for name, store in request.app[SIM].systems.items()
+    }
+    return web.json_response({"status": "ok", "systems": systems})
+
+
+async def documents(request: web.Request) -> web.Response:
+    """GET /_sim/{system}/documents[?type=…&channel=…]: what the system accepted."""
+    store = _store(request)
+    query = request.query
+    return web.json_response(store.inspect(query.get("type"), query.get("channel")))
+
+
+async def state(request: web.Request) -> web.Response:
+    """GET /_sim/{system}/state: the system's own records (sales orders, contacts…)."""
+    store = _store(request)
+    return web.json_response({name: list(c.values()) for name, c in store.records.items()})
+
+
+def _faults_view(sim: Simulator, store: SystemStore) -> dict[str, Any]:
+    view: dict[str, Any] = {"system": store.name, "faults": store.faults.public()}
+    if store.name == "wms":
+        view["ship_after_s"] = sim.shipper.ship_after_s
+    return view
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    """GET /_sim/{system}/faults: the current settings."""
+    return web.json_response(_faults_view(request.app[SIM], _store(request)))
+
+
+async def set_faults(request: web.Request) -> web.Response:
+    """POST /_sim/{system}/faults: change the given settings; the WMS also takes ship_after_s."""
+    sim, store = request.app[SIM], _store(request)
+    try:
+        changes = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError) as error:
+        return problem(400, "Bad Request", f"malformed JSON: {error}")
+    if not isinstance(changes, dict):
+        return problem(400, "Bad Request", "send a JSON object of settings")
+    ship_after = changes.pop("ship_after_s", ...)
+    try:
+        if ship_after is not ...:
+            if store.name != "wms":
+                raise FaultSettingError("ship_after_s is a setting of the wms only")
+            ship_after = _delay(ship_after)
+            if ship_after is not None and not sim.shipper.can_ship:
+                raise FaultSettingError(
+                    "shipping needs the simulator started with an ordersync URL and a WMS key"
+                )
+        store.faults.update(changes)  # validates every setting before changing any
+    except FaultSettingError as error:
+        return problem(400, "Bad Request", str(error))
+    if ship_after is not ...:
+        sim.shipper.configure(ship_after)
+    return web.json_response(_faults_view(sim, store))
+
+
+def _delay(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise FaultSettingError(f"ship_after_s must be a number of seconds or null (got {value!r})")
+    if not 0 <= value <= 3600:
+        raise FaultSettingError("ship_after_s must be between 0 and 3600")
+    return float(value)
+
+
+async def reset(request: web.Request) -> web.Response:
+    """POST /_sim/{system}/reset: forget documents, records and faults (and pending shipments)."""
+    sim, store = request.app[SIM], _store(request)
+    store.reset()
+    if store.name == "wms":
+        sim.shipper.reset()
+    return web.json_response({"system": store.name, "reset": True})

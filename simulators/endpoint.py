@@ -1,0 +1,168 @@
+"""The request pipeline every simulated back-end POST goes through.
+
+In order: the outage (503 + Retry-After), the latency (a client that gave up
+meanwhile gets nothing recorded), error_rate (503), throttle_rate (429 +
+Retry-After), the Idempotency-Key (400 without), the JSON body (400), the
+replay of a known key (its first answer, a duplicate), reject_rate (422), the
+system's own validation (422), and only then the system applies the document
+and records it with its answer. Errors are application/problem+json with the
+reason in `detail`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from simulators.faults import roll
+from simulators.keys import SIM, Simulator
+from simulators.store import IdempotencyMismatch, SystemStore, fingerprint
+
+IDEMPOTENCY_KEY = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+M = TypeVar("M", bound=BaseModel)
+
+
+class Rejected(Exception):
+    """The system refuses the document (422): repeating it will not help."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One accepted request, handed to a system's apply function."""
+
+    sim: Simulator
+    store: SystemStore
+    body: dict[str, Any]
+    params: Mapping[str, str]
+
+
+Apply = Callable[[Call], tuple[int, dict[str, Any]]]
+
+
+def problem(
+    status: int, title: str, detail: str, *, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return web.Response(
+        status=status,
+        text=json.dumps(body),
+        content_type="application/problem+json",
+        headers=headers,
+    )
+
+
+def validated(model: type[M], body: Mapping[str, Any]) -> M:
+    """The body as `model`, or Rejected with every invalid field named."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        reasons = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in error.errors()
+        ]
+        raise Rejected("; ".join(reasons)) from None
+
+
+async def admit(request: web.Request, sim: Simulator, store: SystemStore) -> web.Response | None:
+    """The injected faults' answer to this request, or None to serve it."""
+    faults = store.faults
+    if faults.down_remaining() > 0:
+        detail = f"the {store.name} is down for maintenance"
+        return problem(
+            503, "Service Unavailable", detail, headers={"Retry-After": faults.retry_after()}
+        )
+    if faults.latency_ms:
+        await asyncio.sleep(faults.latency_ms / 1000)
+        if request.transport is None or request.transport.is_closing():
+            # The caller timed out: it will retry, so this must not count as received.
+            return problem(503, "Service Unavailable", "the client went away")
+    if roll(sim.rng, faults.error_rate):
+        return problem(503, "Service Unavailable", f"the {store.name} failed (error_rate)")
+    if roll(sim.rng, faults.throttle_rate):
+        detail = f"too many requests to the {store.name} (throttle_rate)"
+        return problem(429, "Too Many Requests", detail, headers={"Retry-After": "1"})
+    return None
+
+
+def backend_post(system: str, doc_type: str, apply: Apply) -> Handler:
+    """A back-end POST route: faults, idempotency and recording around `apply`."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        sim = request.app[SIM]
+        store = sim.systems[system]
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return problem(413, "Payload Too Large", "the document is too large")
+        refused = await admit(request, sim, store)
+        if refused is not None:
+            return refused
+        key = request.headers.get(IDEMPOTENCY_KEY, "").strip()
+        if not key or len(key) > MAX_KEY_LENGTH:
+            detail = f"an {IDEMPOTENCY_KEY} header (1 to {MAX_KEY_LENGTH} characters) is required"
+            return problem(400, "Bad Request", detail)
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
+            return problem(400, "Bad Request", f"malformed JSON: {error}")
+        if not isinstance(body, dict):
+            return problem(400, "Bad Request", "the document must be a JSON object")
+        print_ = fingerprint(request.method, request.path, body)
+        # From here to the end there is no await: lookup, apply and record are atomic.
+        try:
+            answer = store.replay(key, print_)
+        except IdempotencyMismatch:
+            detail = f"{IDEMPOTENCY_KEY} {key!r} was already used for a different request"
+            return problem(422, "Unprocessable Content", detail)
+        if answer is not None:
+            return web.Response(
+                status=answer.status,
+                body=answer.body,
+                content_type="application/json",
+                headers={"Idempotent-Replayed": "true"},
+            )
+        if roll(sim.rng, store.faults.reject_rate):
+            detail = f"the {store.name} rejected the {doc_type} (reject_rate)"
+            return problem(422, "Unprocessable Content", detail)
+        try:
+            status, reply = apply(Call(sim, store, body, request.match_info))
+        except Rejected as error:
+            return problem(422, "Unprocessable Content", error.reason)
+        channel = request.match_info.get("name") or body.get("channel")
+        text = json.dumps(reply)
+        store.record(
+            key,
+            print_,
+            doc_type,
+            channel if isinstance(channel, str) else None,
+            body,
+            (status, text.encode()),
+        )
+        return web.Response(status=status, text=text, content_type="application/json")
+
+    return handle
+
+
+def backend_health(system: str) -> Handler:
+    """GET …/health: 200 while up, 503 with Retry-After while down (for circuit-breaker probes)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        store = request.app[SIM].systems[system]
+        if store.faults.down_remaining() > 0:
+            detail = f"the {store.name} is down for maintenance"
+            headers = {"Retry-After": store.faults.retry_after()}
+            return problem(503, "Service Unavailable", detail, headers=headers)
+        return web.json_response({"status": "ok", "system": system})
+
+    return handle

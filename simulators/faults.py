@@ -1,0 +1,82 @@
+"""Fault injection for one simulated system: an outage, latency, errors, throttling, rejections.
+
+`down_for_s` makes the system answer every back-end request (its health route
+included) with 503 and a `Retry-After` of the seconds left, rather than
+refusing connections: all systems share one port, so one of them cannot stop
+listening alone, and a 503 with `Retry-After` is what a load balancer in front
+of a system under maintenance answers. Connection-level failures are what a
+stopped simulator process gives.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+RATES = ("error_rate", "reject_rate", "throttle_rate")
+LIMITS = {"latency_ms": 60_000.0, "down_for_s": 86_400.0}
+
+
+class FaultSettingError(ValueError):
+    """A fault setting is unknown or out of range."""
+
+
+@dataclass
+class Faults:
+    error_rate: float = 0.0  # 503 at this rate (a blip)
+    reject_rate: float = 0.0  # 422 at this rate (a permanent rejection)
+    throttle_rate: float = 0.0  # 429 with Retry-After: 1 at this rate
+    latency_ms: float = 0.0  # added before every back-end answer
+    down_until: float = 0.0  # time.monotonic() until which the system is down
+
+    def down_remaining(self) -> float:
+        return max(0.0, self.down_until - time.monotonic())
+
+    def retry_after(self) -> str:
+        """The Retry-After header while down: whole seconds, at least 1."""
+        return str(max(1, math.ceil(self.down_remaining())))
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """Apply the given settings (absent ones keep their value; 0 turns one off)."""
+        allowed = (*RATES, *LIMITS)
+        unknown = sorted(set(changes) - set(allowed))
+        if unknown:
+            raise FaultSettingError(f"unknown setting(s) {unknown}; known: {sorted(allowed)}")
+        checked = {name: _number(name, value) for name, value in changes.items()}
+        for name, value in checked.items():
+            limit = 1.0 if name in RATES else LIMITS[name]
+            if not 0.0 <= value <= limit:
+                raise FaultSettingError(f"{name} must be between 0 and {limit:g} (got {value:g})")
+        for name, value in checked.items():
+            if name == "down_for_s":
+                self.down_until = time.monotonic() + value if value else 0.0
+            else:
+                setattr(self, name, value)
+
+    def public(self) -> dict[str, float]:
+        return {
+            "error_rate": self.error_rate,
+            "reject_rate": self.reject_rate,
+            "throttle_rate": self.throttle_rate,
+            "latency_ms": self.latency_ms,
+            "down_for_s": round(self.down_remaining(), 3),
+        }
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FaultSettingError(f"{name} must be a number (got {value!r})")
+    if not math.isfinite(value):
+        raise FaultSettingError(f"{name} must be finite")
+    return float(value)
+
+
+def roll(rng: random.Random, rate: float) -> bool:
+    """True at the given rate; 0 and 1 are exact (and draw nothing)."""
+    if rate <= 0.0:
+        return False
+    return rate >= 1.0 or rng.random() < rate

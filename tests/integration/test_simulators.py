@@ -1,0 +1,401 @@
+"""The simulators over real HTTP: idempotency, faults, inspection, CRM upserts, WMS ship-back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from simulators.app import init_sim_app
+from simulators.keys import SIM
+
+pytestmark = pytest.mark.integration
+
+ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
+
+
+def sales_order(ref: str = "o-1", channel: str = "web") -> dict[str, Any]:
+    return {
+        "order_ref": ref,
+        "order_number": "WEB-10001",
+        "channel": channel,
+        "currency": "EUR",
+        "customer": {"email": "ana@example.com", "name": "Ana Silva"},
+        "lines": [
+            {
+                "line_no": 1,
+                "sku": "TEE-M-BLK",
+                "quantity": 2,
+                "unit_price": "19.90",
+                "discount": "0.00",
+                "tax": "9.15",
+            }
+        ],
+        "totals": {"grand_total": "54.98"},
+    }
+
+
+def fulfillment_order(location: str = "WH-EAST", *locations: str) -> dict[str, Any]:
+    return {
+        "order_id": "o-1",
+        "order_number": "WEB-10001",
+        "channel": "web",
+        "location": location,
+        "allocation_locations": [location, *locations],
+        "lines": [{"line_no": 1, "sku": "TEE-M-BLK", "quantity": 2}],
+    }
+
+
+def key(value: str) -> dict[str, str]:
+    return {"Idempotency-Key": value}
+
+
+@pytest.fixture
+async def sim(aiohttp_client: ClientFactory) -> TestClient[Any, Any]:
+    return await aiohttp_client(init_sim_app(seed=1))
+
+
+async def documents(client: TestClient[Any, Any], system: str) -> dict[str, Any]:
+    response = await client.get(f"/_sim/{system}/documents")
+    assert response.status == 200
+    return dict(await response.json())
+
+
+async def faults(client: TestClient[Any, Any], system: str, **settings: Any) -> None:
+    response = await client.post(f"/_sim/{system}/faults", json=settings)
+    assert response.status == 200, await response.text()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_the_same_key_twice_gets_the_first_answer_and_counts_a_duplicate(
+    sim: TestClient[Any, Any],
+) -> None:
+    first = await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+    again = await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+
+    assert first.status == again.status == 201
+    assert await first.read() == await again.read()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    seen = await documents(sim, "erp")
+    assert (seen["count"], seen["duplicates"]) == (1, 1)
+    assert seen["documents"][0]["duplicates"] == 1
+
+
+async def test_the_inspection_has_the_documented_shape(sim: TestClient[Any, Any]) -> None:
+    await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+
+    seen = await documents(sim, "erp")
+
+    assert set(seen) == {"count", "duplicates", "documents"}
+    (document,) = seen["documents"]
+    assert set(document) == {
+        "idempotency_key",
+        "type",
+        "channel",
+        "received_at",
+        "body",
+        "duplicates",
+    }
+    assert document["idempotency_key"] == "k-1"
+    assert (document["type"], document["channel"]) == ("sales_order", "web")
+    assert document["body"] == sales_order()
+    assert datetime.fromisoformat(document["received_at"]).tzinfo is not None
+
+
+async def test_a_post_without_an_idempotency_key_is_refused(sim: TestClient[Any, Any]) -> None:
+    response = await sim.post("/erp/sales-orders", json=sales_order())
+
+    assert response.status == 400
+    assert "Idempotency-Key" in (await response.json())["detail"]
+    assert (await documents(sim, "erp"))["count"] == 0
+
+
+async def test_a_key_reused_for_another_document_is_refused(sim: TestClient[Any, Any]) -> None:
+    await sim.post("/erp/sales-orders", json=sales_order("o-1"), headers=key("k-1"))
+    response = await sim.post("/erp/sales-orders", json=sales_order("o-2"), headers=key("k-1"))
+
+    assert response.status == 422
+    assert "already used" in (await response.json())["detail"]
+    assert (await documents(sim, "erp"))["count"] == 1
+
+
+async def test_errors_are_503s_that_record_nothing(sim: TestClient[Any, Any]) -> None:
+    await faults(sim, "erp", error_rate=1)
+    failed = await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+    assert failed.status == 503
+    assert (await documents(sim, "erp"))["count"] == 0
+
+    await faults(sim, "erp", error_rate=0)
+    retried = await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+
+    assert retried.status == 201
+    assert (await documents(sim, "erp"))["duplicates"] == 0
+
+
+async def test_rejections_are_422s_with_a_reason_that_record_nothing(
+    sim: TestClient[Any, Any],
+) -> None:
+    await faults(sim, "wms", reject_rate=1)
+
+    response = await sim.post("/wms/fulfillment-orders", json=fulfillment_order(), headers=key("k"))
+
+    assert response.status == 422
+    assert response.content_type == "application/problem+json"
+    assert "rejected" in (await response.json())["detail"]
+    assert (await documents(sim, "wms"))["count"] == 0
+
+
+async def test_an_invalid_document_is_a_422_naming_the_field(sim: TestClient[Any, Any]) -> None:
+    body = {**sales_order(), "lines": []}
+
+    response = await sim.post("/erp/sales-orders", json=body, headers=key("k-1"))
+
+    assert response.status == 422
+    assert "lines" in (await response.json())["detail"]
+
+
+async def test_throttling_is_a_429_with_retry_after(sim: TestClient[Any, Any]) -> None:
+    await faults(sim, "crm", throttle_rate=1)
+
+    response = await sim.post("/crm/contacts", json={"email": "a@b.c", "channel": "web"})
+
+    assert response.status == 429
+    assert response.headers["Retry-After"] == "1"
+
+
+async def test_latency_delays_every_answer(sim: TestClient[Any, Any]) -> None:
+    await faults(sim, "erp", latency_ms=150)
+    started = time.monotonic()
+
+    response = await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+
+    assert response.status == 201
+    assert time.monotonic() - started >= 0.15
+
+
+async def test_a_system_that_is_down_answers_503_until_it_recovers(
+    sim: TestClient[Any, Any],
+) -> None:
+    await faults(sim, "erp", down_for_s=0.4)
+
+    down = await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+    probe = await sim.get("/erp/health")
+    health = await (await sim.get("/_sim/health")).json()
+    other = await sim.get("/wms/health")
+
+    assert down.status == probe.status == 503
+    assert down.headers["Retry-After"] == "1"
+    assert health["systems"]["erp"]["up"] is False
+    assert other.status == 200
+    await asyncio.sleep(0.45)
+    assert (await sim.get("/erp/health")).status == 200
+    recovered = await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+    assert recovered.status == 201
+
+
+async def test_bad_fault_settings_and_unknown_systems_are_refused(
+    sim: TestClient[Any, Any],
+) -> None:
+    rate = await sim.post("/_sim/erp/faults", json={"error_rate": 2})
+    name = await sim.post("/_sim/erp/faults", json={"eror_rate": 0.1})
+    system = await sim.get("/_sim/billing/documents")
+
+    assert (rate.status, name.status, system.status) == (400, 400, 404)
+    assert "error_rate" in (await rate.json())["detail"]
+    assert "eror_rate" in (await name.json())["detail"]
+
+
+async def test_reset_forgets_documents_and_faults(sim: TestClient[Any, Any]) -> None:
+    await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+    await faults(sim, "erp", error_rate=1)
+
+    assert (await sim.post("/_sim/erp/reset")).status == 200
+
+    assert (await documents(sim, "erp"))["count"] == 0
+    again = await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+    assert again.status == 201
+
+
+async def test_the_crm_upserts_contacts_by_normalized_email(sim: TestClient[Any, Any]) -> None:
+    web_contact = {"email": "Ana@Example.com", "name": "Ana", "channel": "web"}
+    pos_contact = {"email": " ana@example.COM ", "phone": "+351910000000", "channel": "pos"}
+
+    first = await sim.post("/crm/contacts", json=web_contact, headers=key("k-web"))
+    second = await sim.post("/crm/contacts", json=pos_contact, headers=key("k-pos"))
+
+    assert (first.status, second.status) == (201, 200)
+    assert (await first.json())["contact_id"] == (await second.json())["contact_id"]
+    state = await (await sim.get("/_sim/crm/state")).json()
+    (contact,) = state["contacts"]
+    assert contact["email"] == "ana@example.com"
+    assert (contact["name"], contact["phone"]) == ("Ana", "+351910000000")
+    assert contact["channels"] == ["web", "pos"]
+    seen = await documents(sim, "crm")
+    assert [d["channel"] for d in seen["documents"]] == ["web", "pos"]
+
+
+async def test_a_timeline_entry_needs_a_known_contact(sim: TestClient[Any, Any]) -> None:
+    entry = {
+        "email": "nobody@example.com",
+        "order_id": "o-1",
+        "event": "order.accepted",
+        "occurred_at": "2026-11-26T10:00:00+00:00",
+    }
+
+    response = await sim.post("/crm/timeline", json=entry, headers=key("k-1"))
+
+    assert response.status == 422
+    assert "unknown contact" in (await response.json())["detail"]
+
+
+async def test_a_reallocation_replaces_and_cancels_fulfillment_orders(
+    sim: TestClient[Any, Any],
+) -> None:
+    first = await sim.post(
+        "/wms/fulfillment-orders", json=fulfillment_order("WH-EAST"), headers=key("k-1")
+    )
+    moved = await sim.post(
+        "/wms/fulfillment-orders", json=fulfillment_order("WH-WEST"), headers=key("k-2")
+    )
+
+    assert (first.status, moved.status) == (201, 201)
+    assert (await moved.json())["cancelled"] == [(await first.json())["fulfillment_order_number"]]
+    state = await (await sim.get("/_sim/wms/state")).json()
+    statuses = {fo["location"]: fo["status"] for fo in state["fulfillment_orders"]}
+    assert statuses == {"WH-EAST": "cancelled", "WH-WEST": "released"}
+
+
+async def test_the_erp_prices_an_invoice_from_the_sales_order(sim: TestClient[Any, Any]) -> None:
+    await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+    invoice = {
+        "order_ref": "o-1",
+        "shipment": {"location": "WH-EAST", "carrier": "DHL", "tracking_number": "JD1"},
+        "lines": [{"sku": "TEE-M-BLK", "quantity": 1}],
+    }
+
+    response = await sim.post("/erp/invoices", json=invoice, headers=key("k-2"))
+
+    assert response.status == 201
+    reply = await response.json()
+    assert (reply["net"], reply["tax"], reply["total"]) == ("19.90", "4.58", "24.48")
+    unknown = {**invoice, "order_ref": "o-404"}
+    rejected = await sim.post("/erp/invoices", json=unknown, headers=key("k-3"))
+    assert rejected.status == 422
+
+
+class FakeOrdersync:
+    """POST /v1/shipments that fails `failures` times with 503, then accepts."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/shipments", self.shipments)
+        return app
+
+    async def shipments(self, request: web.Request) -> web.Response:
+        self.requests.append((dict(request.headers), await request.json()))
+        if len(self.requests) <= self.failures:
+            return web.json_response({"detail": "busy"}, status=503)
+        return web.json_response({"id": "s-1"}, status=201)
+
+
+async def test_the_wms_ships_back_to_ordersync_with_retries(
+    aiohttp_client: ClientFactory, aiohttp_server: Callable[..., Awaitable[TestServer]]
+) -> None:
+    ordersync = FakeOrdersync(failures=1)
+    server = await aiohttp_server(ordersync.app())
+    sim = await aiohttp_client(
+        init_sim_app(
+            ordersync_url=str(server.make_url("/")),
+            wms_key="wms-key-123",
+            ship_after_s=0.05,
+            ship_retry_base_s=0.01,
+        )
+    )
+
+    posted = await sim.post("/wms/fulfillment-orders", json=fulfillment_order(), headers=key("k"))
+    assert posted.status == 201
+
+    async def delivered() -> bool:
+        state = await (await sim.get("/_sim/wms/state")).json()
+        return any(s["delivery"] == "sent" for s in state.get("shipments", []))
+
+    await eventually(delivered)
+    assert len(ordersync.requests) == 2
+    (headers, body), (retry_headers, retry_body) = ordersync.requests
+    assert headers["Authorization"] == "Bearer wms-key-123"
+    assert headers["Idempotency-Key"] == retry_headers["Idempotency-Key"]
+    assert body == retry_body
+    assert body == {
+        "order_id": "o-1",
+        "location": "WH-EAST",
+        "carrier": "SIM-EXPRESS",
+        "tracking_number": body["tracking_number"],
+        "lines": [{"sku": "TEE-M-BLK", "quantity": 2}],
+    }
+    state = await (await sim.get("/_sim/wms/state")).json()
+    assert state["fulfillment_orders"][0]["status"] == "shipped"
+    assert state["shipments"][0]["attempts"] == 2
+    change = await sim.post("/wms/fulfillment-orders", json=fulfillment_order(), headers=key("k2"))
+    assert change.status == 422
+    assert "already shipped" in (await change.json())["detail"]
+
+
+async def test_shipping_is_switched_on_through_the_faults_route(
+    aiohttp_client: ClientFactory, aiohttp_server: Callable[..., Awaitable[TestServer]]
+) -> None:
+    ordersync = FakeOrdersync()
+    server = await aiohttp_server(ordersync.app())
+    url = str(server.make_url("/"))
+    sim = await aiohttp_client(init_sim_app(ordersync_url=url, wms_key="k"))
+    await sim.post("/wms/fulfillment-orders", json=fulfillment_order("WH-EAST"), headers=key("1"))
+    await asyncio.sleep(0.1)
+    assert ordersync.requests == []
+
+    await faults(sim, "wms", ship_after_s=0)
+    await sim.post("/wms/fulfillment-orders", json=fulfillment_order("WH-WEST"), headers=key("2"))
+
+    async def shipped() -> bool:
+        return len(ordersync.requests) == 1
+
+    await eventually(shipped)
+    assert ordersync.requests[0][1]["location"] == "WH-WEST"
+
+
+async def test_shipping_without_an_ordersync_url_is_refused(sim: TestClient[Any, Any]) -> None:
+    response = await sim.post("/_sim/wms/faults", json={"ship_after_s": 1})
+    other = await sim.post("/_sim/erp/faults", json={"ship_after_s": 1})
+
+    assert (response.status, other.status) == (400, 400)
+    assert "ordersync URL" in (await response.json())["detail"]
+
+
+async def test_cleanup_cancels_pending_shipments() -> None:
+    app = init_sim_app(ordersync_url="http://127.0.0.1:9", wms_key="k", ship_after_s=30)
+    server = TestServer(app)
+    client = TestClient(server)
+    await client.start_server()
+    await client.post("/wms/fulfillment-orders", json=fulfillment_order(), headers=key("k"))
+    started = time.monotonic()
+
+    assert app[SIM].shipper.pending == 1
+
+    await client.close()
+
+    assert time.monotonic() - started < 2
+    assert app[SIM].shipper.pending == 0
