@@ -57,9 +57,9 @@ def register(broker: dramatiq.Broker, engine: sa.Engine, clients: Any, policy: P
         handle = HANDLERS[queue]
         route = queue_for(queue if queue != CHANNEL_QUEUE.queue_name else "channel:_")
 
-        def apply(raw: dict[str, Any], _handle: Handle = handle) -> str:
+        def apply(raw: dict[str, Any], _handle: Handle = handle) -> None:
             envelope = Envelope.model_validate(raw)
-            return _apply(engine, envelope, lambda env: _handle(env, clients), policy)
+            _apply(engine, envelope, lambda env: _handle(env, clients), policy)
 
         actors.append(
             dramatiq.actor(

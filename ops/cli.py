@@ -77,6 +77,9 @@ def main(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # Every connection event of pika, every request of httpx: noise at INFO.
+    for noisy in ("pika", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @main.group()
@@ -124,6 +127,38 @@ def relay(name: str | None, batch_size: int) -> None:
     from ops.relay_process import run_relay
 
     run_relay(settings(), name=name, batch_size=batch_size)
+
+
+@main.command()
+@click.option(
+    "--queues", default="", help="Comma-separated queues (default: all: erp,wms,crm,channels)."
+)
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+def worker(queues: str, threads: int) -> None:
+    """Apply messages at their destinations (ERP, WMS, CRM, channels)."""
+    from ops.worker_process import run_worker
+
+    chosen = [q.strip() for q in queues.split(",") if q.strip()]
+    run_worker(settings(), queues=chosen, threads=threads)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=int)
+@click.option("--ordersync-url", help="Where the WMS ships back to (POST /v1/shipments).")
+@click.option("--wms-key", help="The WMS's system key for shipping back.")
+@click.option("--ship-after", type=float, help="Seconds after a fulfillment order to ship it.")
+def sim(
+    host: str, port: int, ordersync_url: str | None, wms_key: str | None, ship_after: float | None
+) -> None:
+    """Serve the simulated ERP, WMS, CRM and channel back-ends."""
+    from ops.sim_process import run_sim
+
+    if (ordersync_url is None) != (wms_key is None) or (ship_after and not ordersync_url):
+        raise click.UsageError(
+            "--ordersync-url and --wms-key go together (and --ship-after needs them)"
+        )
+    run_sim(host, port, ordersync_url=ordersync_url, wms_key=wms_key, ship_after_s=ship_after)
 
 
 @main.group()

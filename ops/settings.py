@@ -39,6 +39,8 @@ class Settings(BaseSettings):
         False, description="writers NOTIFY the relay at commit (else it polls adaptively)"
     )
     relay_idle_poll_max_s: float = Field(0.05, gt=0, le=10)
+    client_timeout_s: float = Field(5.0, gt=0, le=120, description="downstream read timeout")
+    probe_interval_s: float = Field(5.0, gt=0, le=600, description="breaker health probes")
 
     @field_validator("database_url")
     @classmethod
