@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,12 +16,14 @@ CLI = str(Path(sys.executable).parent / "ordersync")
 def start(
     *args: str, database_url: str, broker_url: str | None = None, **env: str
 ) -> subprocess.Popen[bytes]:
+    """Start `ordersync ARGS…`. Its log goes to a file: a pipe nobody reads fills up and
+    then blocks every thread of the process that logs."""
     environment = {**os.environ, "ORDERSYNC_DATABASE_URL": database_url, **env}
     if broker_url:
         environment["ORDERSYNC_BROKER_URL"] = broker_url
-    return subprocess.Popen(
-        [CLI, *args], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    log = tempfile.NamedTemporaryFile(prefix=f"ordersync-{args[0]}-", suffix=".log", delete=False)
+    with log:
+        return subprocess.Popen([CLI, *args], env=environment, stdout=log, stderr=log)
 
 
 def wait_until(
