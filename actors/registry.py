@@ -26,7 +26,7 @@ from actors.guard import (
 )
 from adapters.systems.errors import TransientError
 from outbox.envelope import Envelope
-from outbox.queues import CHANNEL_QUEUE, SYSTEM_QUEUES, queue_for
+from outbox.queues import CHANNEL_PREFIX, CHANNEL_QUEUE, SYSTEM_QUEUES, queue_for
 
 log = logging.getLogger("ordersync.actors")
 
@@ -59,6 +59,10 @@ def register(broker: dramatiq.Broker, engine: sa.Engine, clients: Any, policy: P
 
         def apply(raw: dict[str, Any], _handle: Handle = handle) -> None:
             envelope = Envelope.model_validate(raw)
+            if envelope.destination.startswith(CHANNEL_PREFIX):
+                # Look the channel up now, not inside the message's transaction: that
+                # would want a second connection (and the embedded pool has one).
+                clients.channel(envelope.destination.removeprefix(CHANNEL_PREFIX))
             _apply(engine, envelope, lambda env: _handle(env, clients), policy)
 
         actors.append(

@@ -9,10 +9,13 @@ and the simulators join with the actors issue.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
+import socket
 import threading
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,6 @@ from typing import Any
 import aiohttp
 import sqlalchemy as sa
 from aiohttp import web
-from dramatiq.brokers.stub import StubBroker
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -28,10 +30,13 @@ from rich.table import Table
 from adapters.db import registry
 from ops import bootstrap
 from ops.settings import load_settings
+from ops.worker_process import make_broker, start_workers
 from outbox.inprocess_publisher import InProcessPublisher
 from outbox.publisher import Publisher
 from outbox.rabbitmq_publisher import RabbitPublisher
 from outbox.relay import Relay
+from simulators.app import init_sim_app
+from simulators.server import ServerThread
 from simulators.traffic import OrderGenerator, catalog
 
 LOCATIONS = [("WH-EAST", "warehouse", 10), ("WH-WEST", "warehouse", 20), ("STORE-LIS", "store", 50)]
@@ -43,12 +48,14 @@ def _fresh_sqlite(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def _register(engine: sa.Engine, suffix: str) -> dict[str, str]:
+def _register(engine: sa.Engine, suffix: str, sim_url: str) -> dict[str, str]:
     with engine.begin() as conn:
         for code, type_, priority in LOCATIONS:
             registry.add_location(conn, code, type_, priority)
         return {
-            f"{name}{suffix}": registry.add_channel(conn, f"{name}{suffix}", kind)
+            f"{name}{suffix}": registry.add_channel(
+                conn, f"{name}{suffix}", kind, api_url=f"{sim_url}/channels/{name}{suffix}"
+            )
             for name, kind in CHANNELS
         }
 
@@ -63,7 +70,12 @@ async def _drive(
 ) -> dict[str, Any]:
     skus = catalog(40)
     generator = OrderGenerator(skus)
-    stats: dict[str, Any] = {"status": Counter(), "replayed": 0, "errors": Counter()}
+    stats: dict[str, Any] = {
+        "status": Counter(),
+        "replayed": 0,
+        "errors": Counter(),
+        "started": time.perf_counter(),
+    }
     async with aiohttp.ClientSession(base) as http:
         adjustments = [
             {"sku": sku, "location": loc, "set_on_hand": (i * 7 + j * 3) % 9, "reason": "demo"}
@@ -125,7 +137,7 @@ def _summary(engine: sa.Engine) -> dict[str, Any]:
 
 
 def run_demo(*, orders: int, concurrency: int, sqlite_file: str, console: Console) -> None:
-    for noisy in ("alembic", "aiohttp.access"):
+    for noisy in ("alembic", "aiohttp.access", "pika", "httpx", "dramatiq"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = load_settings()
     suffix = ""
@@ -138,49 +150,108 @@ def run_demo(*, orders: int, concurrency: int, sqlite_file: str, console: Consol
         suffix = f"-{secrets.token_hex(3)}"  # a shared database keeps earlier demo channels
         console.print("[bold]ordersync demo[/] on ORDERSYNC_DATABASE_URL")
     admin = settings.admin_token or secrets.token_urlsafe(24)
-    settings = settings.model_copy(update={"admin_token": admin})
+    api_port = _free_port()
     bootstrap.migrate(settings)
     engine = bootstrap.engine_for(settings)
-    relay = Relay(engine, _publisher(settings), batch_size=500)
     stop = threading.Event()
-    relay_thread = threading.Thread(target=relay.run, args=(stop,), name="demo-relay")
-    try:
-        keys = _register(engine, suffix)
-        relay_thread.start()
-        started = time.perf_counter()
-        stats = asyncio.run(
-            _serve_and_drive(settings, engine, admin, keys, orders, concurrency, console)
+    with engine.begin() as conn:
+        wms_key = registry.add_system(conn, f"wms{suffix}", "wms")
+    # The simulated ERP, WMS, CRM and channels; the WMS ships what it receives.
+    sim = ServerThread(
+        init_sim_app(
+            ordersync_url=f"http://127.0.0.1:{api_port}", wms_key=wms_key, ship_after_s=0.5
         )
-        elapsed = time.perf_counter() - started
-        _wait_for_relay(engine)
-        stop.set()
-        relay_thread.join(30)
-        _print(console, stats, _summary(engine), orders, elapsed)
+    ).start()
+    settings = settings.model_copy(
+        update={
+            "admin_token": admin,
+            "erp_url": f"{sim.url}/erp",
+            "wms_url": f"{sim.url}/wms",
+            "crm_url": f"{sim.url}/crm",
+        }
+    )
+    broker = make_broker(settings)
+    relay = Relay(engine, _publisher(settings, broker), batch_size=500)
+    relay_thread = threading.Thread(target=relay.run, args=(stop,), name="demo-relay")
+    worker = clients = probe_stop = None
+    try:
+        keys = _register(engine, suffix, sim.url)
+        relay_thread.start()
+        threads = 4
+        worker, clients, probe_stop = start_workers(settings, engine, broker, threads=threads)
+        stats = asyncio.run(
+            _serve_and_drive(settings, engine, admin, keys, orders, concurrency, console, api_port)
+        )
+        _print(console, stats, _summary(engine), orders, stats["sent_in"])
+        real_broker = settings.broker_url and not settings.embedded
         console.print(
             f"relay: {relay.stats.published} messages published to "
-            f"{'RabbitMQ' if settings.broker_url else 'the in-process broker'}"
+            f"{'RabbitMQ' if real_broker else 'the in-process broker'}; every one delivered "
+            f"{stats['settled_after']:.1f}s after the last order"
         )
+        _print_simulators(console, sim.url)
     finally:
         stop.set()
+        if probe_stop is not None:
+            probe_stop.set()
+        if worker is not None:
+            worker.stop()
+        relay_thread.join(30)
+        if clients is not None:
+            clients.close()
+        sim.stop()
+        broker.close()
         engine.dispose()
 
 
-def _publisher(settings: Any) -> Publisher:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _publisher(settings: Any, broker: Any) -> Publisher:
     if settings.broker_url and not settings.embedded:
         return RabbitPublisher(settings.broker_url, quorum=settings.quorum_queues)
     # Pika cannot publish into Dramatiq's in-process broker: the embedded publisher can.
-    return InProcessPublisher(StubBroker())
+    return InProcessPublisher(broker)
 
 
-def _wait_for_relay(engine: sa.Engine, timeout: float = 60) -> None:
-    """Until the relay has published the whole outbox (it runs beside the API)."""
-    query = sa.text("SELECT count(*) FROM outbox_deliveries WHERE published_at IS NULL")
+def _settled(engine: sa.Engine) -> bool:
+    """Nothing left in flight: every delivery applied, superseded, waiting or dead, and no
+    fulfillment order still to be shipped back."""
+    query = sa.text(
+        "SELECT count(*) FROM outbox_deliveries WHERE status IN ('pending', 'published', 'parked')"
+    )
+    with engine.connect() as conn:
+        return conn.execute(query).scalar_one() == 0
+
+
+def _print_simulators(console: Console, sim_url: str) -> None:
+    table = Table(title="what the simulated systems received (each document once)")
+    for column in ("system", "documents", "by type", "duplicate calls absorbed"):
+        table.add_column(column)
+    for system in ("erp", "wms", "crm", "channels"):
+        with urllib.request.urlopen(f"{sim_url}/_sim/{system}/documents", timeout=5) as reply:
+            body = json.load(reply)
+        kinds = Counter(d["type"] for d in body["documents"])
+        table.add_row(
+            system,
+            str(body["count"]),
+            ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())),
+            str(body["duplicates"]),
+        )
+    console.print(table)
+
+
+async def _wait_until_settled(engine: sa.Engine, timeout: float = 90) -> None:
+    """Until every message reached its system, and the WMS shipped what it will ship (the
+    shipments come back through the API, so it keeps serving meanwhile)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            if conn.execute(query).scalar_one() == 0:
-                return
-        time.sleep(0.1)
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 20:  # settled for 2 s: the loop is done
+        quiet = quiet + 1 if await asyncio.to_thread(_settled, engine) else 0
+        await asyncio.sleep(0.1)
 
 
 async def _serve_and_drive(
@@ -191,14 +262,19 @@ async def _serve_and_drive(
     orders: int,
     concurrency: int,
     console: Console,
+    port: int,
 ) -> dict[str, Any]:
     runner = web.AppRunner(bootstrap.http_app(settings, engine))
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
+    await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        return await _drive(f"http://{host}:{port}", admin, keys, orders, concurrency, console)
+        stats = await _drive(f"http://127.0.0.1:{port}", admin, keys, orders, concurrency, console)
+        sent = time.perf_counter()
+        with console.status("delivering to the ERP, WMS, CRM and channels; shipping back"):
+            await _wait_until_settled(engine)
+        stats["settled_after"] = time.perf_counter() - sent
+        stats["sent_in"] = sent - stats["started"]
+        return stats
     finally:
         await runner.cleanup()
 

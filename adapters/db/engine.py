@@ -12,15 +12,17 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+SQLITE_POOL = 8
+
+
 def make_engine(url: str, *, pool_size: int = 20) -> sa.Engine:
     """An engine with our settings; SQLite gets WAL and BEGIN IMMEDIATE (one writer at a time)."""
     if is_sqlite(url):
-        # SQLite has one writer at a time; queueing for the one pooled connection is
-        # far faster than many connections sleeping in its busy-timeout loop.
+        # SQLite has one writer at a time (BEGIN IMMEDIATE); WAL lets readers run beside it.
         engine = sa.create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=1,
+            pool_size=SQLITE_POOL,
             max_overflow=0,
             pool_timeout=60,
         )
