@@ -61,8 +61,8 @@ def _consume(order: Order, shipment: Shipment) -> dict[str, int]:
     """Take the shipped quantities from the order's reservations at that location (oldest
     first); a quantity beyond what is reserved there is a conflict."""
     wanted: dict[str, int] = defaultdict(int)
-    for line in shipment.lines:
-        wanted[line.sku] += line.quantity
+    for shipped_line in shipment.lines:
+        wanted[shipped_line.sku] += shipped_line.quantity
     for sku, quantity in wanted.items():
         held = [r for r in order.reservations if r.sku == sku and r.location == shipment.location]
         available = sum(r.quantity for r in held)
@@ -76,9 +76,9 @@ def _consume(order: Order, shipment: Shipment) -> dict[str, int]:
         remaining = quantity
         for reservation in sorted(held, key=lambda r: (r.created_at, str(r.id))):
             take = min(reservation.quantity, remaining)
-            line = order.line(reservation.line_no)
+            order_line = order.line(reservation.line_no)
             order.release(reservation, take)
-            line.shipped += take
+            order_line.shipped += take
             remaining -= take
             if remaining == 0:
                 break
