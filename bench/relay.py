@@ -528,7 +528,7 @@ def stage_costs(ctx: Context, batches: int = 5) -> tuple[dict[str, float], list[
     """The relay's DB and build stages in this process, batches of 1,000 (rolled back)."""
     from outbox.messages import build
     from outbox.partition import PARTITIONS
-    from outbox.relay import _MARK_PUBLISHED, _claim
+    from outbox.relay import _claim, _mark_published
 
     times: dict[str, list[float]] = collections.defaultdict(list)
     messages: list[Any] = []
@@ -536,18 +536,18 @@ def stage_costs(ctx: Context, batches: int = 5) -> tuple[dict[str, float], list[
         with ctx.engine.connect() as conn:
             tx = conn.begin()
             t = time.perf_counter()
-            rows = conn.execute(_claim(list(range(PARTITIONS)), 1000)).all()
+            rows = _claim(conn, list(range(PARTITIONS)), 1000)
             times["claim SELECT … FOR UPDATE SKIP LOCKED (SQLAlchemy rows)"].append(
                 time.perf_counter() - t
             )
             t = time.perf_counter()
             messages = [build(r) for r in rows]
-            times["build (envelope dict, uuid5, isoformat, json.dumps)"].append(
+            times["build (envelope dict, isoformat, json.dumps, payload spliced)"].append(
                 time.perf_counter() - t
             )
             t = time.perf_counter()
-            conn.execute(_MARK_PUBLISHED, {"ids": [m.delivery_id for m in messages]})
-            times["mark UPDATE … WHERE id IN (1,000 ids)"].append(time.perf_counter() - t)
+            _mark_published(conn, [m.delivery_id for m in messages])
+            times["mark UPDATE … WHERE id = ANY(1,000 ids)"].append(time.perf_counter() - t)
             tx.rollback()
     n = max(len(messages), 1)
     return {k: med(v) / n * 1e6 for k, v in times.items()}, messages

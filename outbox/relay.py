@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from outbox.messages import build
 from outbox.publisher import Publisher, PublisherError
@@ -63,24 +64,34 @@ def deliveries_with_events() -> Any:
         e.c.traceparent,
         e.c.tracestate,
         e.c.channel,
-        e.c.payload,
+        # The payload as the database holds it: spliced into the message as it is, not
+        # decoded into Python objects and encoded again.
+        sa.cast(e.c.payload, sa.Text).label("payload_json"),
     ).select_from(d.join(e, e.c.event_id == d.c.event_id))
 
 
-def _claim(partitions: list[int] | None, limit: int) -> Any:
-    query = (
-        deliveries_with_events()
-        .where(d.c.published_at.is_(None))
-        .order_by(d.c.id)
-        .limit(limit)
-        .with_for_update(of=d, skip_locked=True)
-    )
-    if partitions is not None:
-        query = query.where(d.c.partition.in_(partitions))
-    return query
+_CLAIM_BASE = (
+    deliveries_with_events()
+    .where(d.c.published_at.is_(None))
+    .order_by(d.c.id)
+    .limit(sa.bindparam("limit"))
+    .with_for_update(of=d, skip_locked=True)
+)
+# Built once (SQLAlchemy compiles it once; psycopg prepares it): the partitions are
+# one array parameter, not a new IN list each cycle.
+_CLAIM_ALL = _CLAIM_BASE
+_CLAIM_PARTITIONS = _CLAIM_BASE.where(
+    d.c.partition == sa.any_(sa.bindparam("parts", type_=postgresql.ARRAY(sa.SmallInteger)))
+)
 
 
-_MARK_PUBLISHED = (
+def _claim(conn: sa.Connection, partitions: list[int] | None, limit: int) -> list[Any]:
+    if partitions is None:
+        return conn.execute(_CLAIM_ALL, {"limit": limit}).all()
+    return conn.execute(_CLAIM_PARTITIONS, {"limit": limit, "parts": partitions}).all()
+
+
+_MARK_PUBLISHED_IN = (
     sa.update(d)
     .where(d.c.id.in_(sa.bindparam("ids", expanding=True)))
     .values(
@@ -91,6 +102,22 @@ _MARK_PUBLISHED = (
         last_error=None,
     )
 )
+
+
+# PostgreSQL: one array parameter, whatever the batch size.
+def _mark_published(conn: sa.Connection, ids: list[int]) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_POSTGRES_MARK, (ids,))
+    else:
+        conn.execute(_MARK_PUBLISHED_IN, {"ids": ids})
+
+
+_POSTGRES_MARK = """
+UPDATE outbox_deliveries
+SET published_at = now(), updated_at = now(), last_error = NULL,
+    status = CASE WHEN status = 'pending' THEN 'published' ELSE status END
+WHERE id = ANY(%s)
+"""
 _MARK_FAILED = (
     sa.update(d)
     .where(d.c.id == sa.bindparam("b_id"))
@@ -147,13 +174,13 @@ class Relay:
         if partitions is not None and not partitions:
             return 0
         with self.engine.connect() as conn, conn.begin():
-            rows = conn.execute(_claim(partitions, self.batch_size)).all()
+            rows = _claim(conn, partitions, self.batch_size)
             if not rows:
                 return 0
             messages = [build(row) for row in rows]
             outcome = self.publisher.publish(messages, self.confirm_timeout)
             if outcome.confirmed:
-                conn.execute(_MARK_PUBLISHED, {"ids": outcome.confirmed})
+                _mark_published(conn, outcome.confirmed)
             if outcome.failed:
                 conn.execute(
                     _MARK_FAILED,
