@@ -37,17 +37,21 @@ class Delivery:
     coalesce_key: str | None
 
 
+def _cursor_is(destination: str, agg_type: str, agg_id: str) -> Any:
+    return sa.and_(
+        cur.c.destination == destination,
+        cur.c.aggregate_type == agg_type,
+        cur.c.aggregate_id == agg_id,
+    )
+
+
 def lock_cursor(conn: sa.Connection, destination: str, agg_type: str, agg_id: str) -> Cursor:
     """The (destination, aggregate) cursor, created at 0 if new, locked until commit."""
     key = {"destination": destination, "aggregate_type": agg_type, "aggregate_id": agg_id}
     conn.execute(insert(conn, cur).values(**key, last_sequence=0).on_conflict_do_nothing())
     row = conn.execute(
         sa.select(cur.c.last_sequence, cur.c.blocked_by)
-        .where(
-            cur.c.destination == destination,
-            cur.c.aggregate_type == agg_type,
-            cur.c.aggregate_id == agg_id,
-        )
+        .where(_cursor_is(destination, agg_type, agg_id))
         .with_for_update()
     ).one()
     return Cursor(row.last_sequence, row.blocked_by)
@@ -63,11 +67,7 @@ def advance_cursor(
 ) -> None:
     conn.execute(
         sa.update(cur)
-        .where(
-            cur.c.destination == destination,
-            cur.c.aggregate_type == agg_type,
-            cur.c.aggregate_id == agg_id,
-        )
+        .where(_cursor_is(destination, agg_type, agg_id))
         .values(last_sequence=sequence, blocked_by=blocked_by, updated_at=sa.func.now())
     )
 
@@ -77,11 +77,7 @@ def block_cursor(
 ) -> None:
     conn.execute(
         sa.update(cur)
-        .where(
-            cur.c.destination == destination,
-            cur.c.aggregate_type == agg_type,
-            cur.c.aggregate_id == agg_id,
-        )
+        .where(_cursor_is(destination, agg_type, agg_id))
         .values(blocked_by=event_id, updated_at=sa.func.now())
     )
 
