@@ -141,10 +141,3 @@ def dead_letter(engine: sa.Engine, envelope: Envelope, error: str) -> None:
         row = consumer.delivery(conn, envelope.event_id, envelope.destination)
         if row is not None:
             _dead(conn, envelope, row, error)
-
-
-def unblock(engine: sa.Engine, destination: str, agg_type: str, agg_id: str) -> None:
-    """After a dead letter was requeued: let the aggregate's messages flow again."""
-    with engine.connect() as conn, conn.begin():
-        consumer.lock_cursor(conn, destination, agg_type, agg_id)
-        consumer.block_cursor(conn, destination, agg_type, agg_id, None)

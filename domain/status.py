@@ -39,7 +39,6 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.CANCELLED: frozenset(),
 }
 
-SHIPPED = frozenset({S.PARTIALLY_FULFILLED, S.FULFILLED, S.DELIVERED})
 
 
 def can_transition(current: OrderStatus, target: OrderStatus) -> bool:

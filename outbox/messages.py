@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 
-from outbox.envelope import Envelope
 from outbox.queues import queue_for
 
 
@@ -71,8 +70,3 @@ def build(row: Any) -> OutgoingMessage:
 def _dumps(value: Any) -> str:
     # orjson: the relay encodes every message it publishes, and json.dumps was most of that.
     return orjson.dumps(value).decode()
-
-
-def decode_envelope(args: list[Any]) -> Envelope:
-    """The envelope an actor receives (validated)."""
-    return Envelope.model_validate(args[0])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +85,7 @@ _CLAIM_PARTITIONS = _CLAIM_BASE.where(
 )
 
 
-def _claim(conn: sa.Connection, partitions: list[int] | None, limit: int) -> list[Any]:
+def _claim(conn: sa.Connection, partitions: list[int] | None, limit: int) -> Sequence[Any]:
     if partitions is None:
         return conn.execute(_CLAIM_ALL, {"limit": limit}).all()
     return conn.execute(_CLAIM_PARTITIONS, {"limit": limit, "parts": partitions}).all()

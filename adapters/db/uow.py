@@ -30,7 +30,6 @@ class SqlUnitOfWork(UnitOfWork):
         self.context = context or TraceContext()
         self.notify = notify
         self.channels = channels
-        self.committed_event_ids: list[Any] = []
 
     def __enter__(self) -> SqlUnitOfWork:
         super().__enter__()
@@ -59,7 +58,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def commit(self) -> None:
         try:
-            self.committed_event_ids = write_events(
+            write_events(
                 self.connection,
                 self.pending_events,
                 self.context,

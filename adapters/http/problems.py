@@ -38,7 +38,3 @@ class ProblemError(Exception):
 
     def response(self) -> web.Response:
         return problem(self.status, self.title, self.detail, **self.extra)
-
-
-def is_problem(response: web.StreamResponse) -> bool:
-    return response.content_type == PROBLEM
