@@ -5,6 +5,7 @@ Every function runs inside the caller's transaction (one message = one transacti
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from adapters.db.consumer_tables import (
     destinations_table,
     inbox_table,
 )
-from adapters.db.dialect import insert
+from adapters.db.dialect import dialect_insert, insert
 from outbox.tables import deliveries_table as d
 
 
@@ -37,76 +38,94 @@ class Delivery:
     coalesce_key: str | None
 
 
-def _cursor_is(destination: str, agg_type: str, agg_id: str) -> Any:
-    return sa.and_(
-        cur.c.destination == destination,
-        cur.c.aggregate_type == agg_type,
-        cur.c.aggregate_id == agg_id,
+# Every statement a delivery runs is built once (SQLAlchemy then compiles it once):
+# built per call, they were half of a worker's Python time.
+_B = sa.bindparam
+# Bind names differ from column names: SQLAlchemy reserves those in UPDATE statements.
+_CURSOR_IS = sa.and_(
+    cur.c.destination == _B("b_destination"),
+    cur.c.aggregate_type == _B("b_aggregate_type"),
+    cur.c.aggregate_id == _B("b_aggregate_id"),
+)
+_LOCK_CURSOR = sa.select(cur.c.last_sequence, cur.c.blocked_by).where(_CURSOR_IS).with_for_update()
+_ADVANCE_CURSOR = (
+    sa.update(cur)
+    .where(_CURSOR_IS)
+    .values(last_sequence=_B("sequence"), blocked_by=None, updated_at=sa.func.now())
+)
+_BLOCK_CURSOR = (
+    sa.update(cur).where(_CURSOR_IS).values(blocked_by=_B("blocked"), updated_at=sa.func.now())
+)
+_IN_INBOX = sa.select(sa.literal(1)).where(
+    inbox_table.c.destination == _B("destination"),
+    inbox_table.c.event_id == _B("event_id"),
+    inbox_table.c.generation == _B("generation"),
+)
+_ADD_TO_INBOX = sa.insert(inbox_table)
+_DELIVERY = sa.select(d.c.id, d.c.status, d.c.attempts, d.c.coalesce_key).where(
+    d.c.event_id == _B("event_id"), d.c.destination == _B("destination")
+)
+_SET_STATUS = (
+    sa.update(d)
+    .where(d.c.id == _B("delivery_id"))
+    .values(
+        status=_B("b_status"),
+        blocked_by=_B("blocked"),
+        updated_at=sa.func.now(),
+        applied_at=sa.case((_B("applied", sa.Boolean), sa.func.now()), else_=d.c.applied_at),
+        last_error=sa.case(
+            (_B("applied", sa.Boolean), None),
+            else_=sa.func.coalesce(_B("error", sa.Text), d.c.last_error),
+        ),
+        attempts=d.c.attempts + _B("attempt", sa.Integer),
     )
+)
+
+
+def _key(destination: str, agg_type: str, agg_id: str) -> dict[str, str]:
+    return {"b_destination": destination, "b_aggregate_type": agg_type, "b_aggregate_id": agg_id}
+
+
+@functools.cache
+def _create_cursor(dialect: str) -> Any:
+    return dialect_insert(dialect, cur).on_conflict_do_nothing()
 
 
 def lock_cursor(conn: sa.Connection, destination: str, agg_type: str, agg_id: str) -> Cursor:
     """The (destination, aggregate) cursor, created at 0 if new, locked until commit."""
-    key = {"destination": destination, "aggregate_type": agg_type, "aggregate_id": agg_id}
-    conn.execute(insert(conn, cur).values(**key, last_sequence=0).on_conflict_do_nothing())
-    row = conn.execute(
-        sa.select(cur.c.last_sequence, cur.c.blocked_by)
-        .where(_cursor_is(destination, agg_type, agg_id))
-        .with_for_update()
-    ).one()
+    new = {"destination": destination, "aggregate_type": agg_type, "aggregate_id": agg_id}
+    conn.execute(_create_cursor(conn.dialect.name), {**new, "last_sequence": 0})
+    row = conn.execute(_LOCK_CURSOR, _key(destination, agg_type, agg_id)).one()
     return Cursor(row.last_sequence, row.blocked_by)
 
 
 def advance_cursor(
-    conn: sa.Connection,
-    destination: str,
-    agg_type: str,
-    agg_id: str,
-    sequence: int,
-    blocked_by: uuid.UUID | None = None,
+    conn: sa.Connection, destination: str, agg_type: str, agg_id: str, sequence: int
 ) -> None:
-    conn.execute(
-        sa.update(cur)
-        .where(_cursor_is(destination, agg_type, agg_id))
-        .values(last_sequence=sequence, blocked_by=blocked_by, updated_at=sa.func.now())
-    )
+    conn.execute(_ADVANCE_CURSOR, {**_key(destination, agg_type, agg_id), "sequence": sequence})
 
 
 def block_cursor(
     conn: sa.Connection, destination: str, agg_type: str, agg_id: str, event_id: uuid.UUID | None
 ) -> None:
-    conn.execute(
-        sa.update(cur)
-        .where(_cursor_is(destination, agg_type, agg_id))
-        .values(blocked_by=event_id, updated_at=sa.func.now())
-    )
+    conn.execute(_BLOCK_CURSOR, {**_key(destination, agg_type, agg_id), "blocked": event_id})
 
 
 def in_inbox(conn: sa.Connection, destination: str, event_id: uuid.UUID, generation: int) -> bool:
-    query = sa.select(sa.literal(1)).where(
-        inbox_table.c.destination == destination,
-        inbox_table.c.event_id == event_id,
-        inbox_table.c.generation == generation,
-    )
-    return conn.execute(query).first() is not None
+    params = {"destination": destination, "event_id": event_id, "generation": generation}
+    return conn.execute(_IN_INBOX, params).first() is not None
 
 
 def add_to_inbox(
     conn: sa.Connection, destination: str, event_id: uuid.UUID, generation: int
 ) -> None:
     conn.execute(
-        sa.insert(inbox_table).values(
-            destination=destination, event_id=event_id, generation=generation
-        )
+        _ADD_TO_INBOX, {"destination": destination, "event_id": event_id, "generation": generation}
     )
 
 
 def delivery(conn: sa.Connection, event_id: uuid.UUID, destination: str) -> Delivery | None:
-    row = conn.execute(
-        sa.select(d.c.id, d.c.status, d.c.attempts, d.c.coalesce_key).where(
-            d.c.event_id == event_id, d.c.destination == destination
-        )
-    ).first()
+    row = conn.execute(_DELIVERY, {"event_id": event_id, "destination": destination}).first()
     return Delivery(row.id, row.status, row.attempts, row.coalesce_key) if row else None
 
 
@@ -119,19 +138,18 @@ def set_status(
     blocked_by: uuid.UUID | None = None,
     attempt: bool = False,
 ) -> None:
-    values: dict[str, Any] = {
-        "status": status,
-        "blocked_by": blocked_by,
-        "updated_at": sa.func.now(),
-    }
-    if status == "applied":
-        values["applied_at"] = sa.func.now()
-        values["last_error"] = None
-    if error is not None:
-        values["last_error"] = error[:2000]
-    if attempt:
-        values["attempts"] = d.c.attempts + 1
-    conn.execute(sa.update(d).where(d.c.id == delivery_id).values(**values))
+    """Move a ledger row; `applied` stamps applied_at and clears the last error."""
+    conn.execute(
+        _SET_STATUS,
+        {
+            "delivery_id": delivery_id,
+            "b_status": status,
+            "blocked": blocked_by,
+            "applied": status == "applied",
+            "error": error[:2000] if error is not None else None,
+            "attempt": 1 if attempt else 0,
+        },
+    )
 
 
 def record_failure(conn: sa.Connection, delivery_id: int, error: str) -> int:
@@ -159,23 +177,26 @@ def superseded_by_newer(
     return conn.execute(query.limit(1)).first() is not None
 
 
+_RELEASE_SUCCESSOR = (
+    sa.update(d)
+    .where(
+        d.c.destination == _B("b_destination"),
+        d.c.aggregate_type == _B("b_aggregate_type"),
+        d.c.aggregate_id == _B("b_aggregate_id"),
+        d.c.sequence == _B("next_sequence"),
+        d.c.status == "parked",
+    )
+    .values(status="pending", published_at=None, blocked_by=None, updated_at=sa.func.now())
+)
+
+
 def release_successor(
     conn: sa.Connection, destination: str, agg_type: str, agg_id: str, sequence: int
 ) -> int:
     """Send the parked next message of this aggregate again, through the outbox (the relay
     publishes it once this transaction commits). Returns how many were released."""
-    result = conn.execute(
-        sa.update(d)
-        .where(
-            d.c.destination == destination,
-            d.c.aggregate_type == agg_type,
-            d.c.aggregate_id == agg_id,
-            d.c.sequence == sequence + 1,
-            d.c.status == "parked",
-        )
-        .values(status="pending", published_at=None, blocked_by=None, updated_at=sa.func.now())
-    )
-    return int(result.rowcount or 0)
+    params = {**_key(destination, agg_type, agg_id), "next_sequence": sequence + 1}
+    return int(conn.execute(_RELEASE_SUCCESSOR, params).rowcount or 0)
 
 
 def release_waiting(conn: sa.Connection, destination: str) -> int:
@@ -230,10 +251,18 @@ def list_dead_letters(conn: sa.Connection, destination: str | None = None) -> li
 # -- circuit breakers -------------------------------------------------------------------
 
 
+_BREAKER_STATE = sa.select(destinations_table.c.state).where(
+    destinations_table.c.name == _B("destination")
+)
+_COUNT_SUCCESS = (
+    sa.update(destinations_table)
+    .where(destinations_table.c.name == _B("destination"), destinations_table.c.failures > 0)
+    .values(failures=0)
+)
+
+
 def breaker_state(conn: sa.Connection, destination: str) -> str:
-    row = conn.execute(
-        sa.select(destinations_table.c.state).where(destinations_table.c.name == destination)
-    ).first()
+    row = conn.execute(_BREAKER_STATE, {"destination": destination}).first()
     return str(row.state) if row else "closed"
 
 
