@@ -87,34 +87,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import SERVER, amqp_url, med, pct, sa_url
+
 ROOT = Path(__file__).resolve().parent.parent
-SERVER = "postgresql://postgres@127.0.0.1:5432"
-AMQP = "amqp://guest:guest@127.0.0.1:5672"
 ADMIN = "bench-admin-token-0123456789"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BENCH_APP = "ordersync-bench-actors"
 NOOP_QUEUE = "bench_noop"
 FINAL = ("applied", "superseded")
-
-
-def sa_url(db: str) -> str:
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
-
-
-def amqp_url(vhost: str) -> str:
-    return f"{AMQP}/{vhost}"
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
-
-
-def med(values: list[float]) -> float:
-    values = [v for v in values if not math.isnan(v)]
-    return statistics.median(values) if values else float("nan")
 
 
 def free_port() -> int:

@@ -63,9 +63,10 @@ import aiohttp
 import psycopg
 from psycopg import sql
 
+from bench.common import SERVER, raw_dsn, sa_url
 from outbox.partition import partition_of
+from tests.factories import order_doc
 
-SERVER = "postgresql://postgres@127.0.0.1:5432"
 ADMIN_TOKEN = "bench-admin-token-not-secret"
 CHANNEL = "bench"
 LOCATIONS = (("WH-EAST", "warehouse", 10), ("STORE-LIS", "store", 50))
@@ -78,14 +79,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # ----------------------------------------------------------------------------
 # Scratch databases and the API process
 # ----------------------------------------------------------------------------
-
-
-def sa_url(db: str) -> str:
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
-
-
-def raw_dsn(db: str) -> str:
-    return f"{SERVER}/{db}"
 
 
 def admin_conn() -> psycopg.Connection[Any]:
@@ -250,31 +243,7 @@ def setup_db(db: str, skus: list[str]) -> str:
 
 def order_document(external_id: str, skus: tuple[str, str]) -> dict[str, Any]:
     """The contract order of DESIGN.md (tests/factories.py) with two lines at 10.00."""
-    address = {
-        "name": "Ana Silva",
-        "line1": "Rua Augusta 1",
-        "line2": None,
-        "city": "Lisboa",
-        "postal_code": "1100-048",
-        "region": None,
-        "country": "PT",
-    }
-    total = f"{2 * 10 + 4.90 + 1.13:.2f}"
-    return {
-        "external_id": external_id,
-        "placed_at": "2026-11-26T10:00:00Z",
-        "currency": "EUR",
-        "customer": {"email": "ana@example.com", "name": "Ana Silva", "phone": "+351910000000"},
-        "shipping_address": address,
-        "billing_address": dict(address),
-        "lines": [
-            {"sku": sku, "quantity": 1, "unit_price": "10.00", "discount": "0.00", "tax": "0.00"}
-            for sku in skus
-        ],
-        "shipping": {"method": "standard", "amount": "4.90", "tax": "1.13"},
-        "payment": {"method": "card", "status": "authorized", "amount": total},
-        "totals": {"grand_total": total},
-    }
+    return order_doc(external_id, [(sku, 1) for sku in skus])
 
 
 class BodyMaker:

@@ -81,37 +81,14 @@ import psycopg
 from pika.spec import Basic
 from psycopg import sql
 
+from bench.common import SERVER, amqp_url, med, pct, raw_dsn, sa_url
+
 ROOT = Path(__file__).resolve().parent.parent
-SERVER = "postgresql://postgres@127.0.0.1:5432"
-AMQP = "amqp://guest:guest@127.0.0.1:5672"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BENCH_APP = "ordersync-bench"
 WINDOW = 1000  # raw baseline: messages in flight
 POLL_MAX_S = 0.05  # adaptive polling: the setting's default
 NOTIFY_SAFETY_POLL_S = 1.0  # with NOTIFY, the idle poll is only a safety net
-
-
-def sa_url(db: str) -> str:
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
-
-
-def raw_dsn(db: str) -> str:
-    return f"{SERVER}/{db}"
-
-
-def amqp_url(vhost: str) -> str:
-    return f"{AMQP}/{vhost}"
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
-
-
-def med(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 # ----------------------------------------------------------------------------

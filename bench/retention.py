@@ -50,7 +50,6 @@ import json
 import multiprocessing as mp
 import os
 import secrets
-import statistics
 import sys
 import threading
 import time
@@ -64,6 +63,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
+
+from bench.common import med, pct
 
 TERMINAL = ("applied", "superseded")
 TERMINAL_SQL = "('applied', 'superseded')"
@@ -367,18 +368,6 @@ def _relay_main(dsn: str, design: str, stop: Any, out_q: Any) -> None:
 
 
 # ------------------------------------------------------------------- helpers
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))
-    return s[k]
-
-
-def med(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 def log(msg: str) -> None:

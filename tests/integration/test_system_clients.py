@@ -34,19 +34,12 @@ from domain.events import (
 from outbox.envelope import Envelope
 from simulators.app import init_sim_app
 from simulators.server import ServerThread
+from tests.factories import CONTRACT_ORDER
 
 pytestmark = pytest.mark.integration
 
 ORDER_ID = str(uuid.UUID(int=1))
-ADDRESS = {
-    "name": "Ana Silva",
-    "line1": "Rua Augusta 1",
-    "line2": None,
-    "city": "Lisboa",
-    "postal_code": "1100-048",
-    "region": None,
-    "country": "PT",
-}
+ADDRESS = CONTRACT_ORDER["shipping_address"]
 COMMON = {"order_id": ORDER_ID, "channel": "web", "external_id": "WEB-10001"}
 
 
