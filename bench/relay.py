@@ -357,9 +357,18 @@ def ordersync_command() -> list[str]:
 
 class RelayProcess:
     def __init__(
-        self, db: str, vhost: str, log_dir: Path, name: str, *, notify: bool, poll_max: float
+        self,
+        db: str,
+        vhost: str,
+        log_dir: Path,
+        name: str,
+        *,
+        notify: bool,
+        poll_max: float,
+        batch_size: int | None = None,
     ) -> None:
         self.name = name
+        batch_args = ["--batch-size", str(batch_size)] if batch_size else []
         env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSYNC_")}
         env.update(
             ORDERSYNC_DATABASE_URL=sa_url(db),
@@ -372,7 +381,7 @@ class RelayProcess:
         self.log_path = log_dir / f"{name}.log"
         self.log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [*ordersync_command(), "relay", "--name", name],
+            [*ordersync_command(), "relay", "--name", name, *batch_args],
             env=env,
             cwd=ROOT,
             stdout=self.log,
@@ -419,6 +428,7 @@ def relays(
                     f"bench-relay-{ctx.seq}-{i}",
                     notify=notify,
                     poll_max=poll_max,
+                    batch_size=ctx.args.batch_size,
                 )
             )
         wait_leases(ctx.db, procs)
@@ -1042,6 +1052,9 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--commit-seconds", type=float, default=3.0, help="0: skip")
     parser.add_argument("--skip", default="", help="comma list of: throughput,latency,commit")
+    parser.add_argument(
+        "--batch-size", type=int, help="the relays' --batch-size (default: the relay's own)"
+    )
     parser.add_argument("--profile", type=Path, help="also profile a relay×1 run with py-spy")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument("--keep-logs", action="store_true")

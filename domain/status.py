@@ -40,7 +40,6 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 }
 
 
-
 def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
     return target == current or target in TRANSITIONS[current]
 

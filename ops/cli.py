@@ -19,6 +19,7 @@ from adapters.db import registry
 from adapters.secretbox import SecretKeyMissing
 from ops import bootstrap
 from ops.settings import Settings, SettingsError, load_settings
+from outbox.relay import DEFAULT_BATCH_SIZE
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
@@ -121,7 +122,9 @@ def api(host: str, port: int, processes: int) -> None:
 
 @main.command()
 @click.option("--name", help="The relay's name in `outbox stats` (default: host and pid).")
-@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 10000))
+@click.option(
+    "--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True, type=click.IntRange(1, 20000)
+)
 def relay(name: str | None, batch_size: int) -> None:
     """Publish committed outbox rows to RabbitMQ (run one or more)."""
     from ops.relay_process import run_relay

@@ -16,7 +16,7 @@ from ops import bootstrap
 from ops.settings import Settings
 from outbox.leases import Leases
 from outbox.rabbitmq_publisher import RabbitPublisher
-from outbox.relay import Relay
+from outbox.relay import DEFAULT_BATCH_SIZE, Relay
 from outbox.writer import NOTIFY_CHANNEL
 
 log = logging.getLogger("ordersync.relay")
@@ -50,7 +50,9 @@ def notify_waiter(conn: psycopg.Connection[Any]) -> Any:
     return wait
 
 
-def run_relay(settings: Settings, *, name: str | None = None, batch_size: int = 1000) -> None:
+def run_relay(
+    settings: Settings, *, name: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+) -> None:
     if settings.embedded or not settings.broker_url:
         raise SystemExit(
             "ordersync relay needs ORDERSYNC_DATABASE_URL (PostgreSQL) and ORDERSYNC_BROKER_URL; "

@@ -8,7 +8,7 @@ import dramatiq
 from dramatiq.errors import QueueNotFound
 
 from outbox.messages import OutgoingMessage
-from outbox.publisher import Publisher, PublishOutcome
+from outbox.publisher import Confirmations, Publisher, PublishOutcome, Settled
 
 
 class InProcessPublisher(Publisher):
@@ -31,7 +31,7 @@ class InProcessPublisher(Publisher):
             self.broker.declare_queue(queue)
         self._connected = True
 
-    def publish(self, messages: Sequence[OutgoingMessage], timeout: float) -> PublishOutcome:
+    def send(self, messages: Sequence[OutgoingMessage]) -> Confirmations:
         outcome = PublishOutcome()
         for message in messages:
             if message.queue_name not in self.broker.get_declared_queues():
@@ -44,7 +44,7 @@ class InProcessPublisher(Publisher):
                 outcome.failed[message.delivery_id] = f"no queue: {error}"
                 continue
             outcome.confirmed.append(message.delivery_id)
-        return outcome
+        return Settled(outcome)
 
     def close(self) -> None:
         self._connected = False

@@ -25,17 +25,18 @@ from pika.adapters.select_connection import SelectConnection
 from pika.spec import Basic
 
 from outbox.messages import OutgoingMessage
-from outbox.publisher import Publisher, PublisherError, PublishOutcome
+from outbox.publisher import Confirmations, Publisher, PublisherError, PublishOutcome
 from outbox.queues import declarations
 
 log = logging.getLogger("ordersync.relay.rabbitmq")
 PERSISTENT = 2
 
 
-class _Batch:
-    """The outcome of one publish() call, settled message by message by the I/O loop."""
+class _Batch(Confirmations):
+    """The outcome of one send() call, settled message by message by the I/O loop."""
 
-    def __init__(self, messages: Sequence[OutgoingMessage]) -> None:
+    def __init__(self, messages: Sequence[OutgoingMessage], publisher: RabbitPublisher) -> None:
+        self.publisher = publisher
         self.outcome = PublishOutcome()
         self.unsettled = {m.delivery_id for m in messages}
         self.lock = threading.Lock()
@@ -58,6 +59,17 @@ class _Batch:
     def give_up(self, reason: str) -> None:
         for delivery_id in list(self.unsettled):
             self.settle(delivery_id, reason)
+
+    def wait(self, timeout: float) -> PublishOutcome:
+        deadline = time.monotonic() + timeout
+        while not self.done.wait(0.2):
+            if not self.publisher.loop_alive():
+                self.give_up("connection lost")
+            elif time.monotonic() > deadline:
+                # Unconfirmed in time: not published as far as the ledger goes; the
+                # row is published again later (consumers drop the duplicate).
+                self.give_up(f"no confirm within {timeout:g}s")
+        return self.outcome
 
 
 class RabbitPublisher(Publisher):
@@ -99,24 +111,19 @@ class RabbitPublisher(Publisher):
             self.close()
             raise PublisherError(error)
 
-    def publish(self, messages: Sequence[OutgoingMessage], timeout: float) -> PublishOutcome:
-        batch = _Batch(messages)
+    def send(self, messages: Sequence[OutgoingMessage]) -> Confirmations:
+        batch = _Batch(messages, self)
         if not messages:
-            return batch.outcome
+            return batch
         if not self.connected or self._connection is None:
             batch.give_up("not connected")
-            return batch.outcome
+            return batch
         self._call(lambda: self._send(batch, messages))
-        deadline = time.monotonic() + timeout
-        while not batch.done.wait(0.2):
-            thread = self._thread
-            if thread is None or not thread.is_alive():
-                batch.give_up("connection lost")
-            elif time.monotonic() > deadline:
-                # Unconfirmed in time: not published as far as the ledger goes; the
-                # row is published again later (consumers drop the duplicate).
-                batch.give_up(f"no confirm within {timeout:g}s")
-        return batch.outcome
+        return batch
+
+    def loop_alive(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
 
     def close(self) -> None:
         connection, thread = self._connection, self._thread

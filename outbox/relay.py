@@ -27,12 +27,19 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from outbox.messages import build
-from outbox.publisher import Publisher, PublisherError
+from outbox.publisher import Confirmations, Publisher, PublisherError
 from outbox.queues import ALL_QUEUES
 from outbox.tables import deliveries_table as d
 from outbox.tables import events_table as e
 
 log = logging.getLogger("ordersync.relay")
+
+
+# Rows per claim. Measured (bench/relay.py): 1,000 → 4,000 took one relay from 68% to
+# 81% of raw pika: fewer round trips and commits per row, and a deeper window of
+# unconfirmed messages. Under light load a claim finds a few rows; the size only
+# matters while a backlog drains.
+DEFAULT_BATCH_SIZE = 4000
 
 
 @dataclass
@@ -125,6 +132,15 @@ _MARK_FAILED = (
 )
 
 
+@dataclass
+class _InFlight:
+    """A claimed batch, handed to the broker: its rows stay locked until it is finished."""
+
+    conn: sa.Connection
+    transaction: sa.RootTransaction
+    confirmations: Confirmations
+
+
 class Relay:
     """One relay process's loop. `leases` is None for the embedded database (one relay)."""
 
@@ -135,7 +151,7 @@ class Relay:
         *,
         leases: Any | None = None,
         wait_for_rows: Callable[[float], object] | None = None,
-        batch_size: int = 1000,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         confirm_timeout: float = 30.0,
         idle_poll_max: float = 0.2,
         rebalance_every: float = 1.0,
@@ -149,6 +165,9 @@ class Relay:
         self.idle_poll_max = idle_poll_max
         self.rebalance_every = rebalance_every
         self.stats = RelayStats()
+        # Two open transactions at once: PostgreSQL's row locks keep them apart; SQLite
+        # has one writer, so the embedded relay finishes each batch before the next.
+        self.pipelined = engine.dialect.name == "postgresql"
         self._partitions: list[int] | None = None if leases is None else []
         self._rebalanced_at = 0.0
         self._broker_backoff = 0.0
@@ -156,40 +175,81 @@ class Relay:
 
     def partitions(self) -> list[int] | None:
         """The partitions to read (None: all of them, for the embedded single relay)."""
-        if (
-            self.leases is not None
-            and time.monotonic() - self._rebalanced_at >= self.rebalance_every
-        ):
+        if self.leases is not None and self._rebalance_due():
             self._partitions = sorted(self.leases.rebalance())
             self._rebalanced_at = time.monotonic()
         return self._partitions
 
     def run_once(self) -> int:
-        """One cycle: claim, publish, mark. Returns the number of rows published."""
+        """One cycle, start to end: claim, publish, mark. Returns the rows published."""
+        batch = self._start()
+        return 0 if batch is None else self._finish(batch)
+
+    def _start(self) -> _InFlight | None:
+        """Claim a batch and hand it to the broker; its confirmations arrive meanwhile."""
         self.stats.cycles += 1
-        self._failed_last_cycle = False
         if not self.publisher.connected:
             self.publisher.connect(ALL_QUEUES)
         partitions = self.partitions()
         if partitions is not None and not partitions:
-            return 0
-        with self.engine.connect() as conn, conn.begin():
+            return None
+        conn = self.engine.connect()
+        try:
+            transaction = conn.begin()
             rows = _claim(conn, partitions, self.batch_size)
             if not rows:
-                return 0
-            messages = [build(row) for row in rows]
-            outcome = self.publisher.publish(messages, self.confirm_timeout)
+                conn.close()
+                return None
+            confirmations = self.publisher.send([build(row) for row in rows])
+        except BaseException:
+            conn.close()  # rolls back: the rows stay unpublished
+            raise
+        return _InFlight(conn, transaction, confirmations)
+
+    def _finish(self, batch: _InFlight) -> int:
+        """Wait for the batch's confirmations; mark what was confirmed; commit."""
+        with batch.conn:
+            outcome = batch.confirmations.wait(self.confirm_timeout)
             if outcome.confirmed:
-                _mark_published(conn, outcome.confirmed)
+                _mark_published(batch.conn, outcome.confirmed)
             if outcome.failed:
-                conn.execute(
+                batch.conn.execute(
                     _MARK_FAILED,
                     [{"b_id": i, "b_error": err[:500]} for i, err in outcome.failed.items()],
                 )
+            batch.transaction.commit()
         self.stats.published += len(outcome.confirmed)
         if outcome.failed:
             self._report_failures(outcome.failed)
         return len(outcome.confirmed)
+
+    def _step(self, in_flight: _InFlight | None) -> tuple[_InFlight | None, int]:
+        """Start the next batch, then finish the one in flight: the claim and build of
+        one batch overlap the broker's confirms of the previous one.
+
+        Both batches hold their rows locked, so they never overlap; batches go out on
+        one channel in claim order, so an aggregate's messages stay in sequence. Leases
+        change only with nothing in flight: a partition handed over while its rows are
+        still locked here would let another relay publish their successors first.
+        """
+        started = None
+        try:
+            if in_flight is None or (self.pipelined and not self._rebalance_due()):
+                started = self._start()
+        finally:
+            published = 0 if in_flight is None else self._finish(in_flight)
+        # A failed batch closed the connection under the one just started: finish that
+        # one now too (its rows stay unpublished), so the next batch starts afresh.
+        if started is not None and (not self.pipelined or self._failed_last_cycle):
+            published += self._finish(started)
+            started = None
+        return started, published
+
+    def _rebalance_due(self) -> bool:
+        return (
+            self.leases is not None
+            and time.monotonic() - self._rebalanced_at >= self.rebalance_every
+        )
 
     def _report_failures(self, failed: dict[int, str]) -> None:
         self._failed_last_cycle = True
@@ -209,9 +269,11 @@ class Relay:
         """Cycle until `stop` is set; between empty cycles, wait (adaptively) for new rows."""
         wait = self.wait_for_rows or stop.wait
         idle = 0.0
+        in_flight: _InFlight | None = None
         while not stop.is_set():
+            self._failed_last_cycle = False
             try:
-                published = self.run_once()
+                in_flight, published = self._step(in_flight)
                 self._broker_backoff = 0.0
             except PublisherError as error:
                 self._broker_backoff = min(max(self._broker_backoff * 2, 0.25), 5.0)
@@ -223,11 +285,13 @@ class Relay:
                 continue
             if self._failed_last_cycle:
                 stop.wait(0.5)  # do not spin on rows the broker refuses
-            if published:
+            if published or in_flight is not None:
                 idle = 0.0
                 continue
             idle = min(max(idle * 2, 0.001), self.idle_poll_max)
             wait(idle)
+        if in_flight is not None:
+            self._finish(in_flight)
         self.shutdown()
 
     def shutdown(self) -> None:

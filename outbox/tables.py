@@ -115,7 +115,6 @@ class OutboxDeliveryRow(SQLModel, table=True):
             postgresql_where=sa.text("status IN ('waiting', 'parked', 'dead')"),
             sqlite_where=sa.text("status IN ('waiting', 'parked', 'dead')"),
         ),
-        sa.Index("ix_deliveries_aggregate", "aggregate_type", "aggregate_id"),
     )
 
 

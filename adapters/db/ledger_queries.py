@@ -32,7 +32,9 @@ def deliveries_of(
             e.c.occurred_at,
         )
         .select_from(d.join(e, e.c.event_id == d.c.event_id))
-        .where(d.c.aggregate_type == aggregate_type, d.c.aggregate_id == aggregate_id)
+        # Through the events' aggregate index: the ledger has none of its own (each
+        # index costs every relay mark and consumer update).
+        .where(e.c.aggregate_type == aggregate_type, e.c.aggregate_id == aggregate_id)
         .order_by(d.c.destination, d.c.sequence)
     )
     rows = []
