@@ -46,14 +46,13 @@ class Outcome(StrEnum):
 
 
 def deliver(engine: sa.Engine, envelope: Envelope, handler: Handler) -> Outcome:
-    dest, agg = envelope.destination, (envelope.aggregate_type, envelope.aggregate_id)
     with engine.connect() as conn, conn.begin():
-        cursor = consumer.lock_cursor(conn, dest, *agg)
-        row = consumer.delivery(conn, envelope.event_id, dest)
+        opened = consumer.open_delivery(conn, envelope)
+        cursor, row = opened.cursor, opened.delivery
         if row is None:
             return Outcome.UNKNOWN
-        if consumer.in_inbox(conn, dest, envelope.event_id, envelope.generation):
-            return Outcome.DUPLICATE
+        if opened.in_inbox or row.status == "dead":
+            return Outcome.DUPLICATE  # a redelivered dead letter stays dead
         replay = envelope.generation > 0  # a reprocess: applied again, cursor untouched
         if not replay and envelope.sequence <= cursor.last_sequence:
             return Outcome.DUPLICATE
@@ -62,12 +61,16 @@ def deliver(engine: sa.Engine, envelope: Envelope, handler: Handler) -> Outcome:
         ):
             consumer.set_status(conn, row.id, "parked", blocked_by=cursor.blocked_by)
             return Outcome.PARKED
-        if consumer.breaker_state(conn, dest) != "closed":
+        if opened.breaker != "closed":
             consumer.set_status(conn, row.id, "waiting")
             return Outcome.WAITING
 
         if row.coalesce_key and consumer.superseded_by_newer(
-            conn, dest, row.coalesce_key, envelope.sequence, agg
+            conn,
+            envelope.destination,
+            row.coalesce_key,
+            envelope.sequence,
+            (envelope.aggregate_type, envelope.aggregate_id),
         ):
             outcome = Outcome.SUPERSEDED  # a newer figure follows: skip the call
         else:
@@ -77,13 +80,7 @@ def deliver(engine: sa.Engine, envelope: Envelope, handler: Handler) -> Outcome:
                 _dead(conn, envelope, row, str(error))
                 return Outcome.DEAD
             outcome = Outcome.APPLIED
-
-        consumer.add_to_inbox(conn, dest, envelope.event_id, envelope.generation)
-        consumer.set_status(conn, row.id, outcome.value, attempt=outcome is Outcome.APPLIED)
-        if not replay:
-            consumer.advance_cursor(conn, dest, *agg, envelope.sequence)
-            consumer.release_successor(conn, dest, *agg, envelope.sequence)
-        consumer.count_success(conn, dest)
+        consumer.close_delivery(conn, envelope, row.id, outcome.value)
         return outcome
 
 

@@ -8,6 +8,7 @@ what the relay publishes and what the workers consume cannot drift apart.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,9 @@ class Policy:
     breaker_threshold: int = 5  # consecutive failures that open a destination's breaker
     min_backoff_ms: int = 200
     max_backoff_ms: int = 2_000  # far below RabbitMQ's 30-minute consumer timeout
+    # A system's Retry-After is honoured up to this; asked to wait longer, the message
+    # waits in the database (breaker open) instead of in a delay queue.
+    max_retry_after_s: float = 60.0
     outcomes: dict[str, int] = field(default_factory=dict)  # counts, for tests and metrics
 
 
@@ -81,6 +85,13 @@ def register(broker: dramatiq.Broker, engine: sa.Engine, clients: Any, policy: P
     return actors
 
 
+def retry_after_delay_ms(seconds: float, policy: Policy) -> int:
+    """The system's Retry-After, at least our minimum backoff, plus up to 10% jitter so
+    the messages it refused do not all come back in the same millisecond."""
+    delay = max(seconds * 1000, policy.min_backoff_ms)
+    return int(delay * (1 + random.random() / 10))
+
+
 def _apply(engine: sa.Engine, envelope: Envelope, handler: Any, policy: Policy) -> str:
     try:
         outcome = deliver(engine, envelope, handler)
@@ -88,7 +99,12 @@ def _apply(engine: sa.Engine, envelope: Envelope, handler: Any, policy: Policy) 
         attempts, state = record_transient_failure(
             engine, envelope, str(error), breaker_threshold=policy.breaker_threshold
         )
-        if state == "closed" and attempts < policy.attempts:
+        asked = error.retry_after
+        if (
+            state == "closed"
+            and attempts < policy.attempts
+            and (asked is None or asked <= policy.max_retry_after_s)
+        ):
             log.info(
                 "%s: attempt %d of %s failed (%s); retrying",
                 envelope.destination,
@@ -96,7 +112,9 @@ def _apply(engine: sa.Engine, envelope: Envelope, handler: Any, policy: Policy) 
                 envelope.event_id,
                 error,
             )
-            raise
+            if asked is None:
+                raise  # Dramatiq's exponential backoff with jitter
+            raise dramatiq.Retry(str(error), delay=retry_after_delay_ms(asked, policy)) from error
         park_waiting(engine, envelope, str(error))
         outcome = Outcome.WAITING
         log.warning(

@@ -85,6 +85,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from bench.common import SERVER, amqp_url, med, pct, sa_url
@@ -227,16 +228,10 @@ def _instrument(role: str, trace_dir: Path) -> None:
 
 
 GUARD_STEPS = (  # adapters.db.consumer functions deliver() calls, in order
-    "lock_cursor",
-    "delivery",
-    "in_inbox",
-    "breaker_state",
+    "open_delivery",
     "superseded_by_newer",
-    "add_to_inbox",
     "set_status",
-    "advance_cursor",
-    "release_successor",
-    "count_success",
+    "close_delivery",
 )
 
 
@@ -1011,7 +1006,7 @@ def dramatiq_round_trip(bench: Bench, seconds: float, rate: float, size: int) ->
 
 
 def guard_alone(bench: Bench, n: int = 400) -> dict[str, float]:
-    """The guard's statements for one ERP delivery (adapters.db.consumer, as deliver()
+    """The guard's two statements for one ERP delivery (adapters.db.consumer, as deliver()
     calls them, a new aggregate's cursor) in one thread, the stack idle: ms per step,
     median of n. Rolled back, so nothing changes; ROLLBACK stands in for COMMIT (which
     also flushes the WAL, ~0.1 ms here)."""
@@ -1027,27 +1022,26 @@ def guard_alone(bench: Bench, n: int = 400) -> dict[str, float]:
     times: dict[str, list[float]] = collections.defaultdict(list)
     try:
         for i in range(n):
-            fresh, agg = uuid.uuid4(), f"bench-guard-{i}"
+            message = SimpleNamespace(
+                destination="erp",
+                aggregate_type="order",
+                aggregate_id=f"bench-guard-{i}",
+                event_id=event_id,
+                generation=0,
+                sequence=1,
+            )
+            # The inbox row of a fresh event id: the real one may be applied already.
+            fresh = SimpleNamespace(**{**vars(message), "event_id": uuid.uuid4()})
             t0 = time.perf_counter()
             with engine.connect() as conn:
                 trans = conn.begin()
                 p = functools.partial
                 steps: list[tuple[str, Callable[[], object]]] = [
-                    ("lock_cursor", p(consumer.lock_cursor, conn, "erp", "order", agg)),
-                    ("delivery", p(consumer.delivery, conn, event_id, "erp")),
-                    ("in_inbox", p(consumer.in_inbox, conn, "erp", fresh, 0)),
-                    ("breaker_state", p(consumer.breaker_state, conn, "erp")),
-                    ("add_to_inbox", p(consumer.add_to_inbox, conn, "erp", fresh, 0)),
+                    ("open_delivery", p(consumer.open_delivery, conn, message)),
                     (
-                        "set_status",
-                        p(consumer.set_status, conn, delivery_id, "applied", attempt=True),
+                        "close_delivery",
+                        p(consumer.close_delivery, conn, fresh, delivery_id, "applied"),
                     ),
-                    ("advance_cursor", p(consumer.advance_cursor, conn, "erp", "order", agg, 1)),
-                    (
-                        "release_successor",
-                        p(consumer.release_successor, conn, "erp", "order", agg, 1),
-                    ),
-                    ("count_success", p(consumer.count_success, conn, "erp")),
                 ]
                 for name, step in steps:
                     a = time.perf_counter()
@@ -1147,10 +1141,7 @@ PHASES = [  # (label, markers): the first phase one of whose markers is in the s
     (
         "guard, before the handler (lock cursor, ledger, inbox, breaker reads)",
         (
-            "lock_cursor (adapters/db/consumer",
-            "delivery (adapters/db/consumer",
-            "in_inbox (adapters/db/consumer",
-            "breaker_state (adapters/db/consumer",
+            "open_delivery (adapters/db/consumer",
             "superseded_by_newer (adapters/db/consumer",
         ),
     ),
@@ -1161,11 +1152,8 @@ PHASES = [  # (label, markers): the first phase one of whose markers is in the s
     (
         "guard, after the handler (inbox, status, cursor, successor, breaker writes)",
         (
-            "add_to_inbox (adapters/db/consumer",
+            "close_delivery (adapters/db/consumer",
             "set_status (adapters/db/consumer",
-            "advance_cursor (adapters/db/consumer",
-            "release_successor (adapters/db/consumer",
-            "count_success (adapters/db/consumer",
         ),
     ),
     ("guard: connection checkout, BEGIN, COMMIT", ("deliver (actors/guard.py",)),

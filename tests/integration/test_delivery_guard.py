@@ -1,4 +1,5 @@
-"""The consumer's guard against real PostgreSQL: once, in order, poison and outages parked.
+"""The consumer's guard: once, in order, poison and outages parked — against real
+PostgreSQL (its statements are PostgreSQL's own) and the embedded SQLite (portable ones).
 
 The handler here records its calls; the actors put the real system clients there."""
 
@@ -6,14 +7,20 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import dramatiq
 import pytest
 import sqlalchemy as sa
 
 from actors.guard import Outcome, deliver
 from actors.probe import pause, probe_once, resume
 from actors.registry import Policy, _apply
+from adapters.db.engine import make_engine
+from adapters.db.migrate import upgrade
 from adapters.systems.errors import PermanentError, TransientError
 from outbox.envelope import Envelope
 from tests.outbox_rows import envelopes, write_orders
@@ -43,6 +50,18 @@ def ledger(engine: sa.Engine, destination: str) -> dict[tuple[str, int], Any]:
             sa.text("SELECT * FROM outbox_deliveries WHERE destination = :d"), {"d": destination}
         )
         return {(r.aggregate_id, r.sequence): r for r in rows}
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    if request.param == "postgresql":
+        url = request.getfixturevalue("database_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'guard.db'}"
+        upgrade(url)
+    engine = make_engine(url, pool_size=8)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
@@ -114,7 +133,8 @@ def test_a_poison_message_parks_only_its_own_aggregates_successors(
     rows = ledger(engine, "wms")
     assert rows[("o-0", 1)].status == "dead" and "unknown SKU" in rows[("o-0", 1)].last_error
     assert rows[("o-0", 2)].status == "parked"
-    assert str(rows[("o-0", 2)].blocked_by) == str(by_key(wms, "o-0", 1).event_id)
+    # (a raw read: SQLite gives the uuid as 32 hex digits)
+    assert uuid.UUID(str(rows[("o-0", 2)].blocked_by)) == by_key(wms, "o-0", 1).event_id
     with engine.connect() as conn:
         dead = conn.execute(sa.text("SELECT * FROM dead_letters")).all()
     assert [(d.aggregate_id, d.sequence, d.destination) for d in dead] == [("o-0", 1, "wms")]
@@ -159,3 +179,67 @@ def test_a_paused_destination_waits_until_resumed(engine: sa.Engine, wms: list[E
     assert probe_once(engine, lambda destination: True) == []  # a pause is not probed
     assert resume(engine, "wms", "done") == 1
     assert deliver(engine, by_key(wms, "o-0", 1), system) is Outcome.APPLIED
+
+
+def test_a_replay_is_applied_again_once_and_leaves_the_cursor_alone(
+    engine: sa.Engine, wms: list[Envelope]
+) -> None:
+    system = Recorder()
+    one, two = by_key(wms, "o-0", 1), by_key(wms, "o-0", 2)
+    assert deliver(engine, one, system) is Outcome.APPLIED
+    replay = one.model_copy(update={"generation": 1})
+    assert deliver(engine, replay, system) is Outcome.APPLIED
+    assert deliver(engine, replay, system) is Outcome.DUPLICATE  # the replay's own copy
+    assert deliver(engine, two, system) is Outcome.APPLIED  # the cursor was at 1 still
+    assert system.applied == [("o-0", 1), ("o-0", 1), ("o-0", 2)]
+
+
+def test_two_copies_of_a_replay_at_once_have_one_effect(
+    engine: sa.Engine, wms: list[Envelope]
+) -> None:
+    """A replay does not move the cursor: only the inbox, read after the lock, tells the
+    second copy that the first one was applied while it waited."""
+    system = Recorder()
+    assert deliver(engine, by_key(wms, "o-0", 1), system) is Outcome.APPLIED
+    replay = by_key(wms, "o-0", 1).model_copy(update={"generation": 1})
+    system.slow = 0.3
+    outcomes: list[Outcome] = []
+    threads = [
+        threading.Thread(target=lambda: outcomes.append(deliver(engine, replay, system)))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == sorted([Outcome.APPLIED, Outcome.DUPLICATE])
+    assert system.applied == [("o-0", 1), ("o-0", 1)]
+
+
+def test_a_redelivered_dead_letter_stays_dead(engine: sa.Engine, wms: list[Envelope]) -> None:
+    system = Recorder()
+    poison = by_key(wms, "o-0", 1)
+    system.fail[("o-0", 1)] = PermanentError("wms", "unknown SKU", status=422)
+    assert deliver(engine, poison, system) is Outcome.DEAD
+    assert deliver(engine, poison, system) is Outcome.DUPLICATE
+    assert ledger(engine, "wms")[("o-0", 1)].status == "dead"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM dead_letters")).scalar_one() == 1
+
+
+def test_a_retry_after_is_honoured_and_a_long_one_waits_in_the_database(
+    engine: sa.Engine, wms: list[Envelope]
+) -> None:
+    system = Recorder()
+    policy = Policy(attempts=3, breaker_threshold=10, max_retry_after_s=60)
+    first, other = by_key(wms, "o-0", 1), by_key(wms, "o-1", 1)
+    system.fail[("o-0", 1)] = TransientError("wms", "slow down", status=429, retry_after=3)
+    with pytest.raises(dramatiq.Retry) as retry:
+        _apply(engine, first, system, policy)
+    assert retry.value.delay is not None and 3000 <= retry.value.delay <= 3300
+
+    system.fail[("o-1", 1)] = TransientError("wms", "maintenance", status=503, retry_after=3600)
+    assert _apply(engine, other, system, policy) == "waiting"  # not an hour in a delay queue
+    with engine.connect() as conn:
+        state = conn.execute(sa.text("SELECT state FROM destinations WHERE name='wms'")).scalar()
+    assert state == "open" and ledger(engine, "wms")[("o-1", 1)].status == "waiting"
