@@ -154,29 +154,43 @@ def _instrument(role: str, trace_dir: Path) -> None:
 
         SqlUnitOfWork.commit = timed_commit  # type: ignore[method-assign]
     elif role == "relay":
-        from outbox.rabbitmq_publisher import RabbitPublisher
+        from outbox.rabbitmq_publisher import RabbitPublisher, _Batch
         from outbox.relay import Relay
 
-        publish, run_once = RabbitPublisher.publish, Relay.run_once
-        cycle: dict[str, Any] = {}
+        send, wait = RabbitPublisher.send, _Batch.wait
+        start_batch, finish_batch = Relay._start, Relay._finish
+        claimed_at: list[float] = [0.0]
+        batches: dict[int, list[float]] = {}  # id(confirmations) → [cycle, send, confirmed]
 
-        def timed_publish(self: Any, messages: Any, timeout: float) -> Any:
+        def timed_start(self: Any) -> Any:
+            claimed_at[0] = now()
+            return start_batch(self)
+
+        def timed_send(self: Any, messages: Any) -> Any:
             t0 = now()
-            outcome = publish(self, messages, timeout)
-            cycle.update(t0=t0, t1=now(), ids=[m.delivery_id for m in messages])
+            confirmations = send(self, messages)
+            batches[id(confirmations)] = [claimed_at[0], t0]
+            return confirmations
+
+        def timed_wait(self: Any, timeout: float) -> Any:
+            outcome = wait(self, timeout)
+            if id(self) in batches:
+                batches[id(self)].append(now())
             return outcome
 
-        def timed_run_once(self: Any) -> int:
-            cycle.clear()
-            start = now()
-            published = run_once(self)
-            if cycle:
-                ids = ",".join(map(str, cycle["ids"]))
-                emit(f"P {start:.6f} {cycle['t0']:.6f} {cycle['t1']:.6f} {now():.6f} {ids}\n")
+        def timed_finish(self: Any, batch: Any) -> int:
+            published = finish_batch(self, batch)
+            times = batches.pop(id(batch.confirmations), None)
+            if times and len(times) == 3:
+                outcome = batch.confirmations.outcome
+                ids = ",".join(map(str, [*outcome.confirmed, *outcome.failed]))
+                emit(f"P {times[0]:.6f} {times[1]:.6f} {times[2]:.6f} {now():.6f} {ids}\n")
             return published
 
-        RabbitPublisher.publish = timed_publish  # type: ignore[method-assign]
-        Relay.run_once = timed_run_once  # type: ignore[method-assign]
+        RabbitPublisher.send = timed_send  # type: ignore[method-assign]
+        _Batch.wait = timed_wait  # type: ignore[method-assign]
+        Relay._start = timed_start  # type: ignore[method-assign]
+        Relay._finish = timed_finish  # type: ignore[method-assign]
     elif role == "worker":
         import dramatiq.worker
 

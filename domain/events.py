@@ -122,6 +122,9 @@ class OrderAllocated(_OrderEvent):
 
     event_type: ClassVar[str] = "order.allocated"
     reservations: list[ReservationOut]
+    # Where the goods go: a warehouse cannot release a fulfillment order without them.
+    shipping_address: dict[str, Any]
+    shipping: dict[str, Any] | None
 
 
 class OrderBackordered(_OrderEvent):

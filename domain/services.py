@@ -140,7 +140,14 @@ def allocation_events(order: Order) -> list[DomainEvent]:
             ReservationOut(line_no=r.line_no, sku=r.sku, location=r.location, quantity=r.quantity)
             for r in order.reservations
         ]
-        events.append(OrderAllocated(**common, reservations=reservations))
+        events.append(
+            OrderAllocated(
+                **common,
+                reservations=reservations,
+                shipping_address=order.shipping_address,
+                shipping=order.shipping,
+            )
+        )
     short = [
         BackorderedLine(line_no=ln.line_no, sku=ln.sku, quantity=ln.backordered)
         for ln in order.lines

@@ -26,12 +26,20 @@ class PickLine(_Doc):
     quantity: int = Field(gt=0)
 
 
+class ShipTo(_Doc):
+    name: str = Field(min_length=1)
+    line1: str = Field(min_length=1)
+    city: str = Field(min_length=1)
+    country: str = Field(min_length=2, max_length=2)
+
+
 class FulfillmentOrder(_Doc):
     order_id: str = Field(min_length=1)
     order_number: str = Field(min_length=1)
     channel: str = Field(min_length=1)
     location: str = Field(min_length=1)
     allocation_locations: list[str] | None = None
+    ship_to: ShipTo  # a warehouse cannot ship without it
     lines: list[PickLine] = Field(min_length=1)
 
 
@@ -66,6 +74,7 @@ def fulfillment_order(call: Call) -> tuple[int, dict[str, Any]]:
         "order_number": doc.order_number,
         "channel": doc.channel,
         "location": doc.location,
+        "ship_to": doc.ship_to.model_dump(),
         "lines": [line.model_dump(exclude_none=True) for line in doc.lines],
         "status": "released",
     }

@@ -25,6 +25,9 @@ TRACE = TraceContext(
 )
 
 
+SHIP_TO = {"name": "Ana Silva", "line1": "Rua Augusta 1", "city": "Lisboa", "country": "PT"}
+
+
 def order_events(aggregate: str, count: int) -> list[DomainEvent]:
     """`count` events of one order aggregate, alternately allocated (→ wms) and
     backordered (→ wms and channel:web), with versions 1..count."""
@@ -38,7 +41,9 @@ def order_events(aggregate: str, count: int) -> list[DomainEvent]:
     for version in range(1, count + 1):
         if version % 2:
             reservation = ReservationOut(line_no=1, sku="A", location="WH", quantity=version)
-            payload = OrderAllocated(**common, reservations=[reservation])
+            payload = OrderAllocated(
+                **common, reservations=[reservation], shipping_address=SHIP_TO, shipping=None
+            )
         else:
             line = BackorderedLine(line_no=1, sku="A", quantity=version)
             payload = OrderBackordered(**common, lines=[line])

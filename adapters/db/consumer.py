@@ -305,15 +305,16 @@ def open_delivery(conn: sa.Connection, envelope: Any) -> Opened:
             in_inbox(conn, dest, envelope.event_id, envelope.generation),
             breaker_state(conn, dest),
         )
-    row = conn.exec_driver_sql(_POSTGRES_OPEN, _message_params(envelope)).one()
-    seen = row.in_inbox
+    found = _driver(conn).execute(_POSTGRES_OPEN, _message_params(envelope)).fetchone()
+    assert found is not None  # the upsert returns the cursor row, new or not
+    last_sequence, blocked_by, delivery_id, status, attempts, coalesce_key, seen, breaker = found
     if envelope.generation > 0 and not seen:  # see above: replays read it after the lock
         seen = in_inbox(conn, dest, envelope.event_id, envelope.generation)
     return Opened(
-        Cursor(row.last_sequence, row.blocked_by),
-        Delivery(row.id, row.status, row.attempts, row.coalesce_key) if row.id else None,
+        Cursor(last_sequence, blocked_by),
+        Delivery(delivery_id, status, attempts, coalesce_key) if delivery_id else None,
         seen,
-        row.breaker,
+        breaker,
     )
 
 
@@ -336,7 +337,13 @@ def close_delivery(conn: sa.Connection, envelope: Any, delivery_id: int, status:
     params.update(
         delivery_id=delivery_id, status=status, applied=status == "applied", advance=advance
     )
-    conn.exec_driver_sql(_POSTGRES_CLOSE, params)
+    _driver(conn).execute(_POSTGRES_CLOSE, params)
+
+
+def _driver(conn: sa.Connection) -> Any:
+    """The psycopg connection under SQLAlchemy's, in the same transaction: the guard's two
+    statements skip SQLAlchemy's execution path (a fifth of a worker's CPU)."""
+    return conn.connection.driver_connection
 
 
 def add_dead_letter(

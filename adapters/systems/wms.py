@@ -31,6 +31,8 @@ def fulfillment_order_documents(order: OrderAllocated) -> list[dict[str, Any]]:
             "channel": order.channel,
             "location": location,
             "allocation_locations": locations,
+            "ship_to": order.shipping_address,
+            "shipping": order.shipping,
             "lines": lines,
         }
         for location, lines in by_location.items()

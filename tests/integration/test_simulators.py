@@ -48,6 +48,12 @@ def fulfillment_order(location: str = "WH-EAST", *locations: str) -> dict[str, A
         "channel": "web",
         "location": location,
         "allocation_locations": [location, *locations],
+        "ship_to": {
+            "name": "Ana Silva",
+            "line1": "Rua Augusta 1",
+            "city": "Lisboa",
+            "country": "PT",
+        },
         "lines": [{"line_no": 1, "sku": "TEE-M-BLK", "quantity": 2}],
     }
 
@@ -164,6 +170,18 @@ async def test_an_invalid_document_is_a_422_naming_the_field(sim: TestClient[Any
 
     assert response.status == 422
     assert "lines" in (await response.json())["detail"]
+
+
+async def test_a_fulfillment_order_without_a_ship_to_is_refused(
+    sim: TestClient[Any, Any],
+) -> None:
+    body = {key_: v for key_, v in fulfillment_order().items() if key_ != "ship_to"}
+
+    response = await sim.post("/wms/fulfillment-orders", json=body, headers=key("k-1"))
+
+    assert response.status == 422
+    assert "ship_to" in (await response.json())["detail"]
+    assert (await documents(sim, "wms"))["count"] == 0
 
 
 async def test_throttling_is_a_429_with_retry_after(sim: TestClient[Any, Any]) -> None:

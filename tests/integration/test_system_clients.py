@@ -73,6 +73,8 @@ def allocated() -> OrderAllocated:
     return OrderAllocated(
         **COMMON,
         status="allocated",
+        shipping_address=ADDRESS,
+        shipping={"method": "standard"},
         reservations=[
             ReservationOut(line_no=1, sku="TEE-M-BLK", location="WH-EAST", quantity=1),
             ReservationOut(line_no=1, sku="TEE-M-BLK", location="STORE-LIS", quantity=1),
@@ -199,6 +201,8 @@ def test_the_wms_gets_one_fulfillment_order_per_location(sim: Sim) -> None:
     assert bodies["WH-EAST"]["lines"] == [{"line_no": 1, "sku": "TEE-M-BLK", "quantity": 1}]
     assert bodies["WH-EAST"]["allocation_locations"] == ["STORE-LIS", "WH-EAST"]
     assert bodies["STORE-LIS"]["order_id"] == ORDER_ID
+    assert bodies["STORE-LIS"]["ship_to"] == ADDRESS
+    assert bodies["STORE-LIS"]["shipping"] == {"method": "standard"}
 
 
 def test_the_wms_hears_of_backorders(sim: Sim) -> None:

@@ -67,7 +67,9 @@ def test_an_accepted_order_goes_to_erp_crm_and_back_to_its_channel() -> None:
 
 
 def test_an_allocated_order_goes_to_the_wms_only() -> None:
-    assert destinations(event(OrderAllocated(**COMMON, reservations=[]))) == ["wms"]
+    assert destinations(
+        event(OrderAllocated(**COMMON, reservations=[], shipping_address={}, shipping=None))
+    ) == ["wms"]
 
 
 def test_a_backordered_order_goes_to_the_wms_and_its_channel() -> None:
