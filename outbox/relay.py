@@ -288,6 +288,10 @@ class Relay:
             if published or in_flight is not None:
                 idle = 0.0
                 continue
+            if self.wait_for_rows is not None:
+                # NOTIFY wakes us when rows commit: no need to look before the safety poll.
+                wait(self.idle_poll_max)
+                continue
             idle = min(max(idle * 2, 0.001), self.idle_poll_max)
             wait(idle)
         if in_flight is not None:

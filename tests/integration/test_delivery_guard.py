@@ -13,16 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import dramatiq
+import psycopg
 import pytest
 import sqlalchemy as sa
 
 from actors.guard import Outcome, deliver
 from actors.probe import pause, probe_once, resume
 from actors.registry import Policy, _apply
-from adapters.db.engine import make_engine
+from adapters.db.engine import make_engine, raw_postgres_dsn
 from adapters.db.migrate import upgrade
 from adapters.systems.errors import PermanentError, TransientError
 from outbox.envelope import Envelope
+from outbox.writer import NOTIFY_CHANNEL
 from tests.outbox_rows import envelopes, write_orders
 
 
@@ -243,3 +245,22 @@ def test_a_retry_after_is_honoured_and_a_long_one_waits_in_the_database(
     with engine.connect() as conn:
         state = conn.execute(sa.text("SELECT state FROM destinations WHERE name='wms'")).scalar()
     assert state == "open" and ledger(engine, "wms")[("o-1", 1)].status == "waiting"
+
+
+def test_a_released_successor_wakes_a_listening_relay(database_url: str) -> None:
+    """A relay on NOTIFY polls only as a safety net: the guard's release of a parked
+    successor must wake it, or the successor waits for that poll."""
+    engine = make_engine(database_url, pool_size=4)
+    try:
+        write_orders(engine, aggregates=1, events_each=2)
+        two, one = (by_key(envelopes(engine, "wms"), "o-0", s) for s in (2, 1))
+        listener = psycopg.connect(raw_postgres_dsn(database_url), autocommit=True)
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        system = Recorder()
+        assert deliver(engine, two, system) is Outcome.PARKED
+        assert list(listener.notifies(timeout=0.2)) == []  # nothing released yet
+        assert deliver(engine, one, system) is Outcome.APPLIED
+        assert [n.channel for n in listener.notifies(timeout=2, stop_after=1)] == [NOTIFY_CHANNEL]
+        listener.close()
+    finally:
+        engine.dispose()
