@@ -46,22 +46,31 @@ class Outcome(StrEnum):
 
 
 def deliver(engine: sa.Engine, envelope: Envelope, handler: Handler) -> Outcome:
+    dest = envelope.destination
     with engine.connect() as conn, conn.begin():
         opened = consumer.open_delivery(conn, envelope)
         cursor, row = opened.cursor, opened.delivery
         if row is None:
             return Outcome.UNKNOWN
-        if opened.in_inbox or row.status == "dead":
-            return Outcome.DUPLICATE  # a redelivered dead letter stays dead
+        if opened.in_inbox:
+            return Outcome.DUPLICATE
         replay = envelope.generation > 0  # a reprocess: applied again, cursor untouched
-        if not replay and envelope.sequence <= cursor.last_sequence:
+        if not replay and (
+            envelope.sequence <= cursor.last_sequence
+            # A dead letter delivered again stays dead (the cursor, read fresh, names it
+            # even when the ledger row was read before its first copy died).
+            or row.status == "dead"
+            or cursor.blocked_by == envelope.event_id
+        ):
             return Outcome.DUPLICATE
         if cursor.blocked_by is not None or (
             not replay and envelope.sequence > cursor.last_sequence + 1
         ):
             consumer.set_status(conn, row.id, "parked", blocked_by=cursor.blocked_by)
             return Outcome.PARKED
-        if opened.breaker != "closed":
+        # The breaker as the locking read saw it may be older than the cursor lock; parking
+        # on it needs it current (else a resume that ran meanwhile would miss this row).
+        if opened.breaker != "closed" and consumer.breaker_state_locked(conn, dest) != "closed":
             consumer.set_status(conn, row.id, "waiting")
             return Outcome.WAITING
 
@@ -111,15 +120,20 @@ def record_transient_failure(
     return attempts, state
 
 
-def park_waiting(engine: sa.Engine, envelope: Envelope, reason: str) -> None:
+def park_waiting(
+    engine: sa.Engine, envelope: Envelope, reason: str, *, retry_after_s: float | None = None
+) -> None:
     """Retries are spent: the message waits in the database until the destination is back,
-    and the destination's breaker opens (so the health probe will release it)."""
+    and the destination's breaker opens (so the health probe will release it, not before
+    `retry_after_s` when the system named a time)."""
     with engine.connect() as conn, conn.begin():
         row = consumer.delivery(conn, envelope.event_id, envelope.destination)
         if row is not None and row.status not in ("applied", "dead", "superseded"):
             consumer.set_status(conn, row.id, "waiting", error=reason)
         if consumer.breaker_state(conn, envelope.destination) == "closed":
-            consumer.set_breaker(conn, envelope.destination, "open", reason)
+            consumer.set_breaker(
+                conn, envelope.destination, "open", reason, retry_after_s=retry_after_s
+            )
 
 
 def record_attempt(engine: sa.Engine, envelope: Envelope, error: str) -> int:

@@ -115,7 +115,7 @@ def _apply(engine: sa.Engine, envelope: Envelope, handler: Any, policy: Policy) 
             if asked is None:
                 raise  # Dramatiq's exponential backoff with jitter
             raise dramatiq.Retry(str(error), delay=retry_after_delay_ms(asked, policy)) from error
-        park_waiting(engine, envelope, str(error))
+        park_waiting(engine, envelope, str(error), retry_after_s=asked)
         outcome = Outcome.WAITING
         log.warning(
             "%s is failing (%s): %s waits for it", envelope.destination, error, envelope.event_id

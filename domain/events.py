@@ -123,8 +123,9 @@ class OrderAllocated(_OrderEvent):
     event_type: ClassVar[str] = "order.allocated"
     reservations: list[ReservationOut]
     # Where the goods go: a warehouse cannot release a fulfillment order without them.
-    shipping_address: dict[str, Any]
-    shipping: dict[str, Any] | None
+    # Optional only for events written before they were added (same event_version).
+    shipping_address: dict[str, Any] | None = None
+    shipping: dict[str, Any] | None = None
 
 
 class OrderBackordered(_OrderEvent):

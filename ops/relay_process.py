@@ -21,6 +21,10 @@ from outbox.writer import NOTIFY_CHANNEL
 
 log = logging.getLogger("ordersync.relay")
 
+# How often a relay on NOTIFY looks anyway (a lost notification, rows made unpublished
+# by a transaction that did not notify): a lost wake-up costs at most this.
+NOTIFY_SAFETY_POLL_S = 1.0
+
 
 def lease_connection(settings: Settings, name: str) -> psycopg.Connection[Any]:
     """The relay's own connection: it holds the leases, so it must die with the relay.
@@ -73,7 +77,10 @@ def run_relay(
         leases=leases,
         wait_for_rows=notify_waiter(conn) if settings.outbox_notify else None,
         batch_size=batch_size,
-        idle_poll_max=settings.relay_idle_poll_max_s,
+        # With NOTIFY the wait is cut short by every commit; polling is the safety net.
+        idle_poll_max=NOTIFY_SAFETY_POLL_S
+        if settings.outbox_notify
+        else settings.relay_idle_poll_max_s,
     )
     stop = threading.Event()
 

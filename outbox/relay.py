@@ -173,24 +173,25 @@ class Relay:
         self._broker_backoff = 0.0
         self._failed_last_cycle = False
 
-    def partitions(self) -> list[int] | None:
+    def partitions(self, *, rebalance: bool = True) -> list[int] | None:
         """The partitions to read (None: all of them, for the embedded single relay)."""
-        if self.leases is not None and self._rebalance_due():
+        if rebalance and self.leases is not None and self._rebalance_due():
             self._partitions = sorted(self.leases.rebalance())
             self._rebalanced_at = time.monotonic()
         return self._partitions
 
     def run_once(self) -> int:
         """One cycle, start to end: claim, publish, mark. Returns the rows published."""
-        batch = self._start()
+        batch = self._start(rebalance=True)
         return 0 if batch is None else self._finish(batch)
 
-    def _start(self) -> _InFlight | None:
-        """Claim a batch and hand it to the broker; its confirmations arrive meanwhile."""
+    def _start(self, *, rebalance: bool) -> _InFlight | None:
+        """Claim a batch and hand it to the broker; its confirmations arrive meanwhile.
+        `rebalance`: whether the leases may change now (never with a batch in flight)."""
         self.stats.cycles += 1
         if not self.publisher.connected:
             self.publisher.connect(ALL_QUEUES)
-        partitions = self.partitions()
+        partitions = self.partitions(rebalance=rebalance)
         if partitions is not None and not partitions:
             return None
         conn = self.engine.connect()
@@ -206,8 +207,10 @@ class Relay:
             raise
         return _InFlight(conn, transaction, confirmations)
 
-    def _finish(self, batch: _InFlight) -> int:
-        """Wait for the batch's confirmations; mark what was confirmed; commit."""
+    def _finish(self, batch: _InFlight, *, collateral: bool = False) -> int:
+        """Wait for the batch's confirmations; mark what was confirmed; commit.
+        `collateral`: the batch failed only because an earlier one closed the connection
+        under it; its rows keep their error, but the cause reported stays the earlier one."""
         with batch.conn:
             outcome = batch.confirmations.wait(self.confirm_timeout)
             if outcome.confirmed:
@@ -219,7 +222,7 @@ class Relay:
                 )
             batch.transaction.commit()
         self.stats.published += len(outcome.confirmed)
-        if outcome.failed:
+        if outcome.failed and not collateral:
             self._report_failures(outcome.failed)
         return len(outcome.confirmed)
 
@@ -235,13 +238,21 @@ class Relay:
         started = None
         try:
             if in_flight is None or (self.pipelined and not self._rebalance_due()):
-                started = self._start()
+                started = self._start(rebalance=in_flight is None)
         finally:
-            published = 0 if in_flight is None else self._finish(in_flight)
+            # Whatever happened above, the batch in flight is finished here (its caller
+            # must not finish it again).
+            try:
+                published = 0 if in_flight is None else self._finish(in_flight)
+            except BaseException:
+                if started is not None:
+                    started.conn.close()  # rolled back: its rows stay unpublished
+                raise
         # A failed batch closed the connection under the one just started: finish that
-        # one now too (its rows stay unpublished), so the next batch starts afresh.
+        # one now too (its unconfirmed rows stay unpublished), so the next batch starts
+        # on a fresh connection.
         if started is not None and (not self.pipelined or self._failed_last_cycle):
-            published += self._finish(started)
+            published += self._finish(started, collateral=self._failed_last_cycle)
             started = None
         return started, published
 
@@ -276,6 +287,7 @@ class Relay:
                 in_flight, published = self._step(in_flight)
                 self._broker_backoff = 0.0
             except PublisherError as error:
+                in_flight = None  # _step finished it before the error left it
                 self._broker_backoff = min(max(self._broker_backoff * 2, 0.25), 5.0)
                 self.stats.last_error = str(error)
                 log.warning(
@@ -289,7 +301,7 @@ class Relay:
                 idle = 0.0
                 continue
             if self.wait_for_rows is not None:
-                # NOTIFY wakes us when rows commit: no need to look before the safety poll.
+                # NOTIFY wakes us when rows commit: the next look is the safety poll.
                 wait(self.idle_poll_max)
                 continue
             idle = min(max(idle * 2, 0.001), self.idle_poll_max)

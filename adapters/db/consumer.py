@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -215,7 +216,9 @@ def release_successor(
 
 def wake_relays(conn: sa.Connection) -> None:
     """Rows became unpublished again: a relay waiting for NOTIFY (rather than polling) would
-    otherwise only find them at its safety poll. Sent at commit; rare, so cheap."""
+    otherwise only find them at its safety poll. Sent whatever the relays' mode: it is
+    rare (a released successor, a probe's release), and with relays polling no writer
+    notifies, so nothing queues on PostgreSQL's NOTIFY lock behind it."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
 
@@ -409,6 +412,7 @@ def list_dead_letters(conn: sa.Connection, destination: str | None = None) -> li
 _BREAKER_STATE = sa.select(destinations_table.c.state).where(
     destinations_table.c.name == _B("destination")
 )
+_BREAKER_STATE_LOCKED = _BREAKER_STATE.with_for_update(read=True)
 _COUNT_SUCCESS = (
     sa.update(destinations_table)
     .where(destinations_table.c.name == _B("destination"), destinations_table.c.failures > 0)
@@ -421,11 +425,34 @@ def breaker_state(conn: sa.Connection, destination: str) -> str:
     return str(row.state) if row else "closed"
 
 
+def breaker_state_locked(conn: sa.Connection, destination: str) -> str:
+    """The breaker's current state, share-locked until commit: a resume (which updates the
+    row, then releases what waits) either ran before this read, or waits for this
+    transaction and then finds the row it parks. Only on the rare parking path: share
+    locks on one hot row from every message would churn multixacts."""
+    row = conn.execute(_BREAKER_STATE_LOCKED, {"destination": destination}).first()
+    return str(row.state) if row else "closed"
+
+
 def set_breaker(
-    conn: sa.Connection, destination: str, state: str, reason: str | None = None
+    conn: sa.Connection,
+    destination: str,
+    state: str,
+    reason: str | None = None,
+    *,
+    retry_after_s: float | None = None,
 ) -> None:
+    """Set a destination's breaker; `retry_after_s`: the system asked not to be called
+    again before then (its Retry-After), so the probe leaves it alone until then."""
     t = destinations_table
-    values = {"state": state, "reason": reason, "failures": 0, "changed_at": sa.func.now()}
+    retry_at = None if retry_after_s is None else _now() + timedelta(seconds=retry_after_s)
+    values = {
+        "state": state,
+        "reason": reason,
+        "failures": 0,
+        "changed_at": sa.func.now(),
+        "retry_at": retry_at,
+    }
     stmt = insert(conn, t).values(name=destination, **values)
     conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.name], set_=values))
 
@@ -450,9 +477,16 @@ def count_success(conn: sa.Connection, destination: str) -> None:
     conn.execute(_COUNT_SUCCESS, {"destination": destination})
 
 
+def _now() -> datetime:
+    # Python's clock on both sides of the comparison: SQLite has no timestamp type.
+    return datetime.now(UTC)
+
+
 def destinations_needing_probe(conn: sa.Connection) -> list[str]:
+    """Open breakers, but not before the time their system asked for (Retry-After)."""
     t = destinations_table
-    return list(conn.execute(sa.select(t.c.name).where(t.c.state == "open")).scalars())
+    due = sa.or_(t.c.retry_at.is_(None), t.c.retry_at <= _now())
+    return list(conn.execute(sa.select(t.c.name).where(t.c.state == "open", due)).scalars())
 
 
 def list_destinations(conn: sa.Connection) -> list[dict[str, Any]]:

@@ -86,6 +86,8 @@ class DestinationRow(SQLModel, table=True):
         default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
     )
     reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    # Not to be probed before this: the system's own Retry-After, when it gave a long one.
+    retry_at: datetime | None = Field(default=None, sa_column=sa.Column(Timestamp))
     changed_at: datetime = Field(
         sa_column=sa.Column(Timestamp, nullable=False, server_default=sa.func.now())
     )

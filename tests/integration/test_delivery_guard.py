@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from actors.guard import Outcome, deliver
 from actors.probe import pause, probe_once, resume
 from actors.registry import Policy, _apply
+from adapters.db import consumer
 from adapters.db.engine import make_engine, raw_postgres_dsn
 from adapters.db.migrate import upgrade
 from adapters.systems.errors import PermanentError, TransientError
@@ -245,6 +246,8 @@ def test_a_retry_after_is_honoured_and_a_long_one_waits_in_the_database(
     with engine.connect() as conn:
         state = conn.execute(sa.text("SELECT state FROM destinations WHERE name='wms'")).scalar()
     assert state == "open" and ledger(engine, "wms")[("o-1", 1)].status == "waiting"
+    # The system asked for an hour: the probe leaves it alone, even though it answers.
+    assert probe_once(engine, lambda destination: True) == []
 
 
 def test_a_released_successor_wakes_a_listening_relay(database_url: str) -> None:
@@ -264,3 +267,52 @@ def test_a_released_successor_wakes_a_listening_relay(database_url: str) -> None
         listener.close()
     finally:
         engine.dispose()
+
+
+def test_two_copies_of_a_poison_message_at_once_leave_one_dead_letter(
+    engine: sa.Engine, wms: list[Envelope]
+) -> None:
+    """The second copy waits on the cursor while the first dies: it must see that (the
+    cursor names the dead event) rather than park the dead row behind itself."""
+    system = Recorder()
+    system.slow = 0.3
+    poison = by_key(wms, "o-0", 1)
+
+    def reject(envelope: Envelope) -> None:
+        time.sleep(0.3)
+        raise PermanentError("wms", "unknown SKU", status=422)
+
+    outcomes: list[Outcome] = []
+    threads = [
+        threading.Thread(target=lambda: outcomes.append(deliver(engine, poison, reject)))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == sorted([Outcome.DEAD, Outcome.DUPLICATE])
+    assert ledger(engine, "wms")[("o-0", 1)].status == "dead"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM dead_letters")).scalar_one() == 1
+
+
+def test_a_message_arriving_while_the_breaker_closes_is_applied_not_stranded(
+    engine: sa.Engine, wms: list[Envelope]
+) -> None:
+    """The probe closes the breaker and releases what waits in one transaction; a message
+    whose guard saw the breaker open before that committed must not park as waiting after
+    the release ran (nothing would release it again)."""
+    system = Recorder()
+    pause(engine, "wms", "maintenance")
+    message = by_key(wms, "o-0", 1)
+    outcomes: list[Outcome] = []
+    with engine.connect() as probe, probe.begin():
+        consumer.set_breaker(probe, "wms", "closed", "health probe")  # row locked, uncommitted
+        guard = threading.Thread(target=lambda: outcomes.append(deliver(engine, message, system)))
+        guard.start()
+        time.sleep(0.3)  # the guard is now waiting (on the breaker row, or on SQLite's lock)
+        consumer.release_waiting(probe, "wms")
+    guard.join(10)
+    assert outcomes == [Outcome.APPLIED]
+    assert ledger(engine, "wms")[("o-0", 1)].status == "applied"

@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
@@ -16,7 +17,8 @@ from dramatiq.brokers.stub import StubBroker
 
 from outbox.envelope import Envelope
 from outbox.inprocess_publisher import InProcessPublisher
-from outbox.messages import message_id
+from outbox.messages import OutgoingMessage, message_id
+from outbox.publisher import Confirmations, Publisher, PublisherError, PublishOutcome, Settled
 from outbox.rabbitmq_publisher import RabbitPublisher
 from outbox.relay import Relay
 from tests.broker import delete_queues, drain
@@ -148,3 +150,74 @@ def test_the_pipelined_loop_overlaps_batches_and_recovers_from_a_failed_one(
     # each aggregate's first copies in sequence order (re-sent duplicates come later)
     for sequences in received.values():
         assert list(dict.fromkeys(sequences)) == list(range(1, len(set(sequences)) + 1))
+
+
+class FlakyBroker(Publisher):
+    """A broker whose connection drops while the first batch is in flight, then refuses
+    two reconnections, then works: the relay must survive it and lose nothing."""
+
+    def __init__(self) -> None:
+        self.is_connected = False
+        self.refusals = 2
+        self.sends = 0
+        self.delivered: list[int] = []
+
+    @property
+    def connected(self) -> bool:
+        return self.is_connected
+
+    def connect(self, queues: Sequence[str]) -> None:
+        if self.sends and self.refusals:
+            self.refusals -= 1
+            raise PublisherError("connection refused")
+        self.is_connected = True
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> Confirmations:
+        self.sends += 1
+        if self.sends == 1:  # dropped before any confirm came back
+            self.is_connected = False
+            return Settled(
+                PublishOutcome(failed={m.delivery_id: "connection lost" for m in messages})
+            )
+        self.delivered += [m.delivery_id for m in messages]
+        return Settled(PublishOutcome(confirmed=[m.delivery_id for m in messages]))
+
+    def close(self) -> None:
+        self.is_connected = False
+
+
+def test_the_connection_dropping_with_a_batch_in_flight_loses_nothing_and_the_relay_lives(
+    engine: sa.Engine,
+) -> None:
+    write_orders(engine, aggregates=50, events_each=2)  # 150 rows
+    broker = FlakyBroker()
+    relay = Relay(engine, broker, batch_size=40, idle_poll_max=0.01)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            relay.run(stop)
+        except BaseException as error:
+            errors.append(error)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while any(r.published_at is None for r in ledger(engine)):
+            assert worker.is_alive(), f"the relay died: {errors!r}"
+            assert time.monotonic() < deadline, "relay did not catch up"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        worker.join(10)
+    assert errors == [] and broker.refusals == 0
+    assert sorted(broker.delivered) == sorted(r.id for r in ledger(engine))
+    with engine.connect() as conn:  # no claim left open holding rows
+        locked = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM (SELECT id FROM outbox_deliveries FOR UPDATE SKIP LOCKED) s"
+            )
+        ).scalar_one()
+    assert locked == 150
