@@ -74,13 +74,7 @@ def deliver(engine: sa.Engine, envelope: Envelope, handler: Handler) -> Outcome:
             consumer.set_status(conn, row.id, "waiting")
             return Outcome.WAITING
 
-        if row.coalesce_key and consumer.superseded_by_newer(
-            conn,
-            envelope.destination,
-            row.coalesce_key,
-            envelope.sequence,
-            (envelope.aggregate_type, envelope.aggregate_id),
-        ):
+        if opened.superseded:
             outcome = Outcome.SUPERSEDED  # a newer figure follows: skip the call
         else:
             try:

@@ -243,7 +243,7 @@ def _instrument(role: str, trace_dir: Path) -> None:
 
 GUARD_STEPS = (  # adapters.db.consumer functions deliver() calls, in order
     "open_delivery",
-    "superseded_by_newer",
+    "breaker_state_locked",
     "set_status",
     "close_delivery",
 )
@@ -1156,7 +1156,7 @@ PHASES = [  # (label, markers): the first phase one of whose markers is in the s
         "guard, before the handler (lock cursor, ledger, inbox, breaker reads)",
         (
             "open_delivery (adapters/db/consumer",
-            "superseded_by_newer (adapters/db/consumer",
+            "breaker_state_locked (adapters/db/consumer",
         ),
     ),
     (

@@ -48,6 +48,7 @@ class Opened:
     delivery: Delivery | None  # None: no ledger row (not ours, or pruned)
     in_inbox: bool
     breaker: str  # closed, open or paused
+    superseded: bool  # a state-like event that a newer one of the same key follows
 
 
 # Every statement a delivery runs is built once (SQLAlchemy then compiles it once):
@@ -263,7 +264,13 @@ SELECT cursor.last_sequence, cursor.blocked_by,
            WHERE i.destination = %(destination)s AND i.event_id = %(event_id)s
              AND i.generation = %(generation)s
        ) AS in_inbox,
-       coalesce(b.state, 'closed') AS breaker
+       coalesce(b.state, 'closed') AS breaker,
+       EXISTS (
+           SELECT 1 FROM outbox_deliveries n
+           WHERE d.coalesce_key IS NOT NULL AND n.destination = d.destination
+             AND n.aggregate_type = d.aggregate_type AND n.aggregate_id = d.aggregate_id
+             AND n.coalesce_key = d.coalesce_key AND n.sequence > d.sequence
+       ) AS superseded
 FROM cursor
 LEFT JOIN outbox_deliveries d
     ON d.event_id = %(event_id)s AND d.destination = %(destination)s
@@ -317,15 +324,28 @@ def open_delivery(conn: sa.Connection, envelope: Any) -> Opened:
     dest, agg = envelope.destination, (envelope.aggregate_type, envelope.aggregate_id)
     if conn.dialect.name != "postgresql":
         cursor = lock_cursor(conn, dest, *agg)
+        row = delivery(conn, envelope.event_id, dest)
         return Opened(
             cursor,
-            delivery(conn, envelope.event_id, dest),
+            row,
             in_inbox(conn, dest, envelope.event_id, envelope.generation),
             breaker_state(conn, dest),
+            bool(row and row.coalesce_key)
+            and superseded_by_newer(conn, dest, row.coalesce_key, envelope.sequence, agg),
         )
     found = _driver(conn).execute(_POSTGRES_OPEN, _message_params(envelope)).fetchone()
     assert found is not None  # the upsert returns the cursor row, new or not
-    last_sequence, blocked_by, delivery_id, status, attempts, coalesce_key, seen, breaker = found
+    (
+        last_sequence,
+        blocked_by,
+        delivery_id,
+        status,
+        attempts,
+        coalesce_key,
+        seen,
+        breaker,
+        superseded,
+    ) = found
     if envelope.generation > 0 and not seen:  # see above: replays read it after the lock
         seen = in_inbox(conn, dest, envelope.event_id, envelope.generation)
     return Opened(
@@ -333,6 +353,7 @@ def open_delivery(conn: sa.Connection, envelope: Any) -> Opened:
         Delivery(delivery_id, status, attempts, coalesce_key) if delivery_id else None,
         seen,
         breaker,
+        superseded,
     )
 
 

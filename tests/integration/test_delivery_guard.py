@@ -24,9 +24,10 @@ from adapters.db import consumer
 from adapters.db.engine import make_engine, raw_postgres_dsn
 from adapters.db.migrate import upgrade
 from adapters.systems.errors import PermanentError, TransientError
+from domain.events import DomainEvent, InventoryChanged, LocationStock
 from outbox.envelope import Envelope
-from outbox.writer import NOTIFY_CHANNEL
-from tests.outbox_rows import envelopes, write_orders
+from outbox.writer import NOTIFY_CHANNEL, write_events
+from tests.outbox_rows import TRACE, envelopes, write_orders
 
 
 class Recorder:
@@ -316,3 +317,26 @@ def test_a_message_arriving_while_the_breaker_closes_is_applied_not_stranded(
     guard.join(10)
     assert outcomes == [Outcome.APPLIED]
     assert ledger(engine, "wms")[("o-0", 1)].status == "applied"
+
+
+def test_a_stock_figure_that_a_newer_one_follows_is_superseded_not_sent(
+    engine: sa.Engine,
+) -> None:
+    figures = [
+        InventoryChanged(
+            sku="TEE",
+            atp=atp,
+            locations=[LocationStock(location="WH", on_hand=atp, reserved=0, atp=atp)],
+        )
+        for atp in (5, 4)
+    ]
+    with engine.begin() as conn:
+        for version, figure in enumerate(figures, start=1):
+            write_events(conn, [DomainEvent(figure, version, None)], TRACE, lambda: ["web"])
+    older, newer = envelopes(engine, "channel:web")
+    system = Recorder()
+    assert deliver(engine, older, system) is Outcome.SUPERSEDED
+    assert deliver(engine, newer, system) is Outcome.APPLIED
+    assert system.applied == [("TEE", 2)]  # only the newest figure went out
+    rows = ledger(engine, "channel:web")
+    assert (rows[("TEE", 1)].status, rows[("TEE", 2)].status) == ("superseded", "applied")
