@@ -31,5 +31,8 @@ def test_every_ordersync_command_in_the_compose_file_exists_in_the_cli() -> None
 
 def test_the_services_the_design_needs_are_in_the_compose_file() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    assert {"postgres", "rabbitmq", "migrate", "api"} <= set(compose["services"])
+    services = compose["services"]
+    assert {"postgres", "rabbitmq", "migrate", "api", "relay", "worker", "sim"} <= set(services)
+    # the worker reaches the simulators by their service name
+    assert services["worker"]["environment"]["ORDERSYNC_ERP_URL"].endswith("http://sim:8090/erp}")
     assert "management" in compose["services"]["rabbitmq"]["image"]
