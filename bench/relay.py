@@ -524,7 +524,7 @@ def stage_costs(ctx: Context, batches: int = 5) -> tuple[dict[str, float], list[
             tx = conn.begin()
             t = time.perf_counter()
             rows = _claim(conn, list(range(PARTITIONS)), 1000)
-            times["claim SELECT … FOR UPDATE SKIP LOCKED (SQLAlchemy rows)"].append(
+            times["claim SELECT … FOR UPDATE SKIP LOCKED (psycopg named tuples)"].append(
                 time.perf_counter() - t
             )
             t = time.perf_counter()

@@ -23,7 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects import postgresql
 
 from outbox.messages import build
@@ -93,9 +95,25 @@ _CLAIM_PARTITIONS = _CLAIM_BASE.where(
 
 
 def _claim(conn: sa.Connection, partitions: list[int] | None, limit: int) -> Sequence[Any]:
-    if partitions is None:
-        return conn.execute(_CLAIM_ALL, {"limit": limit}).all()
-    return conn.execute(_CLAIM_PARTITIONS, {"limit": limit, "parts": partitions}).all()
+    params: dict[str, Any] = {"limit": limit}
+    if partitions is not None:
+        params["parts"] = partitions
+    if conn.dialect.name == "postgresql":
+        # Straight on psycopg, in SQLAlchemy's transaction: SQLAlchemy's result rows were
+        # a quarter of the relay's own CPU per message. Named tuples, so build() reads
+        # the same attributes either way.
+        sql = _POSTGRES_CLAIM_ALL if partitions is None else _POSTGRES_CLAIM_PARTITIONS
+        driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+        with driver.cursor(row_factory=namedtuple_row) as cursor:
+            rows: list[Any] = cursor.execute(sql, params).fetchall()
+            return rows
+    return conn.execute(_CLAIM_ALL if partitions is None else _CLAIM_PARTITIONS, params).all()
+
+
+# The same statements as PostgreSQL text, compiled once.
+_PSYCOPG = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+_POSTGRES_CLAIM_ALL = str(_CLAIM_ALL.compile(dialect=_PSYCOPG))
+_POSTGRES_CLAIM_PARTITIONS = str(_CLAIM_PARTITIONS.compile(dialect=_PSYCOPG))
 
 
 _MARK_PUBLISHED_IN = (
