@@ -162,9 +162,9 @@ def _instrument(role: str, trace_dir: Path) -> None:
         claimed_at: list[float] = [0.0]
         batches: dict[int, list[float]] = {}  # id(confirmations) → [cycle, send, confirmed]
 
-        def timed_start(self: Any) -> Any:
+        def timed_start(self: Any, **kwargs: Any) -> Any:
             claimed_at[0] = now()
-            return start_batch(self)
+            return start_batch(self, **kwargs)
 
         def timed_send(self: Any, messages: Any) -> Any:
             t0 = now()
@@ -178,8 +178,8 @@ def _instrument(role: str, trace_dir: Path) -> None:
                 batches[id(self)].append(now())
             return outcome
 
-        def timed_finish(self: Any, batch: Any) -> int:
-            published = finish_batch(self, batch)
+        def timed_finish(self: Any, batch: Any, **kwargs: Any) -> int:
+            published = finish_batch(self, batch, **kwargs)
             times = batches.pop(id(batch.confirmations), None)
             if times and len(times) == 3:
                 outcome = batch.confirmations.outcome

@@ -74,6 +74,20 @@ def wms(engine: sa.Engine) -> list[Envelope]:
     return envelopes(engine, "wms")
 
 
+def two_copies_at_once(engine: sa.Engine, message: Envelope, handler: Any) -> list[Outcome]:
+    """The same message handled by two threads at the same moment; their outcomes."""
+    outcomes: list[Outcome] = []
+    threads = [
+        threading.Thread(target=lambda: outcomes.append(deliver(engine, message, handler)))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
 def by_key(items: list[Envelope], aggregate: str, sequence: int) -> Envelope:
     return next(e for e in items if (e.aggregate_id, e.sequence) == (aggregate, sequence))
 
@@ -94,15 +108,7 @@ def test_two_copies_handled_at_once_by_two_threads_have_one_effect(
     system = Recorder()
     system.slow = 0.3  # the first copy holds the cursor while "calling the system"
     message = by_key(wms, "o-0", 1)
-    outcomes: list[Outcome] = []
-    threads = [
-        threading.Thread(target=lambda: outcomes.append(deliver(engine, message, system)))
-        for _ in range(2)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = two_copies_at_once(engine, message, system)
     assert sorted(outcomes) == sorted([Outcome.APPLIED, Outcome.DUPLICATE])
     assert system.applied == [("o-0", 1)]
 
@@ -207,15 +213,7 @@ def test_two_copies_of_a_replay_at_once_have_one_effect(
     assert deliver(engine, by_key(wms, "o-0", 1), system) is Outcome.APPLIED
     replay = by_key(wms, "o-0", 1).model_copy(update={"generation": 1})
     system.slow = 0.3
-    outcomes: list[Outcome] = []
-    threads = [
-        threading.Thread(target=lambda: outcomes.append(deliver(engine, replay, system)))
-        for _ in range(2)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = two_copies_at_once(engine, replay, system)
     assert sorted(outcomes) == sorted([Outcome.APPLIED, Outcome.DUPLICATE])
     assert system.applied == [("o-0", 1), ("o-0", 1)]
 
@@ -275,23 +273,13 @@ def test_two_copies_of_a_poison_message_at_once_leave_one_dead_letter(
 ) -> None:
     """The second copy waits on the cursor while the first dies: it must see that (the
     cursor names the dead event) rather than park the dead row behind itself."""
-    system = Recorder()
-    system.slow = 0.3
     poison = by_key(wms, "o-0", 1)
 
     def reject(envelope: Envelope) -> None:
         time.sleep(0.3)
         raise PermanentError("wms", "unknown SKU", status=422)
 
-    outcomes: list[Outcome] = []
-    threads = [
-        threading.Thread(target=lambda: outcomes.append(deliver(engine, poison, reject)))
-        for _ in range(2)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = two_copies_at_once(engine, poison, reject)
     assert sorted(outcomes) == sorted([Outcome.DEAD, Outcome.DUPLICATE])
     assert ledger(engine, "wms")[("o-0", 1)].status == "dead"
     with engine.connect() as conn:
