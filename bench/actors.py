@@ -88,7 +88,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from bench.common import SERVER, amqp_url, med, pct, sa_url
+from bench.common import SERVER, LoggedProcess, amqp_url, med, pct, sa_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = "bench-admin-token-0123456789"
@@ -318,45 +318,13 @@ def broker_pid() -> int | None:
     return None
 
 
-class Proc:
-    """One child process, its log in the run's log directory."""
+class Proc(LoggedProcess):
+    """One process of the stack, started through child_main (the timing shim)."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
-        with self.log_path.open("wb") as out:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-c", "import bench.actors as b; b.child_main()", *args],
-                env=env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # a Ctrl-C reaches the bench only; it stops them
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def tail(self, lines: int = 15) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def check(self) -> None:
-        if self.popen.poll() is not None:
-            raise RuntimeError(f"{self.name} exited ({self.popen.returncode}):\n{self.tail()}")
-
-    def terminate(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-
-    def wait(self, timeout: float = 20) -> None:
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(5)
+        command = [sys.executable, "-c", "import bench.actors as b; b.child_main()", *args]
+        log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
+        super().__init__(name, command, env, log_path, ROOT)
 
 
 def stop_all(procs: list[Proc]) -> None:

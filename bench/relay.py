@@ -81,7 +81,7 @@ import psycopg
 from pika.spec import Basic
 from psycopg import sql
 
-from bench.common import SERVER, amqp_url, med, pct, raw_dsn, sa_url
+from bench.common import SERVER, LoggedProcess, amqp_url, med, pct, raw_dsn, sa_url
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -355,7 +355,7 @@ def ordersync_command() -> list[str]:
     return [sys.executable, "-c", "from ops.cli import main; main()"]
 
 
-class RelayProcess:
+class RelayProcess(LoggedProcess):
     def __init__(
         self,
         db: str,
@@ -367,7 +367,6 @@ class RelayProcess:
         poll_max: float,
         batch_size: int | None = None,
     ) -> None:
-        self.name = name
         batch_args = ["--batch-size", str(batch_size)] if batch_size else []
         env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSYNC_")}
         env.update(
@@ -378,38 +377,8 @@ class RelayProcess:
             PYTHONUNBUFFERED="1",
             PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         )
-        self.log_path = log_dir / f"{name}.log"
-        self.log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [*ordersync_command(), "relay", "--name", name, *batch_args],
-            env=env,
-            cwd=ROOT,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def tail(self, lines: int = 20) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def check(self) -> None:
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"relay {self.name} exited ({self.proc.returncode}):\n{self.tail()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
+        command = [*ordersync_command(), "relay", "--name", name, *batch_args]
+        super().__init__(name, command, env, log_dir / f"{name}.log", ROOT)
 
 
 @contextlib.contextmanager
