@@ -33,6 +33,9 @@ def test_the_services_the_design_needs_are_in_the_compose_file() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     assert {"postgres", "rabbitmq", "migrate", "api", "relay", "worker", "sim"} <= set(services)
+    # long-running processes come back after a crash; the one-shot migration does not
+    assert all(services[s]["restart"] == "unless-stopped" for s in ("api", "relay", "worker"))
+    assert services["migrate"]["restart"] == "no"
     # the worker reaches the simulators by their service name
     assert services["worker"]["environment"]["ORDERSYNC_ERP_URL"].endswith("http://sim:8090/erp}")
     assert "management" in compose["services"]["rabbitmq"]["image"]
