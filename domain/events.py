@@ -118,7 +118,8 @@ class OrderAccepted(_OrderEvent):
 
 
 class OrderAllocated(_OrderEvent):
-    """Stock was reserved for an order: its complete current reservations, by location."""
+    """Stock was reserved for an order: its complete current reservations, by location
+    (none left, after a stock correction took them all: what was released is void)."""
 
     event_type: ClassVar[str] = "order.allocated"
     reservations: list[ReservationOut]

@@ -126,8 +126,11 @@ def accepted(order: Order) -> DomainEvent:
     return DomainEvent(payload, order.version, order.channel)
 
 
-def allocation_events(order: Order) -> list[DomainEvent]:
-    """order.allocated with the current reservations, order.backordered with what is short."""
+def allocation_events(order: Order, *, reallocated: bool = False) -> list[DomainEvent]:
+    """order.allocated with the current reservations, order.backordered with what is short.
+
+    `reallocated`: the reservations changed after the order was placed, so order.allocated
+    goes out even when none are left — the WMS must learn to cancel what it was sent."""
     events: list[EventPayload] = []
     common = {
         "order_id": str(order.id),
@@ -135,7 +138,7 @@ def allocation_events(order: Order) -> list[DomainEvent]:
         "external_id": order.external_id,
         "status": order.status.value,
     }
-    if order.reservations:
+    if order.reservations or reallocated:
         reservations = [
             ReservationOut(line_no=r.line_no, sku=r.sku, location=r.location, quantity=r.quantity)
             for r in order.reservations
@@ -225,7 +228,7 @@ def adjust_inventory(uow: UnitOfWork, cmd: AdjustInventory) -> dict[str, SkuStoc
         for order in touched:
             order.bump()
             uow.orders.save(order)
-            uow.emit(*allocation_events(order))
+            uow.emit(*allocation_events(order, reallocated=True))
         uow.emit(*_stock_events(uow, stock, changed, None))
         uow.commit()
     return {

@@ -22,6 +22,7 @@ BACKEND_POSTS = (
     ("/erp/sales-orders", "erp", "sales_order", erp.sales_order),
     ("/erp/invoices", "erp", "invoice", erp.invoice),
     ("/wms/fulfillment-orders", "wms", "fulfillment_order", wms.fulfillment_order),
+    ("/wms/fulfillment-orders/cancellations", "wms", "cancellation", wms.cancellation),
     ("/wms/backorders", "wms", "backorder", wms.backorder),
     ("/crm/contacts", "crm", "contact", crm.contact),
     ("/crm/timeline", "crm", "timeline_entry", crm.timeline),

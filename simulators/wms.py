@@ -93,6 +93,31 @@ def fulfillment_order(call: Call) -> tuple[int, dict[str, Any]]:
     return (200 if known else 201), reply
 
 
+class Cancellation(_Doc):
+    order_id: str = Field(min_length=1)
+    order_number: str = Field(min_length=1)
+    channel: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+def cancellation(call: Call) -> tuple[int, dict[str, Any]]:
+    """POST /wms/fulfillment-orders/cancellations: the order has nothing left to ship;
+    its released fulfillment orders are cancelled (shipped ones are past cancelling)."""
+    doc = validated(Cancellation, call.body)
+    mine = [
+        o
+        for o in call.store.collection("fulfillment_orders").values()
+        if o["order_id"] == doc.order_id
+    ]
+    cancelled = []
+    for order in mine:
+        if order["status"] == "released":
+            order["status"] = "cancelled"
+            cancelled.append(order["fulfillment_order_number"])
+    shipped = [o["fulfillment_order_number"] for o in mine if o["status"] == "shipped"]
+    return 200, {"cancelled": cancelled, "shipped": shipped}
+
+
 def backorder(call: Call) -> tuple[int, dict[str, Any]]:
     """POST /wms/backorders: the order's current backordered quantities (replacing older ones)."""
     doc = validated(Backorder, call.body)

@@ -39,6 +39,16 @@ def fulfillment_order_documents(order: OrderAllocated) -> list[dict[str, Any]]:
     ]
 
 
+def cancellation_document(order: OrderAllocated) -> dict[str, Any]:
+    """Nothing of the order is allocated any more: its fulfillment orders are void."""
+    return {
+        "order_id": order.order_id,
+        "order_number": order.external_id,
+        "channel": order.channel,
+        "reason": "no stock is allocated to the order any more",
+    }
+
+
 def backorder_document(order: OrderBackordered) -> dict[str, Any]:
     """The order's quantities that no location can ship yet (the WMS holds consolidation)."""
     return {
@@ -62,8 +72,17 @@ class WmsClient(SystemClient):
 
         One request per location, each under its own key derived from the
         event's, so a retry after a partial failure repeats the ones that
-        succeeded as duplicates and sends only the rest anew.
+        succeeded as duplicates and sends only the rest anew. An allocation with
+        no reservations left (a stock correction took them all) cancels what the
+        WMS holds for the order instead.
         """
+        if not order.reservations:
+            self.post(
+                "fulfillment-orders/cancellations",
+                cancellation_document(order),
+                idempotency_key=idempotency_key,
+            )
+            return {}
         numbers: dict[str, str] = {}
         for document in fulfillment_order_documents(order):
             location = document["location"]

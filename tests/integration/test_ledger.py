@@ -323,3 +323,25 @@ async def test_concurrent_orders_across_channels_keep_every_sequence_gapless_in_
         by_event[row["event_id"]].append(row["destination"])
     for event in events(engine):
         assert sorted(by_event[event["event_id"]]) == sorted(routed(event)), event
+
+
+async def test_a_shrink_that_takes_all_of_an_orders_stock_tells_the_wms(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    """The order's reservations are gone: an order.allocated with none goes to the WMS
+    (which cancels what it was sent), beside the order.backordered."""
+    await stock(client, keys, {"sku": "A", "location": "WH-EAST", "set_on_hand": 2})
+    placed = await order(client, keys.web, "W1", [("A", 2)])
+    await adjust(client, keys, {"sku": "A", "location": "WH-EAST", "set_on_hand": 0})
+
+    mine = [e for e in events(engine) if e["aggregate_id"] == placed["id"]]
+    assert [e["event_type"] for e in mine] == [
+        "order.accepted",
+        "order.allocated",
+        "order.allocated",
+        "order.backordered",
+    ]
+    assert mine[2]["payload"]["reservations"] == []
+    assert mine[2]["aggregate_version"] == mine[3]["aggregate_version"] == 2
+    wms = [d for d in deliveries(engine) if d["event_id"] == mine[2]["event_id"]]
+    assert [d["destination"] for d in wms] == ["wms"]

@@ -295,6 +295,31 @@ async def test_a_reallocation_replaces_and_cancels_fulfillment_orders(
     assert statuses == {"WH-EAST": "cancelled", "WH-WEST": "released"}
 
 
+async def test_a_cancellation_voids_the_orders_released_fulfillment_orders(
+    sim: TestClient[Any, Any],
+) -> None:
+    await sim.post("/wms/fulfillment-orders", json=fulfillment_order("WH-EAST"), headers=key("1"))
+    cancel = {
+        "order_id": "o-1",
+        "order_number": "WEB-10001",
+        "channel": "web",
+        "reason": "no stock is allocated to the order any more",
+    }
+
+    first = await sim.post("/wms/fulfillment-orders/cancellations", json=cancel, headers=key("c"))
+    again = await sim.post("/wms/fulfillment-orders/cancellations", json=cancel, headers=key("c"))
+
+    assert first.status == again.status == 200
+    assert (await first.json())["cancelled"] == ["FO-000001"] == (await again.json())["cancelled"]
+    state = await (await sim.get("/_sim/wms/state")).json()
+    assert [fo["status"] for fo in state["fulfillment_orders"]] == ["cancelled"]
+    assert (await documents(sim, "wms"))["duplicates"] == 1
+    bad = await sim.post(
+        "/wms/fulfillment-orders/cancellations", json={"order_id": "o-1"}, headers=key("x")
+    )
+    assert bad.status == 422
+
+
 async def test_the_erp_prices_an_invoice_from_the_sales_order(sim: TestClient[Any, Any]) -> None:
     await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
     invoice = {

@@ -205,6 +205,20 @@ def test_the_wms_gets_one_fulfillment_order_per_location(sim: Sim) -> None:
     assert bodies["STORE-LIS"]["shipping"] == {"method": "standard"}
 
 
+def test_an_allocation_with_nothing_left_cancels_the_wms_fulfillment_orders(sim: Sim) -> None:
+    """A stock correction took all of the order's reservations: what the WMS was sent is
+    void, and it must hear so (else it would try to pick stock that is not there)."""
+    emptied = allocated().model_copy(update={"reservations": []})
+    with WmsClient(f"{sim.url}/wms") as wms:
+        wms.post_fulfillment_orders(allocated(), idempotency_key="k-1")
+        assert wms.post_fulfillment_orders(emptied, idempotency_key="k-2") == {}
+
+    state = httpx.get(f"{sim.url}/_sim/wms/state").json()
+    assert {fo["status"] for fo in state["fulfillment_orders"]} == {"cancelled"}
+    [cancel] = [d for d in sim.documents("wms")["documents"] if "reason" in d["body"]]
+    assert cancel["body"]["order_id"] == ORDER_ID
+
+
 def test_the_wms_hears_of_backorders(sim: Sim) -> None:
     order = OrderBackordered(
         **COMMON,

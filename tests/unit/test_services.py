@@ -406,11 +406,13 @@ def test_a_shrink_below_reserved_backorders_the_newest_reservation(uow: FakeUnit
     assert stored.version == 2
     assert uow.inventory.level(SKU, "WH-EAST").reserved == 2
     assert_reserved_matches_reservations(uow)
-    # ATP stays 0 at WH-EAST (4 - 4 before, 2 - 2 after): no stock event.
-    assert uow.event_types() == ["order.backordered"]
-    backordered_event = uow.committed_events[0]
-    assert backordered_event.aggregate_id == str(newer.id)
-    assert backordered_event.aggregate_version == 2
+    # ATP stays 0 at WH-EAST (4 - 4 before, 2 - 2 after): no stock event. The order's
+    # allocation goes out though it is empty: the WMS must cancel what it was sent.
+    assert uow.event_types() == ["order.allocated", "order.backordered"]
+    [allocated] = payloads(uow, OrderAllocated)
+    assert allocated.reservations == []
+    assert all(e.aggregate_id == str(newer.id) for e in uow.committed_events)
+    assert all(e.aggregate_version == 2 for e in uow.committed_events)
 
 
 def test_a_shrink_takes_only_what_it_must_from_the_newest_reservation(
