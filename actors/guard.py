@@ -13,6 +13,9 @@ Every actor runs its handler through `deliver()`. In one transaction it:
    applied and releases the parked successor through the outbox (the relay sends
    it again once this commits).
 
+On PostgreSQL steps 1–4 are one locking read and step 5's writes one statement
+(adapters.db.consumer.open_delivery / close_delivery).
+
 The cursor row stays locked across the external call; the client's timeout bounds
 that. A transient failure rolls the transaction back and is counted in a short
 transaction of its own; the caller retries it a few times, then parks it as waiting.

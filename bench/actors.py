@@ -1313,7 +1313,7 @@ def guard_table(runs: dict[str, list[dict[str, Any]]], alone: list[dict[str, flo
         "*alone*: the same statements in one thread with the stack idle (p50; ROLLBACK for "
         "COMMIT).",
         "",
-        "| step (lock_cursor includes BEGIN) | alone | " + " | ".join(keys) + " |",
+        "| step (open_delivery includes BEGIN) | alone | " + " | ".join(keys) + " |",
         "|---|---:|" + "---:|" * len(keys),
     ]
     solo = {
@@ -1337,7 +1337,7 @@ def guard_table(runs: dict[str, list[dict[str, Any]]], alone: list[dict[str, flo
         bare = med([a["a bare SELECT 1 round trip (reference)"] for a in alone])
         lines += [
             "",
-            f"Alone, the whole guard transaction (connect, 9 calls, ROLLBACK) takes {whole:.2f} ms;"
+            f"Alone, the guard transaction (connect, 2 statements, ROLLBACK) takes {whole:.2f} ms;"
             f" a bare `SELECT 1` round trip {bare:.2f} ms.",
         ]
     return "\n".join(lines) + "\n"
