@@ -79,7 +79,14 @@ class Order:
         self.status = target
 
     def allocation_status(self) -> OrderStatus:
-        """allocated / partially_allocated / backordered, from the lines' allocation."""
+        """The status the lines call for: allocated / partially_allocated / backordered from
+        their allocation; once anything has shipped, partially_fulfilled (fulfilled when all
+        has), whatever the open remainder's allocation — the lines show that, and the state
+        machine never leads back from shipped to unshipped."""
+        if all(line.shipped == line.quantity for line in self.lines):
+            return OrderStatus.FULFILLED
+        if any(line.shipped for line in self.lines):
+            return OrderStatus.PARTIALLY_FULFILLED
         if all(line.allocated == line.quantity for line in self.lines):
             return OrderStatus.ALLOCATED
         if any(line.allocated for line in self.lines):

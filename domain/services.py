@@ -199,7 +199,8 @@ def adjust_inventory(uow: UnitOfWork, cmd: AdjustInventory) -> dict[str, SkuStoc
     """Apply stock adjustments in order, all or nothing; returns the SKUs' stock afterwards.
 
     A shrink below what is reserved takes the newest reservations back (the order
-    line is backordered) and tries to re-allocate them at other locations.
+    line is backordered) and tries to re-allocate them at other locations. Orders
+    already part-shipped are no exception: they stay partially fulfilled.
     """
     pairs = [(a.sku, a.location) for a in cmd.adjustments]
     with uow:

@@ -12,12 +12,15 @@ from domain.money import Money
 from domain.orders import Order
 from domain.ports import UnitOfWork
 from domain.shipments import Shipment, ShippedLine
-from domain.status import OrderStatus
 
 
 def record_shipment(uow: UnitOfWork, cmd: RecordShipment) -> tuple[Shipment, bool]:
-    """Record what left a location; (shipment, created). The same tracking number again for
-    the same order returns the recorded shipment (systems retry)."""
+    """Record what left a location; (shipment, created).
+
+    The same tracking number again for the same order is a repeat (systems retry): with
+    the same location and lines it returns the recorded shipment; anything else is a
+    Conflict, since a second parcel silently dropped would never be invoiced.
+    """
     with uow:
         peek = uow.orders.get(cmd.order_id)
         if peek is None:
@@ -26,9 +29,6 @@ def record_shipment(uow: UnitOfWork, cmd: RecordShipment) -> tuple[Shipment, boo
         stock = uow.inventory.lock(sorted({line.sku for line in cmd.lines}))
         order = uow.orders.get(cmd.order_id, lock=True)
         assert order is not None
-        existing = uow.shipments.find(order.id, cmd.carrier, cmd.tracking_number)
-        if existing is not None:
-            return existing, False
         shipment = Shipment(
             order.id,
             cmd.location,
@@ -36,10 +36,14 @@ def record_shipment(uow: UnitOfWork, cmd: RecordShipment) -> tuple[Shipment, boo
             cmd.tracking_number,
             [ShippedLine(line.sku, line.quantity) for line in cmd.lines],
         )
+        existing = uow.shipments.find(order.id, cmd.carrier, cmd.tracking_number)
+        if existing is not None:
+            _check_repeat(existing, shipment)
+            return existing, False
         shipped = _consume(order, shipment)
         levels = {(lv.sku, lv.location): lv for s in stock.values() for lv in s.levels}
         changed = []
-        for sku, quantity in shipped.items():
+        for sku, quantity in _by_sku(shipment.lines).items():
             lv = levels[(sku, cmd.location)]
             changed.append(
                 dataclasses.replace(
@@ -47,8 +51,7 @@ def record_shipment(uow: UnitOfWork, cmd: RecordShipment) -> tuple[Shipment, boo
                 )
             )
         uow.inventory.save_levels(changed)  # ATP unchanged: on hand and reserved both fell
-        fulfilled = all(line.shipped == line.quantity for line in order.lines)
-        order.move_to(OrderStatus.FULFILLED if fulfilled else OrderStatus.PARTIALLY_FULFILLED)
+        order.move_to(order.allocation_status())
         order.bump()
         uow.orders.save(order)
         uow.shipments.add(shipment)
@@ -57,13 +60,39 @@ def record_shipment(uow: UnitOfWork, cmd: RecordShipment) -> tuple[Shipment, boo
     return shipment, True
 
 
-def _consume(order: Order, shipment: Shipment) -> dict[str, int]:
+def _by_sku(lines: list[ShippedLine]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for line in lines:
+        totals[line.sku] += line.quantity
+    return dict(totals)
+
+
+def _check_repeat(recorded: Shipment, sent: Shipment) -> None:
+    """A repeat of a tracking number must describe the same parcel (lines by SKU: how the
+    WMS splits them into entries does not matter)."""
+    where = f"tracking number {sent.tracking_number!r} is already recorded for this order"
+    if recorded.location != sent.location:
+        raise Conflict(
+            f"{where} from {recorded.location}, not {sent.location}",
+            shipment_id=str(recorded.id),
+        )
+    before, now = _by_sku(recorded.lines), _by_sku(sent.lines)
+    if before != now:
+        differences = "; ".join(
+            f"{sku}: {before.get(sku, 0)} recorded, {now.get(sku, 0)} sent"
+            for sku in sorted(before.keys() | now.keys())
+            if before.get(sku, 0) != now.get(sku, 0)
+        )
+        raise Conflict(f"{where} with other lines ({differences})", shipment_id=str(recorded.id))
+
+
+def _consume(order: Order, shipment: Shipment) -> dict[int, int]:
     """Take the shipped quantities from the order's reservations at that location (oldest
-    first); a quantity beyond what is reserved there is a conflict."""
-    wanted: dict[str, int] = defaultdict(int)
-    for shipped_line in shipment.lines:
-        wanted[shipped_line.sku] += shipped_line.quantity
-    for sku, quantity in wanted.items():
+    first) and return them per order line: the WMS names only SKUs, and a SKU on two lines
+    ships as the line whose reservation it consumed. Beyond what is reserved there is a
+    conflict."""
+    shipped: dict[int, int] = defaultdict(int)
+    for sku, quantity in _by_sku(shipment.lines).items():
         held = [r for r in order.reservations if r.sku == sku and r.location == shipment.location]
         available = sum(r.quantity for r in held)
         if not held and all(line.sku != sku for line in order.lines):
@@ -76,26 +105,32 @@ def _consume(order: Order, shipment: Shipment) -> dict[str, int]:
         remaining = quantity
         for reservation in sorted(held, key=lambda r: (r.created_at, str(r.id))):
             take = min(reservation.quantity, remaining)
-            order_line = order.line(reservation.line_no)
+            order.line(reservation.line_no).shipped += take
+            shipped[reservation.line_no] += take
             order.release(reservation, take)
-            order_line.shipped += take
             remaining -= take
             if remaining == 0:
                 break
-    return dict(wanted)
+    return dict(shipped)
 
 
-def _dispatched(order: Order, shipment: Shipment, shipped: dict[str, int]) -> DomainEvent:
+def _dispatched(order: Order, shipment: Shipment, shipped: dict[int, int]) -> DomainEvent:
+    """shipment.dispatched for the lines `shipped` (line_no → quantity), already counted on
+    the order's lines."""
     value = Money.zero(order.currency)
     lines = []
-    left = dict(shipped)
-    for line in order.lines:
-        quantity = min(left.get(line.sku, 0), line.quantity)
-        if quantity:
-            # The line's value pro rata: the invoice needs what left, not what was ordered.
-            value += Money(line.total.minor * quantity // line.quantity, order.currency)
-            lines.append(ShippedLineOut(line_no=line.line_no, sku=line.sku, quantity=quantity))
-            left[line.sku] -= quantity
+    for line_no, quantity in sorted(shipped.items()):
+        line = order.line(line_no)
+        # The line's value pro rata: the invoice needs what left, not what was ordered.
+        # Rounded as a running total, so the parcels of a line add up to its total exactly
+        # and never above it.
+        total = line.total.minor
+        before = line.shipped - quantity
+        value += Money(
+            total * line.shipped // line.quantity - total * before // line.quantity,
+            order.currency,
+        )
+        lines.append(ShippedLineOut(line_no=line_no, sku=line.sku, quantity=quantity))
     payload = ShipmentDispatched(
         order_id=str(order.id),
         channel=order.channel,

@@ -95,3 +95,133 @@ async def test_a_channel_key_cannot_record_shipments_and_an_unknown_order_is_404
         headers=Keys.bearer(keys.erp),
     )
     assert missing.status == 404
+
+
+def outbox(engine: sa.Engine, order_id: str) -> list[dict[str, Any]]:
+    """The order's events in commit order, each with the destinations it was routed to."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT e.event_type, e.aggregate_version, e.payload,"
+                " array_agg(d.destination ORDER BY d.destination) AS destinations"
+                " FROM outbox_events e JOIN outbox_deliveries d USING (event_id)"
+                " WHERE e.aggregate_id = :id GROUP BY e.id ORDER BY e.id"
+            ),
+            {"id": order_id},
+        ).mappings()
+        return [dict(row) for row in rows]
+
+
+async def test_a_stock_count_where_a_partly_shipped_order_holds_stock_backorders_the_rest(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    """Issue 8, point 2: the count is taken (200), the order stays partially fulfilled with
+    its open unit backordered, and the WMS learns its reservation is void."""
+    order = await placed(client, keys)
+    shipped = await client.post(
+        "/v1/shipments", json=shipment(order["id"], quantity=1), headers=Keys.bearer(keys.erp)
+    )
+    assert shipped.status == 201, await shipped.text()
+
+    response = await client.post(
+        "/v1/inventory/adjustments",
+        json={"adjustments": [{"sku": "A", "location": "WH-EAST", "set_on_hand": 0}]},
+        headers=Keys.bearer(keys.erp),
+    )
+    assert response.status == 200, await response.text()
+
+    current = await (
+        await client.get(f"/v1/orders/{order['id']}", headers=Keys.bearer(keys.web))
+    ).json()
+    assert (current["status"], current["version"]) == ("partially_fulfilled", 3)
+    assert current["reservations"] == []
+    [line] = current["lines"]
+    assert (line["shipped"], line["allocated"]) == (1, 0)
+    inventory = await (await client.get("/v1/inventory/A", headers=Keys.bearer(keys.web))).json()
+    assert inventory["atp"] == 0
+    assert inventory["locations"][0] == {
+        "location": "WH-EAST",
+        "on_hand": 0,
+        "reserved": 0,
+        "atp": 0,
+    }
+    events = outbox(engine, order["id"])
+    assert [(e["event_type"], e["aggregate_version"]) for e in events[-2:]] == [
+        ("order.allocated", 3),
+        ("order.backordered", 3),
+    ]
+    told, short = events[-2:]
+    assert told["destinations"] == ["wms"]
+    assert told["payload"]["reservations"] == []
+    assert told["payload"]["status"] == "partially_fulfilled"
+    assert short["payload"]["lines"] == [{"line_no": 1, "sku": "A", "quantity": 1}]
+
+
+async def test_one_sku_on_two_lines_ships_as_each_line_with_its_own_value(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    """Issue 8, point 5: a mug at 10.00 and a free one; two parcels of one mug each report
+    line 1 at 10.00 and line 2 at 0.00, never 20.00 for a 10.00 order."""
+    await stock(client, keys, {"sku": "A", "location": "WH-EAST", "set_on_hand": 5})
+    doc = order_doc("MUGS-1", [("A", 1), ("A", 1)])
+    doc["lines"][1]["unit_price"] = "0.00"
+    doc.pop("shipping")
+    doc["totals"] = {"grand_total": "10.00"}
+    doc["payment"]["amount"] = "10.00"
+    response = await client.post("/v1/orders", json=doc, headers=Keys.bearer(keys.web))
+    assert response.status == 201, await response.text()
+    order = await response.json()
+    for tracking in ("JD0001", "JD0002"):
+        response = await client.post(
+            "/v1/shipments",
+            json=shipment(order["id"], quantity=1, tracking=tracking),
+            headers=Keys.bearer(keys.erp),
+        )
+        assert response.status == 201, await response.text()
+
+    dispatched = [
+        e for e in outbox(engine, order["id"]) if e["event_type"] == "shipment.dispatched"
+    ]
+    assert all(e["destinations"] == ["channel:web", "erp"] for e in dispatched)
+    reported = sorted(
+        (line["line_no"], line["quantity"], e["payload"]["shipped_value"])
+        for e in dispatched
+        for line in e["payload"]["lines"]
+    )
+    assert reported == [(1, 1, "10.00"), (2, 1, "0.00")]
+    with engine.connect() as conn:
+        shipped = conn.execute(
+            sa.text("SELECT line_no, shipped FROM order_lines WHERE order_id = :id ORDER BY 1"),
+            {"id": order["id"]},
+        ).all()
+    assert [tuple(row) for row in shipped] == [(1, 1), (2, 1)]
+
+
+async def test_a_reused_tracking_number_with_other_lines_is_a_409_naming_the_difference(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    """Issue 8, point 6: the same (order, tracking number) with the same lines is a repeat
+    (200, the recorded shipment); with other lines a 409, and the second parcel is not lost
+    silently."""
+    order = await placed(client, keys)
+    first = await client.post(
+        "/v1/shipments", json=shipment(order["id"], quantity=1), headers=Keys.bearer(keys.erp)
+    )
+    recorded = await first.json()
+    assert first.status == 201, recorded
+    repeat = await client.post(
+        "/v1/shipments", json=shipment(order["id"], quantity=1), headers=Keys.bearer(keys.erp)
+    )
+    assert repeat.status == 200 and (await repeat.json())["id"] == recorded["id"]
+
+    other = await client.post(
+        "/v1/shipments", json=shipment(order["id"], quantity=2), headers=Keys.bearer(keys.erp)
+    )
+    assert other.status == 409
+    assert other.content_type == "application/problem+json"
+    problem = await other.json()
+    assert "A: 1 recorded, 2 sent" in problem["detail"]
+    assert problem["shipment_id"] == recorded["id"]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM shipments")).scalar_one() == 1
+        assert conn.execute(sa.text("SELECT shipped FROM order_lines")).scalar_one() == 1
