@@ -18,13 +18,15 @@ On PostgreSQL steps 1–4 are one locking read and step 5's writes one statement
 
 The cursor row stays locked across the external call; the client's timeout bounds
 that. A transient failure rolls the transaction back and is counted in a short
-transaction of its own; the caller retries it a few times, then parks it as waiting.
-A permanent failure is a dead letter and blocks the aggregate's later messages at
-that destination only.
+transaction of its own; the caller (actors.registry) retries it a few times, then parks
+it as waiting for its destination, or dead-letters it when the destination is up and
+takes other messages. A permanent failure is a dead letter and blocks the aggregate's
+later messages at that destination only.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -122,12 +124,19 @@ def park_waiting(
 ) -> None:
     """Retries are spent: the message waits in the database until the destination is back,
     and the destination's breaker opens (so the health probe will release it, not before
-    `retry_after_s` when the system named a time)."""
+    `retry_after_s` when the system named a time).
+
+    The breaker row is locked first. A resume closes the breaker (under the same lock) and
+    then releases what waits: either it ran before, and the breaker read here is closed, so
+    this opens it again and the probe will look; or it waits for this transaction and then
+    finds the row parked here. Read without the lock, the resume could close the breaker
+    and miss the uncommitted row: waiting under a closed breaker that nobody visits."""
     with engine.connect() as conn, conn.begin():
+        state = consumer.lock_breaker(conn, envelope.destination)
         row = consumer.delivery(conn, envelope.event_id, envelope.destination)
         if row is not None and row.status not in ("applied", "dead", "superseded"):
             consumer.set_status(conn, row.id, "waiting", error=reason)
-        if consumer.breaker_state(conn, envelope.destination) == "closed":
+        if state == "closed":
             consumer.set_breaker(
                 conn, envelope.destination, "open", reason, retry_after_s=retry_after_s
             )
@@ -149,3 +158,36 @@ def dead_letter(engine: sa.Engine, envelope: Envelope, error: str) -> None:
         row = consumer.delivery(conn, envelope.event_id, envelope.destination)
         if row is not None:
             _dead(conn, envelope, row, error)
+
+
+def dead_letter_unreadable(engine: sa.Engine, raw: Any, error: str) -> Outcome:
+    """A message whose envelope does not validate (a bug, or a relay of another version):
+    a dead letter of the delivery it names, so its aggregate's later messages park behind
+    it visibly. One that names no delivery of ours is not ours (Outcome.UNKNOWN)."""
+    event_id, destination = _identity(raw)
+    if event_id is None or destination is None:
+        return Outcome.UNKNOWN
+    with engine.connect() as conn, conn.begin():
+        found = consumer.delivery_identity(conn, event_id, destination)
+        if found is None:
+            return Outcome.UNKNOWN
+        consumer.lock_cursor(conn, destination, found.aggregate_type, found.aggregate_id)
+        row = consumer.delivery(conn, event_id, destination)
+        if row is None or row.status == "dead":
+            return Outcome.DUPLICATE
+        recorded = {**found.envelope_fields(), "raw": raw}
+        consumer.add_dead_letter(conn, recorded, error, row.attempts + 1)
+        consumer.set_status(conn, row.id, "dead", error=error, attempt=True)
+        consumer.block_cursor(conn, destination, found.aggregate_type, found.aggregate_id, event_id)
+    return Outcome.DEAD
+
+
+def _identity(raw: Any) -> tuple[uuid.UUID | None, str | None]:
+    if not isinstance(raw, dict):
+        return None, None
+    destination = raw.get("destination")
+    try:
+        event_id = uuid.UUID(str(raw.get("event_id")))
+    except ValueError:
+        event_id = None
+    return event_id, destination if isinstance(destination, str) and destination else None

@@ -3,28 +3,50 @@
 Each downstream system is one module with a `handle(envelope, clients)` function
 and one line in HANDLERS; the queue and actor names come from outbox.queues, so
 what the relay publishes and what the workers consume cannot drift apart.
+
+What happens to a message is decided here and recorded in the database before the
+message is acknowledged:
+
+- applied, duplicate, parked, waiting, superseded: `actors.guard.deliver`;
+- a transient failure (timeout, 5xx, 429): retried with backoff a few times; then the
+  destination is asked whether it is up — if it is not, the message waits for it in the
+  database (breaker open) however long that takes; if it is, and other messages get
+  through, this one document is poison: a dead letter for its own aggregate only;
+- a document the system refuses (4xx) or our code cannot map: a dead letter;
+- the database unreachable: nothing can be recorded, so nothing is acknowledged — the
+  worker holds the message and waits (`actors.outage`);
+- a deadlock or serialization failure: tried again, never counted as poison.
+
+Only `dramatiq.Retry` leaves an actor, and its count never runs out: nothing of ours
+ends in Dramatiq's `.XQ` queue, and Dramatiq never logs a message with its payload.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
 import sqlalchemy as sa
+from dramatiq.common import compute_backoff
+from dramatiq.middleware import CurrentMessage
+from pydantic import ValidationError
 
-from actors import channel, crm, erp, wms
+from actors import channel, crm, erp, logsafe, wms
 from actors.guard import (
     Outcome,
     dead_letter,
+    dead_letter_unreadable,
     deliver,
     park_waiting,
     record_attempt,
     record_transient_failure,
 )
+from actors.outage import Hold, database_conflict, database_down
 from adapters.systems.errors import TransientError
 from outbox.envelope import Envelope
 from outbox.queues import CHANNEL_PREFIX, CHANNEL_QUEUE, SYSTEM_QUEUES, queue_for
@@ -32,42 +54,54 @@ from outbox.queues import CHANNEL_PREFIX, CHANNEL_QUEUE, SYSTEM_QUEUES, queue_fo
 log = logging.getLogger("ordersync.actors")
 
 Handle = Callable[[Envelope, Any], object]
+Healthy = Callable[[str], bool]
 HANDLERS: dict[str, Handle] = {
     "erp": erp.handle,
     "wms": wms.handle,
     "crm": crm.handle,
     CHANNEL_QUEUE.queue_name: channel.handle,
 }
+# A copy's failures in this delivery cycle, kept in the Dramatiq message's options: a
+# message the relay sends again (released after an outage) starts a new cycle at 0.
+CYCLE_FAILURES = "ordersync_failures"
 
 
 @dataclass
 class Policy:
     """Retries are for blips; beyond them the destination's breaker opens."""
 
-    attempts: int = 3  # handler attempts before a message waits for its destination
+    attempts: int = 3  # handler attempts per cycle before the destination is asked if it is up
     breaker_threshold: int = 5  # consecutive failures that open a destination's breaker
     min_backoff_ms: int = 200
     max_backoff_ms: int = 2_000  # far below RabbitMQ's 30-minute consumer timeout
     # A system's Retry-After is honoured up to this; asked to wait longer, the message
     # waits in the database (breaker open) instead of in a delay queue.
     max_retry_after_s: float = 60.0
+    # A document that keeps failing while its destination answers its health check is
+    # poison when another message reached that destination within `success_window_s`,
+    # or, with no such evidence, once it has failed this often in all (across cycles).
+    poison_attempts: int = 9
+    success_window_s: float = 60.0
+    hold: Hold = field(default_factory=Hold)  # while the database is unreachable
     outcomes: dict[str, int] = field(default_factory=dict)  # counts, for tests and metrics
+    last_applied: dict[str, float] = field(default_factory=dict)  # destination → monotonic
 
 
 def register(broker: dramatiq.Broker, engine: sa.Engine, clients: Any, policy: Policy) -> list[Any]:
     """Declare one actor per queue on `broker` (RabbitMQ, or the in-process stub)."""
+    logsafe.install()
+    if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
+        broker.add_middleware(CurrentMessage())
     actors = []
     for queue in (*SYSTEM_QUEUES, CHANNEL_QUEUE.queue_name):
         handle = HANDLERS[queue]
         route = queue_for(queue if queue != CHANNEL_QUEUE.queue_name else "channel:_")
 
         def apply(raw: dict[str, Any], _handle: Handle = handle) -> None:
-            envelope = Envelope.model_validate(raw)
-            if envelope.destination.startswith(CHANNEL_PREFIX):
-                # Look the channel up now, not inside the message's transaction: that
-                # would want a second connection (and the embedded pool has one).
-                clients.channel(envelope.destination.removeprefix(CHANNEL_PREFIX))
-            _apply(engine, envelope, lambda env: _handle(env, clients), policy)
+            policy.hold.run(
+                lambda: receive(engine, raw, lambda env: _handle(env, clients), clients, policy),
+                _describe_raw(raw),
+            )
 
         actors.append(
             dramatiq.actor(
@@ -77,12 +111,29 @@ def register(broker: dramatiq.Broker, engine: sa.Engine, clients: Any, policy: P
                 broker=broker,
                 min_backoff=policy.min_backoff_ms,
                 max_backoff=policy.max_backoff_ms,
-                # Our ledger counts the attempts (across redeliveries too) and decides;
-                # _apply raises only while a retry is still wanted.
-                retry_when=lambda retries, error: retries < policy.attempts * 2,
+                # Our ledger counts the attempts and decides; an actor raises only
+                # dramatiq.Retry, while another try is wanted, so Dramatiq's own count
+                # must never end in its dead-letter queue.
+                retry_when=lambda retries, error: True,
             )
         )
     return actors
+
+
+def receive(engine: sa.Engine, raw: Any, handler: Any, clients: Any, policy: Policy) -> str:
+    """One message off the queue: its envelope checked, then applied (see _apply)."""
+    try:
+        envelope = Envelope.model_validate(raw)
+    except ValidationError as error:
+        why = logsafe.reason(error)
+        outcome = dead_letter_unreadable(engine, raw, why)
+        log.error("%s: unreadable envelope (%s): %s", _describe_raw(raw), outcome.value, why)
+        return _count(policy, None, outcome)
+    if envelope.destination.startswith(CHANNEL_PREFIX):
+        # Look the channel up now, not inside the message's transaction: that
+        # would want a second connection (and the embedded pool has one).
+        clients.channel(envelope.destination.removeprefix(CHANNEL_PREFIX))
+    return _apply(engine, envelope, handler, policy, healthy=clients.healthy)
 
 
 def retry_after_delay_ms(seconds: float, policy: Policy) -> int:
@@ -92,40 +143,132 @@ def retry_after_delay_ms(seconds: float, policy: Policy) -> int:
     return int(delay * (1 + random.random() / 10))
 
 
-def _apply(engine: sa.Engine, envelope: Envelope, handler: Any, policy: Policy) -> str:
+def _apply(
+    engine: sa.Engine,
+    envelope: Envelope,
+    handler: Any,
+    policy: Policy,
+    *,
+    healthy: Healthy | None = None,
+) -> str:
+    """Deliver, and record what became of it; raises dramatiq.Retry while a retry is wanted
+    (and lets an unreachable database through to the caller's hold)."""
     try:
         outcome = deliver(engine, envelope, handler)
     except TransientError as error:
-        attempts, state = record_transient_failure(
-            engine, envelope, str(error), breaker_threshold=policy.breaker_threshold
-        )
-        asked = error.retry_after
-        if (
-            state == "closed"
-            and attempts < policy.attempts
-            and (asked is None or asked <= policy.max_retry_after_s)
-        ):
-            log.info(
-                "%s: attempt %d of %s failed (%s); retrying",
-                envelope.destination,
-                attempts,
-                envelope.event_id,
-                error,
-            )
-            if asked is None:
-                raise  # Dramatiq's exponential backoff with jitter
-            raise dramatiq.Retry(str(error), delay=retry_after_delay_ms(asked, policy)) from error
-        park_waiting(engine, envelope, str(error), retry_after_s=asked)
-        outcome = Outcome.WAITING
-        log.warning(
-            "%s is failing (%s): %s waits for it", envelope.destination, error, envelope.event_id
-        )
-    except Exception as error:  # not an outage: a bug or a document the code cannot map
-        reason = f"{type(error).__name__}: {error}"
-        if record_attempt(engine, envelope, reason) < policy.attempts:
+        outcome = _transient(engine, envelope, error, policy, healthy)
+    except Exception as error:
+        if database_down(error):
             raise
-        dead_letter(engine, envelope, reason)
-        outcome = Outcome.DEAD
-        log.error("%s: %s is a dead letter: %s", envelope.destination, envelope.event_id, reason)
+        if database_conflict(error):
+            log.info("%s: database conflict (%s); trying again", _describe(envelope), error)
+            raise dramatiq.Retry("database conflict", delay=_backoff_ms(1, policy)) from None
+        outcome = _failed(engine, envelope, error, policy)
+    return _count(policy, envelope.destination, outcome)
+
+
+def _transient(
+    engine: sa.Engine,
+    envelope: Envelope,
+    error: TransientError,
+    policy: Policy,
+    healthy: Healthy | None,
+) -> Outcome:
+    attempts, state = record_transient_failure(
+        engine, envelope, str(error), breaker_threshold=policy.breaker_threshold
+    )
+    failures = _cycle_failures() or attempts
+    asked = error.retry_after
+    if (
+        state == "closed"
+        and failures < policy.attempts
+        and (asked is None or asked <= policy.max_retry_after_s)
+    ):
+        log.info("%s: attempt %d failed (%s); retrying", _describe(envelope), attempts, error)
+        delay = (
+            _backoff_ms(failures, policy) if asked is None else retry_after_delay_ms(asked, policy)
+        )
+        raise dramatiq.Retry(str(error), delay=delay) from None
+    if (
+        state == "closed"
+        and asked is None
+        and _refused_while_up(envelope, attempts, policy, healthy)
+    ):
+        why = (
+            f"{error} — failed {attempts} times while {envelope.destination} answered its "
+            "health check and took other messages"
+        )
+        dead_letter(engine, envelope, why)
+        log.error("%s is a dead letter (attempt %d): %s", _describe(envelope), attempts, why)
+        return Outcome.DEAD
+    park_waiting(engine, envelope, str(error), retry_after_s=asked)
+    log.warning(
+        "%s: %s is failing (%s); the message waits for it",
+        _describe(envelope),
+        envelope.destination,
+        error,
+    )
+    return Outcome.WAITING
+
+
+def _refused_while_up(
+    envelope: Envelope, attempts: int, policy: Policy, healthy: Healthy | None
+) -> bool:
+    """A destination that is up but keeps failing this one document: poison, not outage."""
+    if healthy is None or not healthy(envelope.destination):
+        return False
+    last = policy.last_applied.get(envelope.destination)
+    others_flow = last is not None and time.monotonic() - last <= policy.success_window_s
+    return others_flow or attempts >= policy.poison_attempts
+
+
+def _failed(engine: sa.Engine, envelope: Envelope, error: Exception, policy: Policy) -> Outcome:
+    """Not an outage: a bug or a document our code cannot map. Retried, then a dead letter."""
+    why = logsafe.reason(error)
+    attempts = record_attempt(engine, envelope, why)
+    if attempts < policy.attempts:
+        log.warning("%s: attempt %d failed (%s); retrying", _describe(envelope), attempts, why)
+        raise dramatiq.Retry(why, delay=_backoff_ms(attempts, policy)) from None
+    dead_letter(engine, envelope, why)
+    log.error("%s is a dead letter (attempt %d): %s", _describe(envelope), attempts, why)
+    return Outcome.DEAD
+
+
+def _count(policy: Policy, destination: str | None, outcome: Outcome) -> str:
     policy.outcomes[outcome.value] = policy.outcomes.get(outcome.value, 0) + 1
+    if outcome is Outcome.APPLIED and destination is not None:
+        policy.last_applied[destination] = time.monotonic()
     return outcome.value
+
+
+def _cycle_failures() -> int | None:
+    """This copy's failures in the current cycle, counting this one (None outside a worker)."""
+    message = CurrentMessage.get_current_message()
+    if message is None:
+        return None
+    failures = int(message.options.get(CYCLE_FAILURES, 0)) + 1
+    message.options[CYCLE_FAILURES] = failures
+    return failures
+
+
+def _backoff_ms(failures: int, policy: Policy) -> int:
+    _, delay = compute_backoff(
+        max(failures - 1, 0), factor=policy.min_backoff_ms, max_backoff=policy.max_backoff_ms
+    )
+    return int(delay)
+
+
+def _describe(envelope: Envelope) -> str:
+    """How our log lines name a message: its ids and routing, never its payload."""
+    return (
+        f"{envelope.event_type} {envelope.event_id} to {envelope.destination} "
+        f"({envelope.aggregate_type} {envelope.aggregate_id} #{envelope.sequence}"
+        f"{f' gen {envelope.generation}' if envelope.generation else ''})"
+    )
+
+
+def _describe_raw(raw: Any) -> str:
+    if not isinstance(raw, dict):
+        return f"a message of type {type(raw).__name__}"
+    known = ("event_type", "event_id", "destination", "aggregate_id", "sequence")
+    return " ".join(f"{k}={raw[k]}"[:80] for k in known if k in raw) or "a message"

@@ -108,6 +108,9 @@ def backend_post(system: str, doc_type: str, apply: Apply) -> Handler:
         refused = await admit(request, sim, store)
         if refused is not None:
             return refused
+        if store.faults.fails(raw):
+            detail = f"the {store.name} failed on this {doc_type} (fail_matching)"
+            return problem(500, "Internal Server Error", detail)
         key = request.headers.get(IDEMPOTENCY_KEY, "").strip()
         if not key or len(key) > MAX_KEY_LENGTH:
             detail = f"an {IDEMPOTENCY_KEY} header (1 to {MAX_KEY_LENGTH} characters) is required"

@@ -32,6 +32,9 @@ class Faults:
     throttle_rate: float = 0.0  # 429 with Retry-After: 1 at this rate
     latency_ms: float = 0.0  # added before every back-end answer
     down_until: float = 0.0  # time.monotonic() until which the system is down
+    # 500 for every document whose body contains one of these strings (an order id, say):
+    # the system is up and takes other documents, but always fails on these.
+    fail_matching: tuple[str, ...] = ()
 
     def down_remaining(self) -> float:
         return max(0.0, self.down_until - time.monotonic())
@@ -42,29 +45,48 @@ class Faults:
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply the given settings (absent ones keep their value; 0 turns one off)."""
-        allowed = (*RATES, *LIMITS)
+        allowed = (*RATES, *LIMITS, "fail_matching")
         unknown = sorted(set(changes) - set(allowed))
         if unknown:
             raise FaultSettingError(f"unknown setting(s) {unknown}; known: {sorted(allowed)}")
-        checked = {name: _number(name, value) for name, value in changes.items()}
+        matching = _strings("fail_matching", changes.get("fail_matching", self.fail_matching))
+        checked = {
+            name: _number(name, value) for name, value in changes.items() if name != "fail_matching"
+        }
         for name, value in checked.items():
             limit = 1.0 if name in RATES else LIMITS[name]
             if not 0.0 <= value <= limit:
                 raise FaultSettingError(f"{name} must be between 0 and {limit:g} (got {value:g})")
+        self.fail_matching = matching
         for name, value in checked.items():
             if name == "down_for_s":
                 self.down_until = time.monotonic() + value if value else 0.0
             else:
                 setattr(self, name, value)
 
-    def public(self) -> dict[str, float]:
+    def public(self) -> dict[str, Any]:
         return {
             "error_rate": self.error_rate,
             "reject_rate": self.reject_rate,
             "throttle_rate": self.throttle_rate,
             "latency_ms": self.latency_ms,
             "down_for_s": round(self.down_remaining(), 3),
+            "fail_matching": list(self.fail_matching),
         }
+
+    def fails(self, body: bytes) -> bool:
+        """Whether this document is one the system always fails on (fail_matching)."""
+        return any(text.encode() in body for text in self.fail_matching)
+
+
+def _strings(name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(v, str) and 0 < len(v) <= 200 for v in value
+    ):
+        raise FaultSettingError(f"{name} must be a list of strings of 1 to 200 characters")
+    if len(value) > 1000:
+        raise FaultSettingError(f"{name} takes at most 1000 strings")
+    return tuple(value)
 
 
 def _number(name: str, value: Any) -> float:

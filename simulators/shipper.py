@@ -33,7 +33,9 @@ class Shipper:
         ship_after_s: float | None,
         rng: random.Random,
         carrier: str = "SIM-EXPRESS",
-        max_attempts: int = 8,
+        # A WMS keeps trying to report a shipment: backoff capped at 10 s, for about two
+        # minutes (an API whose database is away answers 503 all that time).
+        max_attempts: int = 20,
         retry_base_s: float = 0.2,
     ) -> None:
         self.store, self.rng, self.carrier = store, rng, carrier
@@ -133,7 +135,9 @@ class Shipper:
             except (aiohttp.ClientError, TimeoutError) as error:
                 record["last_error"] = f"{type(error).__name__}: {error}"
             if attempt < self.max_attempts:
-                await asyncio.sleep(delay if delay is not None else self._backoff(attempt))
+                # At least what the server asked for, and growing: a Retry-After of 1 s from
+                # an API whose database is away must not use up the attempts in 20 s.
+                await asyncio.sleep(max(delay or 0.0, self._backoff(attempt)))
         record["delivery"] = "failed"
         log.warning("shipment %s not delivered: %s", body["tracking_number"], record["last_error"])
 

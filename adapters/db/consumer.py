@@ -23,6 +23,7 @@ from adapters.db.consumer_tables import (
 )
 from adapters.db.dialect import dialect_insert, insert
 from outbox.tables import deliveries_table as d
+from outbox.tables import events_table as e
 from outbox.writer import NOTIFY_CHANNEL
 
 
@@ -389,6 +390,46 @@ def _driver(conn: sa.Connection) -> Any:
     return conn.connection.driver_connection
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryIdentity:
+    """What the ledger knows of a delivery: enough to record it as a dead letter when the
+    message itself cannot be read."""
+
+    event_id: uuid.UUID
+    destination: str
+    generation: int
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    sequence: int
+
+    def envelope_fields(self) -> dict[str, Any]:
+        return {
+            "event_id": str(self.event_id),
+            "destination": self.destination,
+            "generation": self.generation,
+            "event_type": self.event_type,
+            "aggregate_type": self.aggregate_type,
+            "aggregate_id": self.aggregate_id,
+            "sequence": self.sequence,
+        }
+
+
+def delivery_identity(
+    conn: sa.Connection, event_id: uuid.UUID, destination: str
+) -> DeliveryIdentity | None:
+    row = conn.execute(
+        sa.select(
+            d.c.generation, e.c.event_type, d.c.aggregate_type, d.c.aggregate_id, d.c.sequence
+        )
+        .join(e, e.c.event_id == d.c.event_id)
+        .where(d.c.event_id == event_id, d.c.destination == destination)
+    ).first()
+    if row is None:
+        return None
+    return DeliveryIdentity(event_id, destination, *row)
+
+
 def add_dead_letter(
     conn: sa.Connection, envelope: dict[str, Any], error: str, attempts: int
 ) -> None:
@@ -455,6 +496,16 @@ def breaker_state_locked(conn: sa.Connection, destination: str) -> str:
     return str(row.state) if row else "closed"
 
 
+def lock_breaker(conn: sa.Connection, destination: str) -> str:
+    """The breaker's state, its row created if new and locked until commit (FOR UPDATE): a
+    resume, which closes the breaker and then releases what waits, runs wholly before or
+    wholly after the caller. Only on the rare path that parks a message after its retries."""
+    t = destinations_table
+    stmt = insert(conn, t).values(name=destination, state="closed", failures=0)
+    stmt = stmt.on_conflict_do_update(index_elements=[t.c.name], set_={"name": stmt.excluded.name})
+    return str(conn.execute(stmt.returning(t.c.state)).scalar_one())
+
+
 def set_breaker(
     conn: sa.Connection,
     destination: str,
@@ -508,6 +559,29 @@ def destinations_needing_probe(conn: sa.Connection) -> list[str]:
     t = destinations_table
     due = sa.or_(t.c.retry_at.is_(None), t.c.retry_at <= _now())
     return list(conn.execute(sa.select(t.c.name).where(t.c.state == "open", due)).scalars())
+
+
+def release_stranded(conn: sa.Connection, older_than_s: float) -> dict[str, int]:
+    """A safety net: deliveries `waiting` under a closed breaker (nobody would release them)
+    go out again, once they have waited `older_than_s`. Returns how many, per destination."""
+    t = destinations_table
+    not_closed = sa.select(t.c.name).where(t.c.state != "closed")
+    result = conn.execute(
+        sa.update(d)
+        .where(
+            d.c.status == "waiting",
+            d.c.destination.not_in(not_closed.scalar_subquery()),
+            d.c.updated_at < _now() - timedelta(seconds=older_than_s),
+        )
+        .values(status="pending", published_at=None, updated_at=sa.func.now())
+        .returning(d.c.destination)
+    )
+    released: dict[str, int] = {}
+    for destination in result.scalars():
+        released[destination] = released.get(destination, 0) + 1
+    if released:
+        wake_relays(conn)
+    return released
 
 
 def list_destinations(conn: sa.Connection) -> list[dict[str, Any]]:

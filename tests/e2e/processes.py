@@ -23,7 +23,14 @@ def start(
         environment["ORDERSYNC_BROKER_URL"] = broker_url
     log = tempfile.NamedTemporaryFile(prefix=f"ordersync-{args[0]}-", suffix=".log", delete=False)
     with log:
-        return subprocess.Popen([CLI, *args], env=environment, stdout=log, stderr=log)
+        process = subprocess.Popen([CLI, *args], env=environment, stdout=log, stderr=log)
+    process.log_path = log.name  # type: ignore[attr-defined]
+    return process
+
+
+def log_of(process: subprocess.Popen[bytes]) -> str:
+    """What a process started by `start` has logged so far."""
+    return Path(process.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
 
 
 def wait_until(

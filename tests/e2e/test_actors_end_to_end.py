@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.e2e.processes import start, wait_until
+from tests.e2e.processes import log_of, start, wait_until
 from tests.e2e.stack import Stack
 from tests.factories import order_doc
 
@@ -126,3 +126,39 @@ def test_a_rejected_document_is_one_dead_letter_and_other_orders_flow(stack: Sta
     }
     listed = start("dlq", "list", "--json", database_url=stack.database_url)
     assert listed.wait(30) == 0
+
+
+def test_a_document_the_erp_always_fails_with_500_is_poison_for_its_order_only(
+    stack: Stack,
+) -> None:
+    """The ERP is up (its health check passes) and takes every other sales order, but
+    answers one order's with 500 every time: that one is a dead letter, with the ERP's
+    answer recorded, and no other order waits for it (the breaker stays closed)."""
+    stack.up(ship_after=None)
+    stocked(stack)
+    stack.faults("erp", fail_matching=["POISON-1"])
+    poison = stack.order(order_doc("POISON-1", [("A", 1)]))
+    others = [stack.order(order_doc(f"FLOW-{i}", [("B", 1)])) for i in range(10)]
+
+    def dead_letters() -> list[Any]:
+        with stack.engine.connect() as conn:
+            return conn.execute(sa.text("SELECT * FROM dead_letters")).all()
+
+    wait_until(
+        lambda: len(by_type(stack.documents("erp"), "sales_order")) == 10,
+        30,
+        "every other order's sales order",
+    )
+    wait_until(lambda: len(dead_letters()) == 1, 60, "the one dead letter")
+    (dead,) = dead_letters()
+    assert (dead.destination, dead.aggregate_id) == ("erp", poison["id"])
+    assert "HTTP 500" in dead.error and "health check" in dead.error
+    assert {d["body"]["order_ref"] for d in by_type(stack.documents("erp"), "sales_order")} == {
+        o["id"] for o in others
+    }
+    with stack.engine.connect() as conn:
+        breaker = conn.execute(sa.text("SELECT state FROM destinations WHERE name = 'erp'"))
+        assert breaker.scalar() in (None, "closed")
+    listed = start("dlq", "list", "--json", database_url=stack.database_url)
+    assert listed.wait(30) == 0
+    assert poison["id"] in log_of(listed)

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from actors.guard import Outcome, deliver
+from actors.guard import Outcome, deliver, park_waiting
 from actors.probe import pause, probe_once, resume
 from actors.registry import Policy, _apply
 from adapters.db import consumer
@@ -159,7 +159,7 @@ def test_an_outage_longer_than_the_retries_parks_messages_as_waiting_then_releas
     down = TransientError("wms", "503 Service Unavailable", status=503)
     message = by_key(wms, "o-0", 1)
     system.fail[("o-0", 1)] = down
-    with pytest.raises(TransientError):  # the first attempt: Dramatiq retries it
+    with pytest.raises(dramatiq.Retry):  # the first attempt: Dramatiq retries it
         _apply(engine, message, system, policy)
     assert _apply(engine, message, system, policy) == "waiting"  # retries spent: it waits
     with engine.connect() as conn:
@@ -328,3 +328,173 @@ def test_a_stock_figure_that_a_newer_one_follows_is_superseded_not_sent(
     assert system.applied == [("TEE", 2)]  # only the newest figure went out
     rows = ledger(engine, "channel:web")
     assert (rows[("TEE", 1)].status, rows[("TEE", 2)].status) == ("superseded", "applied")
+
+
+# -- parking and resuming at once (issue 8, point 3) ------------------------------------
+
+
+def lock_waiters(engine: sa.Engine) -> int:
+    """Backends of this database waiting for a lock right now."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )
+
+
+def test_parking_as_waiting_while_a_resume_runs_strands_nothing(database_url: str) -> None:
+    """park_waiting has marked the row waiting and is about to commit when the probe's
+    resume closes the breaker and releases what waits. Reading the breaker without its
+    lock, the resume could not see the uncommitted row: closed breaker, row waiting, and
+    nobody to release it. With the lock, the resume waits for the park (seen as a lock
+    waiter) and then releases the row."""
+    engine = make_engine(database_url, pool_size=4)
+    park_engine = make_engine(database_url, pool_size=2)
+    try:
+        write_orders(engine, aggregates=1, events_each=1)
+        message = by_key(envelopes(engine, "wms"), "o-0", 1)
+        with engine.begin() as conn:
+            consumer.set_breaker(conn, "wms", "open", "503 from the WMS")
+        about_to_commit, resumed = threading.Event(), threading.Event()
+
+        @sa.event.listens_for(park_engine, "commit")
+        def _hold(_conn: Any) -> None:
+            about_to_commit.set()
+            resumed.wait(10)
+
+        parker = threading.Thread(target=lambda: park_waiting(park_engine, message, "503"))
+        parker.start()
+        assert about_to_commit.wait(10)
+        resumer = threading.Thread(target=lambda: resume(engine, "wms", "health probe"))
+        resumer.start()
+        deadline = time.monotonic() + 10
+        while resumer.is_alive() and lock_waiters(engine) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        resume_waited_for_the_park = resumer.is_alive() and lock_waiters(engine) > 0
+        resumed.set()
+        parker.join(10)
+        resumer.join(10)
+
+        row = ledger(engine, "wms")[("o-0", 1)]
+        with engine.connect() as conn:
+            state = consumer.breaker_state(conn, "wms")
+        assert not (row.status == "waiting" and state == "closed"), "stranded"
+        assert (row.status, row.published_at, state) == ("pending", None, "closed")
+        assert resume_waited_for_the_park  # the race happened: the resume queued on the lock
+    finally:
+        park_engine.dispose()
+        engine.dispose()
+
+
+def test_the_sweep_releases_what_waits_under_a_closed_breaker_and_counts_it(
+    engine: sa.Engine, wms: list[Envelope]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from prometheus_client import REGISTRY
+
+    from actors.probe import sweep_stranded
+    from outbox.tables import deliveries_table as d
+
+    def counted() -> float:
+        labels = {"destination": "wms"}
+        return REGISTRY.get_sample_value("ordersync_stranded_waiting_released_total", labels) or 0
+
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    stranded, fresh = ledger(engine, "wms")[("o-0", 1)], ledger(engine, "wms")[("o-1", 1)]
+    (open_one,) = [r for k, r in ledger(engine, "channel:web").items() if k[0] == "o-0"][:1]
+    with engine.begin() as conn:
+        for row, updated in (
+            (stranded, hour_ago),
+            (fresh, datetime.now(UTC)),
+            (open_one, hour_ago),
+        ):
+            conn.execute(
+                sa.update(d)
+                .where(d.c.id == row.id)
+                .values(status="waiting", published_at=hour_ago, updated_at=updated)
+            )
+        consumer.set_breaker(conn, "channel:web", "open", "down")  # its waiting rows are fine
+    before = counted()
+    assert sweep_stranded(engine, older_than_s=30) == {"wms": 1}
+    assert counted() == before + 1
+    rows = ledger(engine, "wms")
+    assert (rows[("o-0", 1)].status, rows[("o-0", 1)].published_at) == ("pending", None)
+    assert rows[("o-1", 1)].status == "waiting"  # too fresh to call stranded
+    assert ledger(engine, "channel:web")[("o-0", open_one.sequence)].status == "waiting"
+    assert sweep_stranded(engine, older_than_s=30) == {}
+
+
+# -- a document the destination always fails on, while it is up (issue 8, point 4) -----
+
+
+def up(_destination: str) -> bool:
+    return True
+
+
+def down(_destination: str) -> bool:
+    return False
+
+
+def dead_letters(engine: sa.Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT * FROM dead_letters ORDER BY id")).all()
+
+
+def test_a_document_failing_while_its_destination_is_up_is_poison_for_its_order_only(
+    engine: sa.Engine, wms: list[Envelope]
+) -> None:
+    system = Recorder()
+    policy = Policy(attempts=2, breaker_threshold=5)
+    poison = by_key(wms, "o-0", 1)
+    system.fail[("o-0", 1)] = TransientError("wms", "500 Internal Server Error", status=500)
+    assert _apply(engine, by_key(wms, "o-1", 1), system, policy, healthy=up) == "applied"
+    with pytest.raises(dramatiq.Retry):
+        _apply(engine, poison, system, policy, healthy=up)
+    assert _apply(engine, poison, system, policy, healthy=up) == "dead"
+
+    (dead,) = dead_letters(engine)
+    assert (dead.aggregate_id, dead.sequence) == ("o-0", 1) and "HTTP 500" in dead.error
+    with engine.connect() as conn:
+        assert consumer.breaker_state(conn, "wms") == "closed"  # the others never waited
+    assert _apply(engine, by_key(wms, "o-0", 2), system, policy, healthy=up) == "parked"
+    for sequence in (2, 3):
+        assert _apply(engine, by_key(wms, "o-1", sequence), system, policy, healthy=up) == "applied"
+
+
+def test_with_no_other_traffic_a_failing_document_is_poison_after_a_bounded_number_of_cycles(
+    engine: sa.Engine, wms: list[Envelope]
+) -> None:
+    system = Recorder()
+    policy = Policy(attempts=2, breaker_threshold=5, poison_attempts=4)
+    poison = by_key(wms, "o-0", 1)
+    system.fail[("o-0", 1)] = TransientError("wms", "500 Internal Server Error", status=500)
+    with pytest.raises(dramatiq.Retry):
+        _apply(engine, poison, system, policy, healthy=up)
+    outcomes = []
+    for _ in range(3):  # each cycle: it waits, the probe finds the WMS up and releases it
+        outcomes.append(_apply(engine, poison, system, policy, healthy=up))
+        if outcomes[-1] == "waiting":
+            assert probe_once(engine, up) == ["wms"]
+    assert outcomes == ["waiting", "waiting", "dead"]  # attempts 2, 3, then 4 = poison_attempts
+    assert [d.aggregate_id for d in dead_letters(engine)] == ["o-0"]
+
+
+def test_a_destination_whose_health_check_fails_is_an_outage_and_dead_letters_nothing(
+    engine: sa.Engine, wms: list[Envelope]
+) -> None:
+    system = Recorder()
+    policy = Policy(attempts=2, breaker_threshold=50, poison_attempts=4)
+    message = by_key(wms, "o-0", 1)
+    system.fail[("o-0", 1)] = TransientError("wms", "500 Internal Server Error", status=500)
+    assert _apply(engine, by_key(wms, "o-1", 1), system, policy, healthy=down) == "applied"
+    with pytest.raises(dramatiq.Retry):
+        _apply(engine, message, system, policy, healthy=down)
+    for _ in range(6):  # far past poison_attempts: still an outage, still waiting
+        assert _apply(engine, message, system, policy, healthy=down) == "waiting"
+        assert resume(engine, "wms", "operator") == 1
+    assert dead_letters(engine) == []

@@ -150,6 +150,26 @@ async def test_errors_are_503s_that_record_nothing(sim: TestClient[Any, Any]) ->
     assert (await documents(sim, "erp"))["duplicates"] == 0
 
 
+async def test_fail_matching_fails_only_the_documents_that_contain_it(
+    sim: TestClient[Any, Any],
+) -> None:
+    await faults(sim, "erp", fail_matching=["o-poison"])
+    poisoned = await sim.post("/erp/sales-orders", json=sales_order("o-poison"), headers=key("p"))
+    other = await sim.post("/erp/sales-orders", json=sales_order("o-fine"), headers=key("f"))
+    health = await sim.get("/erp/health")
+    again = await sim.post("/erp/sales-orders", json=sales_order("o-poison"), headers=key("p"))
+
+    assert (poisoned.status, other.status, health.status, again.status) == (500, 201, 200, 500)
+    assert [d["body"]["order_ref"] for d in (await documents(sim, "erp"))["documents"]] == [
+        "o-fine"
+    ]
+    bad = await sim.post("/_sim/erp/faults", json={"fail_matching": "o-poison"})
+    assert bad.status == 400
+    await faults(sim, "erp", fail_matching=[])
+    healed = await sim.post("/erp/sales-orders", json=sales_order("o-poison"), headers=key("p"))
+    assert healed.status == 201
+
+
 async def test_rejections_are_422s_with_a_reason_that_record_nothing(
     sim: TestClient[Any, Any],
 ) -> None:
