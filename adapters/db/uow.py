@@ -6,10 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc
 
 from adapters.db import registry
-from adapters.db.errors import convert
+from adapters.db.errors import DATABASE_ERRORS, convert
 from adapters.db.inventory_repository import SqlInventoryRepository
 from adapters.db.order_repository import SqlOrderRepository
 from adapters.db.shipment_repository import SqlShipmentRepository
@@ -35,8 +34,12 @@ class SqlUnitOfWork(UnitOfWork):
         super().__enter__()
         try:
             self.connection = self.engine.connect()
+        except DATABASE_ERRORS as error:  # refused, or the pool gave none in time
+            raise convert(error) from error
+        try:
             self.connection.begin()
-        except exc.DBAPIError as error:
+        except DATABASE_ERRORS as error:  # SQLite's BEGIN IMMEDIATE, busy
+            self.connection.close()
             raise convert(error) from error
         self.orders = SqlOrderRepository(self.connection)
         self.inventory = SqlInventoryRepository(self.connection)
@@ -45,16 +48,34 @@ class SqlUnitOfWork(UnitOfWork):
 
     def __exit__(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
         try:
+            self._release(failed=exc_type is not None)
+        except DATABASE_ERRORS as error:
+            if exc_value is None:
+                raise convert(error) from error
+            # Otherwise the body's error is the one to report: the cleanup failed because
+            # the connection failed, which the body's error already says.
+        if isinstance(exc_value, DATABASE_ERRORS):
+            raise convert(exc_value) from exc_value
+
+    def _release(self, *, failed: bool) -> None:
+        """Roll back what is open and give the connection back; one in doubt is discarded."""
+        connection = self.connection
+        try:
             self.rollback()
-            if exc_type is not None:
+            if failed and not connection.invalidated:
                 # A failure inside COMMIT (or an event hook) can leave the driver's
                 # transaction open while SQLAlchemy thinks it ended: roll back at the
                 # driver level too, so the pool never hands out a connection mid-transaction.
-                self.connection.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+                # (Not on an invalidated connection: `.connection` would open a new one.)
+                connection.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+        except DATABASE_ERRORS:
+            # The rollback failed, so the session's state is unknown (or it is dead):
+            # never hand this connection out again.
+            if not connection.invalidated:
+                connection.invalidate()
+            raise
         finally:
-            self.connection.close()
-        if isinstance(exc_value, exc.DBAPIError):
-            raise convert(exc_value) from exc_value
+            connection.close()
 
     def commit(self) -> None:
         try:
@@ -66,7 +87,7 @@ class SqlUnitOfWork(UnitOfWork):
                 notify=self.notify,
             )
             self.connection.commit()
-        except exc.DBAPIError as error:
+        except DATABASE_ERRORS as error:
             raise convert(error) from error
         self.pending_events = []
 

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from adapters.db.errors import DATABASE_ERRORS, convert
 from adapters.http.keys import EXECUTOR
 
 T = TypeVar("T")
 
 
 async def run(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`fn(*args, **kwargs)` on the request thread pool; database errors come out converted.
+
+    Every handler's database work passes here (the API key lookup, the reads, the units of
+    work), so a driver or SQLAlchemy error raised outside a unit of work still becomes
+    DatabaseUnavailable (503) or PersistenceError, never a raw psycopg error (500).
+    """
+
+    def call() -> T:
+        try:
+            return fn(*args, **kwargs)
+        except DATABASE_ERRORS as error:
+            raise convert(error) from error
+
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(request.app[EXECUTOR], functools.partial(fn, *args, **kwargs))
+    return await loop.run_in_executor(request.app[EXECUTOR], call)
