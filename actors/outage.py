@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import dramatiq
-import sqlalchemy as sa
 
-from adapters.db.errors import DatabaseUnavailable, convert
+from adapters.db.errors import DATABASE_ERRORS, DatabaseUnavailable, convert
 from domain.errors import ConcurrencyConflict
 
 log = logging.getLogger("ordersync.actors")
@@ -31,19 +30,16 @@ T = TypeVar("T")
 
 def database_down(error: BaseException) -> bool:
     """Whether `error` says the database cannot be reached (not that a statement failed)."""
-    if isinstance(error, DatabaseUnavailable):
-        return True
-    if isinstance(error, sa.exc.DBAPIError):
-        return bool(error.connection_invalidated) or isinstance(convert(error), DatabaseUnavailable)
-    # The pool could not hand out a connection in time: every one hangs on a dead server.
-    return isinstance(error, sa.exc.TimeoutError)
+    return isinstance(error, DatabaseUnavailable) or (
+        isinstance(error, DATABASE_ERRORS) and isinstance(convert(error), DatabaseUnavailable)
+    )
 
 
 def database_conflict(error: BaseException) -> bool:
     """A deadlock or serialization failure: a blip of concurrency, worth another try."""
-    if isinstance(error, ConcurrencyConflict):
-        return True
-    return isinstance(error, sa.exc.DBAPIError) and isinstance(convert(error), ConcurrencyConflict)
+    return isinstance(error, ConcurrencyConflict) or (
+        isinstance(error, DATABASE_ERRORS) and isinstance(convert(error), ConcurrencyConflict)
+    )
 
 
 @dataclass(frozen=True)
