@@ -36,14 +36,12 @@ class Recorder:
     def __init__(self) -> None:
         self.applied: list[tuple[str, int]] = []
         self.fail: dict[tuple[str, int], Exception] = {}
-        self.slow = 0.0
         self.lock = threading.Lock()
 
     def __call__(self, envelope: Envelope) -> None:
         key = (envelope.aggregate_id, envelope.sequence)
         if key in self.fail:
             raise self.fail[key]
-        time.sleep(self.slow)
         with self.lock:
             self.applied.append(key)
 
@@ -74,17 +72,74 @@ def wms(engine: sa.Engine) -> list[Envelope]:
     return envelopes(engine, "wms")
 
 
+# The race tests run on PostgreSQL only: there a waiting transaction can be seen
+# (pg_stat_activity), so each test proves its interleaving happened. SQLite takes its
+# one write lock at BEGIN, so its transactions never interleave at all.
+@pytest.fixture
+def pg_engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = make_engine(database_url, pool_size=8)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_wms(pg_engine: sa.Engine) -> list[Envelope]:
+    write_orders(pg_engine, aggregates=2, events_each=3)
+    return envelopes(pg_engine, "wms")
+
+
+def lock_waiters(engine: sa.Engine) -> int:
+    """Backends of this database waiting for a lock right now."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )
+
+
+def await_lock_waiter(engine: sa.Engine, *alive: threading.Thread) -> None:
+    """Until a transaction of this database waits for a lock (the race is set up); fails if
+    none does while the given threads are still running."""
+    deadline = time.monotonic() + 10
+    while lock_waiters(engine) == 0:
+        assert all(t.is_alive() for t in alive), "finished without ever waiting for the lock"
+        assert time.monotonic() < deadline, "no transaction waited for the lock"
+        time.sleep(0.005)
+
+
+class Gate:
+    """A handler whose first call waits until the test opens the gate."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler, self.entered, self.open = handler, threading.Event(), threading.Event()
+
+    def __call__(self, envelope: Envelope) -> Any:
+        if not self.entered.is_set():
+            self.entered.set()
+            assert self.open.wait(10)
+        return self.handler(envelope)
+
+
 def two_copies_at_once(engine: sa.Engine, message: Envelope, handler: Any) -> list[Outcome]:
-    """The same message handled by two threads at the same moment; their outcomes."""
+    """The same message handled by two threads at once: the first is inside the handler
+    (holding the cursor lock) while the second is seen waiting for that lock."""
+    gate = Gate(handler)
     outcomes: list[Outcome] = []
     threads = [
-        threading.Thread(target=lambda: outcomes.append(deliver(engine, message, handler)))
+        threading.Thread(target=lambda: outcomes.append(deliver(engine, message, gate)))
         for _ in range(2)
     ]
+    threads[0].start()
+    assert gate.entered.wait(10)
+    threads[1].start()
+    await_lock_waiter(engine, threads[1])
+    gate.open.set()
     for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+        t.join(10)
     return outcomes
 
 
@@ -103,12 +158,11 @@ def test_the_same_message_twice_is_applied_once(engine: sa.Engine, wms: list[Env
 
 
 def test_two_copies_handled_at_once_by_two_threads_have_one_effect(
-    engine: sa.Engine, wms: list[Envelope]
+    pg_engine: sa.Engine, pg_wms: list[Envelope]
 ) -> None:
     system = Recorder()
-    system.slow = 0.3  # the first copy holds the cursor while "calling the system"
-    message = by_key(wms, "o-0", 1)
-    outcomes = two_copies_at_once(engine, message, system)
+    message = by_key(pg_wms, "o-0", 1)
+    outcomes = two_copies_at_once(pg_engine, message, system)
     assert sorted(outcomes) == sorted([Outcome.APPLIED, Outcome.DUPLICATE])
     assert system.applied == [("o-0", 1)]
 
@@ -205,15 +259,14 @@ def test_a_replay_is_applied_again_once_and_leaves_the_cursor_alone(
 
 
 def test_two_copies_of_a_replay_at_once_have_one_effect(
-    engine: sa.Engine, wms: list[Envelope]
+    pg_engine: sa.Engine, pg_wms: list[Envelope]
 ) -> None:
     """A replay does not move the cursor: only the inbox, read after the lock, tells the
     second copy that the first one was applied while it waited."""
     system = Recorder()
-    assert deliver(engine, by_key(wms, "o-0", 1), system) is Outcome.APPLIED
-    replay = by_key(wms, "o-0", 1).model_copy(update={"generation": 1})
-    system.slow = 0.3
-    outcomes = two_copies_at_once(engine, replay, system)
+    assert deliver(pg_engine, by_key(pg_wms, "o-0", 1), system) is Outcome.APPLIED
+    replay = by_key(pg_wms, "o-0", 1).model_copy(update={"generation": 1})
+    outcomes = two_copies_at_once(pg_engine, replay, system)
     assert sorted(outcomes) == sorted([Outcome.APPLIED, Outcome.DUPLICATE])
     assert system.applied == [("o-0", 1), ("o-0", 1)]
 
@@ -269,42 +322,43 @@ def test_a_released_successor_wakes_a_listening_relay(database_url: str) -> None
 
 
 def test_two_copies_of_a_poison_message_at_once_leave_one_dead_letter(
-    engine: sa.Engine, wms: list[Envelope]
+    pg_engine: sa.Engine, pg_wms: list[Envelope]
 ) -> None:
     """The second copy waits on the cursor while the first dies: it must see that (the
     cursor names the dead event) rather than park the dead row behind itself."""
-    poison = by_key(wms, "o-0", 1)
+    poison = by_key(pg_wms, "o-0", 1)
 
     def reject(envelope: Envelope) -> None:
-        time.sleep(0.3)
         raise PermanentError("wms", "unknown SKU", status=422)
 
-    outcomes = two_copies_at_once(engine, poison, reject)
+    outcomes = two_copies_at_once(pg_engine, poison, reject)
     assert sorted(outcomes) == sorted([Outcome.DEAD, Outcome.DUPLICATE])
-    assert ledger(engine, "wms")[("o-0", 1)].status == "dead"
-    with engine.connect() as conn:
+    assert ledger(pg_engine, "wms")[("o-0", 1)].status == "dead"
+    with pg_engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM dead_letters")).scalar_one() == 1
 
 
 def test_a_message_arriving_while_the_breaker_closes_is_applied_not_stranded(
-    engine: sa.Engine, wms: list[Envelope]
+    pg_engine: sa.Engine, pg_wms: list[Envelope]
 ) -> None:
     """The probe closes the breaker and releases what waits in one transaction; a message
     whose guard saw the breaker open before that committed must not park as waiting after
     the release ran (nothing would release it again)."""
     system = Recorder()
-    pause(engine, "wms", "maintenance")
-    message = by_key(wms, "o-0", 1)
+    pause(pg_engine, "wms", "maintenance")
+    message = by_key(pg_wms, "o-0", 1)
     outcomes: list[Outcome] = []
-    with engine.connect() as probe, probe.begin():
+    with pg_engine.connect() as probe, probe.begin():
         consumer.set_breaker(probe, "wms", "closed", "health probe")  # row locked, uncommitted
-        guard = threading.Thread(target=lambda: outcomes.append(deliver(engine, message, system)))
+        guard = threading.Thread(
+            target=lambda: outcomes.append(deliver(pg_engine, message, system))
+        )
         guard.start()
-        time.sleep(0.3)  # the guard is now waiting (on the breaker row, or on SQLite's lock)
+        await_lock_waiter(pg_engine, guard)  # the guard waits for the breaker row
         consumer.release_waiting(probe, "wms")
     guard.join(10)
     assert outcomes == [Outcome.APPLIED]
-    assert ledger(engine, "wms")[("o-0", 1)].status == "applied"
+    assert ledger(pg_engine, "wms")[("o-0", 1)].status == "applied"
 
 
 def test_a_stock_figure_that_a_newer_one_follows_is_superseded_not_sent(
@@ -331,19 +385,6 @@ def test_a_stock_figure_that_a_newer_one_follows_is_superseded_not_sent(
 
 
 # -- parking and resuming at once (issue 8, point 3) ------------------------------------
-
-
-def lock_waiters(engine: sa.Engine) -> int:
-    """Backends of this database waiting for a lock right now."""
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-        )
 
 
 def test_parking_as_waiting_while_a_resume_runs_strands_nothing(database_url: str) -> None:
