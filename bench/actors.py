@@ -206,7 +206,9 @@ def _instrument(role: str, trace_dir: Path) -> None:
 
         apply = registry._apply
 
-        def timed_apply(engine: Any, envelope: Any, handler: Any, policy: Any) -> str:
+        def timed_apply(
+            engine: Any, envelope: Any, handler: Any, policy: Any, **options: Any
+        ) -> str:
             start = now()
 
             def timed_handler(env: Any) -> object:
@@ -217,7 +219,7 @@ def _instrument(role: str, trace_dir: Path) -> None:
                     emit(f"H {env.event_id} {env.destination} {h0:.6f} {now():.6f}\n")
 
             try:
-                return apply(engine, envelope, timed_handler, policy)
+                return apply(engine, envelope, timed_handler, policy, **options)
             finally:
                 emit(
                     f"A {envelope.event_id} {envelope.destination} {start:.6f} {now():.6f}"
