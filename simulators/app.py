@@ -1,7 +1,8 @@
 """One aiohttp application with the fake ERP, WMS, CRM and channel back-ends.
 
 Back-ends: /erp, /wms, /crm and /channels/{name}; every POST needs an
-Idempotency-Key. Inspection and faults: /_sim (see control.py).
+Idempotency-Key. Inspection (documents, the call log, held calls), faults, holds and
+releases: /_sim (see control.py).
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ def init_sim_app(
         app.router.add_get(path, backend_health(system))
     app.router.add_get("/_sim/health", control.health)
     app.router.add_get("/_sim/{system}/documents", control.documents)
+    app.router.add_get("/_sim/{system}/calls", control.calls)
+    app.router.add_get("/_sim/{system}/held", control.held)
+    app.router.add_post("/_sim/{system}/release", control.release)
     app.router.add_get("/_sim/{system}/state", control.state)
     app.router.add_get("/_sim/{system}/faults", control.get_faults)
     app.router.add_post("/_sim/{system}/faults", control.set_faults)
@@ -94,5 +98,11 @@ def init_sim_app(
         yield
         await shipper.stop()
 
+    async def release_held(app: web.Application) -> None:
+        # A held call would keep the server from shutting down until its timeout.
+        for store in app[SIM].systems.values():
+            store.release()
+
     app.cleanup_ctx.append(shipping)
+    app.on_shutdown.append(release_held)
     return app

@@ -1,4 +1,5 @@
-"""/_sim: inspect what each system received, inject faults, reset (never faulted itself)."""
+"""/_sim: inspect what each system received and every call it got, inject faults, hold and
+release calls, reset (never faulted itself)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,39 @@ async def documents(request: web.Request) -> web.Response:
     store = _store(request)
     query = request.query
     return web.json_response(store.inspect(query.get("type"), query.get("channel")))
+
+
+async def calls(request: web.Request) -> web.Response:
+    """GET /_sim/{system}/calls[?since=N]: every call in the order received (after call N),
+    each with its outcome, and the number of calls per Idempotency-Key."""
+    store = _store(request)
+    since = request.query.get("since", "0")
+    if not since.isdigit():
+        return problem(400, "Bad Request", "since must be a call number (0 or more)")
+    return web.json_response(store.calls_view(int(since)))
+
+
+async def held(request: web.Request) -> web.Response:
+    """GET /_sim/{system}/held: the calls waiting to be released, each with its caller's
+    address and whether that caller is still connected (`client_gone`)."""
+    store = _store(request)
+    waiting = [h.public() for h in store.held.values()]
+    return web.json_response(
+        {
+            "system": store.name,
+            "count": len(waiting),
+            "faults": store.faults.public(),
+            "held": waiting,
+        }
+    )
+
+
+async def release(request: web.Request) -> web.Response:
+    """POST /_sim/{system}/release: stop holding (hold_all and hold_matching off) and let every
+    held call go on; a call whose client went away is `abandoned`, the rest are served."""
+    store = _store(request)
+    released = [h.public() for h in store.release()]
+    return web.json_response({"system": store.name, "released": len(released), "calls": released})
 
 
 async def state(request: web.Request) -> web.Response:

@@ -1,17 +1,32 @@
-"""The whole stack as processes: simulators, API, relay and worker, on one database and vhost."""
+"""The whole stack as processes: simulators, API, relay and worker(s), on one database and
+vhost; and what tests count with: the simulators' call logs, held calls, which process made
+a call, Idempotency-Keys mapped back to (destination, aggregate, sequence)."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import socket
 import subprocess
+import urllib.parse
+import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import httpx
 import sqlalchemy as sa
 
 from adapters.db import registry
+from adapters.systems.http import part_key
 from tests.e2e.processes import start, stop, wait_until
+
+SYSTEMS = ("erp", "wms", "crm", "channels")
+# The parts a client posts one event in, each under a key derived from the event's
+# (adapters.systems.http.part_key): the CRM's contact and timeline entry; the WMS's
+# fulfillment orders, one per location (added from the database's locations).
+CRM_PARTS = ("contact", "timeline")
 
 ADMIN = "e2e-admin-token-0123456789"
 
@@ -31,6 +46,7 @@ class Stack:
     api_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     channel_key: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)  # over env()'s defaults
 
     @property
     def sim(self) -> str:
@@ -48,9 +64,11 @@ class Stack:
             "ORDERSYNC_CRM_URL": f"{self.sim}/crm",
             "ORDERSYNC_PROBE_INTERVAL_S": "0.5",
             "ORDERSYNC_CLIENT_TIMEOUT_S": "2",
+            **self.extra_env,
         }
 
-    def up(self, *, ship_after: float | None = 0.3) -> Stack:
+    def up(self, *, ship_after: float | None = 0.3, workers: int = 1, threads: int = 4) -> Stack:
+        """Start everything; workers are named worker, worker2, worker3…"""
         with self.engine.begin() as conn:
             self.channel_key = registry.add_channel(
                 conn, "web", "canonical", api_url=f"{self.sim}/channels/web"
@@ -63,7 +81,9 @@ class Stack:
         self.start("sim", *sim_args)
         self.start("api", "api", "--port", str(self.api_port))
         self.start("relay", "relay")
-        self.start("worker", "worker", "--threads", "4")
+        for number in range(1, workers + 1):
+            name = "worker" if number == 1 else f"worker{number}"
+            self.start(name, "worker", "--threads", str(threads))
         wait_until(lambda: self._answers(f"{self.api}/readyz"), 30, "the API")
         wait_until(lambda: self._answers(f"{self.sim}/_sim/health"), 30, "the simulators")
         return self
@@ -85,6 +105,24 @@ class Stack:
 
     def stop(self, name: str) -> int:
         return stop(self.processes[name])
+
+    def kill(self, name: str) -> subprocess.Popen[bytes]:
+        """kill -9 one process and wait for it; returns it (its log stays readable)."""
+        process = self.processes[name]
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        return process
+
+    def owner_of(self, peer: str) -> str | None:
+        """The name of our live process that has the client end of a connection to the
+        simulators from `peer` ("127.0.0.1:54321"), found through /proc (Linux)."""
+        inodes = client_sockets(peer, self.sim_port)
+        if not inodes:
+            return None
+        for name, process in self.processes.items():
+            if process.poll() is None and inodes & socket_inodes(process.pid):
+                return name
+        return None
 
     @staticmethod
     def _answers(url: str) -> bool:
@@ -112,6 +150,38 @@ class Stack:
         response = httpx.post(f"{self.sim}/_sim/{system}/faults", json=faults, timeout=5)
         assert response.status_code == 200, response.text
 
+    def calls(self, system: str) -> dict[str, Any]:
+        """Every call the system got, in the order received, each with its outcome."""
+        return dict(httpx.get(f"{self.sim}/_sim/{system}/calls", timeout=10).json())
+
+    def held(self, system: str) -> list[dict[str, Any]]:
+        return list(httpx.get(f"{self.sim}/_sim/{system}/held", timeout=5).json()["held"])
+
+    def release(self, system: str) -> dict[str, Any]:
+        """Stop holding the system's calls and let the held ones go on."""
+        response = httpx.post(f"{self.sim}/_sim/{system}/release", timeout=5)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def queues(self) -> dict[str, tuple[int, int]]:
+        """Every queue of our vhost: (messages ready, messages unacknowledged)."""
+        vhost = urllib.parse.unquote(urllib.parse.urlsplit(self.broker_url).path[1:]) or "/"
+        columns = ["name", "messages_ready", "messages_unacknowledged"]
+        listed = subprocess.run(
+            ["rabbitmqctl", "-q", "list_queues", "-p", vhost, *columns, "--formatter", "json"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        return {
+            q["name"]: (int(q["messages_ready"]), int(q["messages_unacknowledged"]))
+            for q in json.loads(listed.stdout)
+        }
+
+    def queues_idle(self) -> bool:
+        """No message ready or unacknowledged on any queue (delay queues included)."""
+        return all(counts == (0, 0) for counts in self.queues().values())
+
     def statuses(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -123,3 +193,96 @@ class Stack:
         """Every delivery is applied (or superseded by a newer stock figure)."""
         statuses = self.statuses()
         return bool(statuses) and set(statuses) <= {"applied", "superseded"}
+
+
+# -- what made a call: sockets through /proc ---------------------------------------------
+
+
+def _address(hex_address: str) -> tuple[str, int]:
+    host, port = hex_address.rsplit(":", 1)
+    if len(host) == 8:  # IPv4, little-endian
+        address = socket.inet_ntop(socket.AF_INET, bytes.fromhex(host)[::-1])
+    else:  # IPv6: four little-endian 32-bit words
+        raw = b"".join(bytes.fromhex(host[i : i + 8])[::-1] for i in range(0, 32, 8))
+        address = socket.inet_ntop(socket.AF_INET6, raw)
+        address = address.removeprefix("::ffff:")
+    return address, int(port, 16)
+
+
+def client_sockets(peer: str, server_port: int) -> set[str]:
+    """The inodes of sockets whose local end is `peer` and remote port `server_port`."""
+    host, port = peer.rsplit(":", 1)
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        path = Path(table)
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote, inode = _address(fields[1]), _address(fields[2]), fields[9]
+            if local == (host, int(port)) and remote[1] == server_port:
+                found.add(inode)
+    return found
+
+
+def socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:[") : -1])
+    return inodes
+
+
+# -- Idempotency-Keys back to deliveries -------------------------------------------------
+
+
+class Sent(NamedTuple):
+    """What a call's Idempotency-Key stands for: one delivery (and the part of it)."""
+
+    destination: str
+    aggregate_type: str
+    aggregate_id: str
+    sequence: int
+    event_id: uuid.UUID
+    part: str | None  # None: the event's own key; else contact, timeline, a location
+
+
+def delivery_keys(engine: sa.Engine) -> dict[str, Sent]:
+    """Every delivery's Idempotency-Key, uuid5(event_id, "destination/generation") as
+    outbox.envelope makes it, and the part keys derived from it → what it stands for."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT event_id, destination, generation, aggregate_type, aggregate_id, sequence"
+                " FROM outbox_deliveries"
+            )
+        ).all()
+        locations = list(conn.execute(sa.text("SELECT code FROM locations")).scalars())
+    keys: dict[str, Sent] = {}
+    for r in rows:
+        key = str(uuid.uuid5(r.event_id, f"{r.destination}/{r.generation}"))
+        sent = Sent(r.destination, r.aggregate_type, r.aggregate_id, r.sequence, r.event_id, None)
+        keys[key] = sent
+        parts = CRM_PARTS if r.destination == "crm" else locations if r.destination == "wms" else ()
+        for part in parts:
+            keys[part_key(key, part)] = sent._replace(part=part)
+    return keys
+
+
+def arrival_orders(stack: Stack, keys: dict[str, Sent]) -> dict[tuple[str, str], list[int]]:
+    """Per (destination, aggregate): the sequences of the documents the systems applied, in
+    the order they applied them, one entry per event (the parts of one event, received one
+    after the other, are one entry; an event's part received after another event's is a
+    second entry, so the list is no longer strictly increasing)."""
+    arrived: dict[tuple[str, str], list[int]] = {}
+    for system in SYSTEMS:
+        for doc in stack.documents(system)["documents"]:
+            sent = keys[doc["idempotency_key"]]
+            sequences = arrived.setdefault((sent.destination, sent.aggregate_id), [])
+            if not sequences or sequences[-1] != sent.sequence:
+                sequences.append(sent.sequence)
+    return arrived

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -104,7 +105,7 @@ async def test_the_inspection_has_the_documented_shape(sim: TestClient[Any, Any]
 
     seen = await documents(sim, "erp")
 
-    assert set(seen) == {"count", "duplicates", "documents"}
+    assert set(seen) == {"count", "duplicates", "calls", "documents"}
     (document,) = seen["documents"]
     assert set(document) == {
         "idempotency_key",
@@ -113,6 +114,7 @@ async def test_the_inspection_has_the_documented_shape(sim: TestClient[Any, Any]
         "received_at",
         "body",
         "duplicates",
+        "calls",
     }
     assert document["idempotency_key"] == "k-1"
     assert (document["type"], document["channel"]) == ("sales_order", "web")
@@ -462,3 +464,195 @@ async def test_cleanup_cancels_pending_shipments() -> None:
 
     assert time.monotonic() - started < 2
     assert app[SIM].shipper.pending == 0
+
+
+# -- the call log, holds, targeted rejections, fail-once -------------------------------
+
+
+async def calls(client: TestClient[Any, Any], system: str, since: int = 0) -> dict[str, Any]:
+    response = await client.get(f"/_sim/{system}/calls", params={"since": str(since)})
+    assert response.status == 200
+    return dict(await response.json())
+
+
+async def held(client: TestClient[Any, Any], system: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/_sim/{system}/held")
+    assert response.status == 200
+    return list((await response.json())["held"])
+
+
+async def test_every_call_is_counted_per_key_with_its_outcome(sim: TestClient[Any, Any]) -> None:
+    await faults(sim, "erp", error_rate=1)
+    failed = await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+    await faults(sim, "erp", error_rate=0)
+    first = await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+    again = await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+    other = await sim.post("/erp/sales-orders", json=sales_order("o-2"), headers=key("k-2"))
+    unkeyed = await sim.post("/erp/sales-orders", json=sales_order("o-3"))
+
+    assert [r.status for r in (failed, first, again, other, unkeyed)] == [503, 201, 201, 201, 400]
+    log = await calls(sim, "erp")
+    assert log["total"] == 5
+    assert log["keys"] == {"k-1": 3, "k-2": 1, "": 1}
+    assert [(c["call"], c["idempotency_key"], c["outcome"]) for c in log["calls"]] == [
+        (1, "k-1", "failed"),
+        (2, "k-1", "applied"),
+        (3, "k-1", "replayed"),
+        (4, "k-2", "applied"),
+        (5, "", "invalid"),
+    ]
+    assert log["outcomes"] == {"failed": 1, "applied": 2, "replayed": 1, "invalid": 1}
+    assert {c["path"] for c in log["calls"]} == {"/erp/sales-orders"}
+    assert all(c["peer"].startswith("127.0.0.1:") for c in log["calls"])
+    assert [c["call"] for c in (await calls(sim, "erp", since=3))["calls"]] == [4, 5]
+    seen = await documents(sim, "erp")
+    assert [(d["idempotency_key"], d["calls"]) for d in seen["documents"]] == [
+        ("k-1", 3),
+        ("k-2", 1),
+    ]
+    assert (seen["count"], seen["duplicates"], seen["calls"]) == (2, 1, 4)
+    assert (await sim.get("/_sim/erp/calls", params={"since": "x"})).status == 400
+
+
+async def test_a_held_call_waits_until_released_and_is_then_served(
+    sim: TestClient[Any, Any],
+) -> None:
+    await faults(sim, "erp", hold_matching=["o-held"])
+    waiting = asyncio.ensure_future(
+        sim.post("/erp/sales-orders", json=sales_order("o-held"), headers=key("k-h"))
+    )
+
+    async def one_held() -> bool:
+        return len(await held(sim, "erp")) == 1
+
+    await eventually(one_held)
+    other = await sim.post("/erp/sales-orders", json=sales_order("o-free"), headers=key("k-f"))
+    (call,) = await held(sim, "erp")
+    assert (call["idempotency_key"], call["client_gone"], call["outcome"]) == ("k-h", False, None)
+    assert other.status == 201 and not waiting.done()
+    assert [d["idempotency_key"] for d in (await documents(sim, "erp"))["documents"]] == ["k-f"]
+
+    released = await (await sim.post("/_sim/erp/release")).json()
+    response = await waiting
+
+    assert released["released"] == 1 and released["calls"][0]["idempotency_key"] == "k-h"
+    assert response.status == 201
+    assert await held(sim, "erp") == []
+    settings = (await (await sim.get("/_sim/erp/faults")).json())["faults"]
+    assert (settings["hold_all"], settings["hold_matching"]) == (False, [])  # release stops it
+    log = await calls(sim, "erp")
+    assert [(c["idempotency_key"], c["held"], c["outcome"]) for c in log["calls"]] == [
+        ("k-h", True, "applied"),
+        ("k-f", False, "applied"),
+    ]
+
+
+async def raw_post(port: int, path: str, body: dict[str, Any], idempotency_key: str) -> Any:
+    """Send a POST on a socket of our own (so the test can close it: a caller that died)."""
+    data = json.dumps(body).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: sim\r\nContent-Type: application/json\r\n"
+        f"Idempotency-Key: {idempotency_key}\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+        + data
+    )
+    await writer.drain()
+    return reader, writer
+
+
+async def test_a_held_call_whose_client_died_is_abandoned_and_applies_nothing(
+    sim: TestClient[Any, Any],
+) -> None:
+    await faults(sim, "erp", hold_all=True)
+    port = sim.server.port
+    assert port is not None
+    _reader, writer = await raw_post(port, "/erp/sales-orders", sales_order(), "k-1")
+
+    async def held_then_gone(gone: bool) -> bool:
+        calls_ = await held(sim, "erp")
+        return len(calls_) == 1 and calls_[0]["client_gone"] is gone
+
+    await eventually(lambda: held_then_gone(False))
+    writer.close()  # the caller dies while its call is held
+    await eventually(lambda: held_then_gone(True))
+    released = await (await sim.post("/_sim/erp/release")).json()
+
+    assert released["calls"][0]["client_gone"] is True
+
+    async def finished() -> bool:
+        return (await calls(sim, "erp"))["calls"][0]["outcome"] is not None
+
+    await eventually(finished)
+    assert (await calls(sim, "erp"))["calls"][0]["outcome"] == "abandoned"
+    assert (await documents(sim, "erp"))["count"] == 0
+    assert (await (await sim.get("/_sim/erp/state")).json()) == {}
+    # The redelivery with the same key is the first application, not a replay.
+    retried = await sim.post("/erp/sales-orders", json=sales_order(), headers=key("k-1"))
+    assert retried.status == 201 and "Idempotent-Replayed" not in retried.headers
+    log = await calls(sim, "erp")
+    assert [c["outcome"] for c in log["calls"]] == ["abandoned", "applied"]
+    assert log["keys"] == {"k-1": 2}
+    assert (await documents(sim, "erp"))["documents"][0]["calls"] == 2
+
+
+async def test_hold_all_holds_every_call_of_that_system_only_and_reset_releases(
+    sim: TestClient[Any, Any],
+) -> None:
+    await faults(sim, "erp", hold_all=True)
+    first = asyncio.ensure_future(
+        sim.post("/erp/sales-orders", json=sales_order("o-1"), headers=key("a"))
+    )
+    second = asyncio.ensure_future(
+        sim.post("/erp/sales-orders", json=sales_order("o-2"), headers=key("b"))
+    )
+    crm = await sim.post(
+        "/crm/contacts", json={"email": "a@b.c", "channel": "web"}, headers=key("c")
+    )
+
+    async def both_held() -> bool:
+        return len(await held(sim, "erp")) == 2
+
+    await eventually(both_held)
+    assert crm.status == 201
+    assert (await sim.post("/_sim/erp/reset")).status == 200
+    assert {(await first).status, (await second).status} == {201}
+    assert await held(sim, "erp") == []
+    bad = await sim.post("/_sim/erp/faults", json={"hold_all": "yes"})
+    assert bad.status == 400 and "hold_all" in (await bad.json())["detail"]
+
+
+async def test_reject_matching_refuses_only_the_documents_that_contain_it(
+    sim: TestClient[Any, Any],
+) -> None:
+    await faults(sim, "erp", reject_matching=["o-poison"])
+    poisoned = await sim.post("/erp/sales-orders", json=sales_order("o-poison"), headers=key("p"))
+    other = await sim.post("/erp/sales-orders", json=sales_order("o-fine"), headers=key("f"))
+
+    assert (poisoned.status, other.status) == (422, 201)
+    assert "reject_matching" in (await poisoned.json())["detail"]
+    await faults(sim, "erp", reject_matching=[])
+    healed = await sim.post("/erp/sales-orders", json=sales_order("o-poison"), headers=key("p"))
+    assert healed.status == 201
+    log = await calls(sim, "erp")
+    assert [(c["idempotency_key"], c["outcome"]) for c in log["calls"]] == [
+        ("p", "rejected"),
+        ("f", "applied"),
+        ("p", "applied"),
+    ]
+
+
+async def test_fail_once_fails_each_key_once_and_never_twice(sim: TestClient[Any, Any]) -> None:
+    await faults(sim, "erp", fail_once_rate=1)
+    statuses = []
+    for k in ("a", "b"):
+        for _ in range(2):
+            response = await sim.post("/erp/sales-orders", json=sales_order(k), headers=key(k))
+            statuses.append(response.status)
+
+    assert statuses == [503, 201, 503, 201]
+    assert [c["outcome"] for c in (await calls(sim, "erp"))["calls"]] == [
+        "failed",
+        "applied",
+        "failed",
+        "applied",
+    ]
