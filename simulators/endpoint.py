@@ -13,7 +13,8 @@ are application/problem+json with the reason in `detail`.
 A held call whose client went away before the release (a worker killed while it
 waited) is `abandoned`: nothing is applied or recorded, as for a client that gave up
 during the latency — the caller never saw an answer, so it did not record the effect
-either, and its redelivery is the first application of the key, not a replay.
+either, and its redelivery is the first application of the key, not a replay. A
+held call released by a reset is refused (503): the system forgot everything.
 """
 
 from __future__ import annotations
@@ -154,6 +155,9 @@ async def _serve(
         await held.released.wait()
         if not _connected(request):
             return problem(503, "Service Unavailable", "the client went away"), "abandoned"
+        if held.reset:
+            detail = f"the {store.name} was reset while the call was held"
+            return problem(503, "Service Unavailable", detail), "failed"
     refused = await admit(request, sim, store)
     if refused is not None:
         gone = refused.status == 503 and not _connected(request)

@@ -96,6 +96,7 @@ class HeldCall:
     connected: Callable[[], bool]
     released: asyncio.Event = field(default_factory=asyncio.Event)
     held_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    reset: bool = False  # released by a reset: refused, as the system forgot it
 
     def public(self) -> dict[str, Any]:
         return {
@@ -140,7 +141,9 @@ class SystemStore:
     failed_once: set[str] = field(default_factory=set)  # keys fail_once_rate has failed
 
     def reset(self) -> None:
-        """Forget everything, faults included; held calls go on (and find nothing held)."""
+        """Forget everything, faults included; held calls are refused (503), not applied."""
+        for held in self.held.values():
+            held.reset = True
         self.release()
         self.faults = Faults()
         self.documents.clear()

@@ -595,7 +595,7 @@ async def test_a_held_call_whose_client_died_is_abandoned_and_applies_nothing(
     assert (await documents(sim, "erp"))["documents"][0]["calls"] == 2
 
 
-async def test_hold_all_holds_every_call_of_that_system_only_and_reset_releases(
+async def test_hold_all_holds_every_call_of_that_system_only_and_a_reset_refuses_them(
     sim: TestClient[Any, Any],
 ) -> None:
     await faults(sim, "erp", hold_all=True)
@@ -615,8 +615,11 @@ async def test_hold_all_holds_every_call_of_that_system_only_and_reset_releases(
     await eventually(both_held)
     assert crm.status == 201
     assert (await sim.post("/_sim/erp/reset")).status == 200
-    assert {(await first).status, (await second).status} == {201}
+    assert {(await first).status, (await second).status} == {503}  # forgotten, not applied
     assert await held(sim, "erp") == []
+    assert (await documents(sim, "erp"))["count"] == 0
+    again = await sim.post("/erp/sales-orders", json=sales_order("o-1"), headers=key("a"))
+    assert again.status == 201
     bad = await sim.post("/_sim/erp/faults", json={"hold_all": "yes"})
     assert bad.status == 400 and "hold_all" in (await bad.json())["detail"]
 
