@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 
@@ -121,9 +122,19 @@ def test_the_same_stock_in_any_order_gives_the_same_plan() -> None:
         level("B", "STORE-LIS", 1, priority=3),
     ]
     demands = [Demand(1, "A", 3), Demand(2, "B", 2)]
-    expected = allocate(demands, stock)
-    assert allocate(demands, list(reversed(stock))) == expected
-    assert allocate(demands, stock[1:] + stock[:1]) == expected
+    # Worked out by hand: no one location covers A×3 and B×2, so each line is split by
+    # priority (WH-EAST before WH-WEST on the tie, by code), B short by one.
+    expected = Plan(
+        (
+            Allocation(1, "A", "WH-EAST", 1),
+            Allocation(1, "A", "WH-WEST", 1),
+            Allocation(1, "A", "STORE-LIS", 1),
+            Allocation(2, "B", "STORE-LIS", 1),
+        ),
+        backordered={2: 1},
+    )
+    for ordering in itertools.permutations(stock):  # all 24 orders of the four levels
+        assert allocate(demands, list(ordering)) == expected, ordering
 
 
 SKUS = ["A", "B", "C"]

@@ -6,11 +6,14 @@ import json
 import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import dramatiq
 
 from outbox.envelope import Envelope
 from outbox.messages import build, message_id
+
+EVENT_ID = uuid.UUID("0a1b2c3d-0000-4000-8000-000000000001")
 
 
 def row(**overrides: object) -> SimpleNamespace:
@@ -20,7 +23,7 @@ def row(**overrides: object) -> SimpleNamespace:
         "sequence": 3,
         "generation": 0,
         "created_at": datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
-        "event_id": uuid.UUID("0a1b2c3d-0000-4000-8000-000000000001"),
+        "event_id": EVENT_ID,
         "event_type": "order.accepted",
         "event_version": 1,
         "aggregate_type": "order",
@@ -39,13 +42,14 @@ def row(**overrides: object) -> SimpleNamespace:
 
 
 def test_a_row_becomes_a_dramatiq_message_with_the_envelope_as_its_argument() -> None:
-    message = dramatiq.Message(**json.loads(build(row()).body))
+    message: dramatiq.Message[Any] = dramatiq.Message(**json.loads(build(row()).body))
     envelope = Envelope.model_validate(message.args[0])
     assert (message.queue_name, message.actor_name) == ("channels", "channels.deliver")
     assert envelope.payload == {"order_id": "o-1", "note": '"quoted"'}
     assert (envelope.destination, envelope.sequence, envelope.generation) == ("channel:web", 3, 0)
     assert message.options["traceparent"].startswith("00-0af7")
-    assert message.message_id == message_id(envelope.event_id, "channel:web", 0)
+    # The documented format (outbox.messages.message_id): event id / destination / generation.
+    assert message.message_id == "0a1b2c3d-0000-4000-8000-000000000001/channel:web/0"
 
 
 def test_text_a_caller_controls_cannot_break_out_of_the_message() -> None:
@@ -56,7 +60,28 @@ def test_text_a_caller_controls_cannot_break_out_of_the_message() -> None:
     assert message["args"][0]["payload"] == {"order_id": "o-1", "note": '"quoted"'}
 
 
+def test_a_message_id_is_event_destination_and_generation_as_documented() -> None:
+    # Written out by hand from the docstring's format, not computed by message_id itself.
+    assert message_id(EVENT_ID, "erp", 0) == "0a1b2c3d-0000-4000-8000-000000000001/erp/0"
+    assert (
+        message_id(EVENT_ID, "channel:pos", 12)
+        == "0a1b2c3d-0000-4000-8000-000000000001/channel:pos/12"
+    )
+
+
+def test_the_relay_message_carries_the_id_message_id_gives() -> None:
+    # build() assembles its id on its own; the two paths must agree (a worker's dedup and
+    # the relay's published message name the same delivery the same way).
+    for destination, generation in (("erp", 0), ("wms", 3), ("channel:web", 1)):
+        built = build(row(destination=destination, generation=generation))
+        decoded = json.loads(built.body)["message_id"]
+        expected = message_id(EVENT_ID, destination, generation)
+        assert built.message_id == decoded == expected, (destination, generation)
+
+
 def test_a_reprocess_has_a_new_message_id() -> None:
-    event = uuid.uuid4()
-    assert message_id(event, "erp", 0) != message_id(event, "erp", 1)
-    assert message_id(event, "erp", 0) == message_id(event, "erp", 0)
+    first = build(row(destination="erp", generation=0)).message_id
+    again = build(row(destination="erp", generation=0)).message_id
+    reprocessed = build(row(destination="erp", generation=1)).message_id
+    assert first == again == "0a1b2c3d-0000-4000-8000-000000000001/erp/0"
+    assert reprocessed == "0a1b2c3d-0000-4000-8000-000000000001/erp/1"

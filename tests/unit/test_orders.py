@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -128,8 +130,21 @@ def test_the_fingerprint_does_not_depend_on_key_order() -> None:
 
 
 def test_the_fingerprint_depends_on_every_value() -> None:
-    content = {"a": 1, "b": [1, 2]}
-    changed = copy.deepcopy(content)
-    changed["b"] = [2, 1]
-    assert fingerprint(content) != fingerprint(changed)
-    assert len(fingerprint(content)) == 64
+    content: dict[str, Any] = {"a": 1, "b": [1, 2], "c": {"x": None, "y": "z"}}
+    changes: dict[str, Callable[[dict[str, Any]], None]] = {
+        "a": lambda d: d.update(a=2),
+        "b order": lambda d: d.update(b=[2, 1]),
+        "b item": lambda d: d["b"].append(3),
+        "c.x": lambda d: d["c"].update(x=0),
+        "c.y": lambda d: d["c"].update(y="Z"),
+        "a key": lambda d: d.update(d2=d.pop("a")),
+        "type": lambda d: d.update(a="1"),
+    }
+    seen = {fingerprint(content)}
+    for name, change in changes.items():
+        changed = copy.deepcopy(content)
+        change(changed)
+        assert changed != content, name
+        seen.add(fingerprint(changed))
+    assert len(seen) == 1 + len(changes)  # every change gives a fingerprint of its own
+    assert all(len(f) == 64 for f in seen)
