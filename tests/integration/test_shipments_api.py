@@ -29,7 +29,7 @@ def shipment(order_id: str, quantity: int = 2, tracking: str = "JD0001") -> dict
     }
 
 
-async def test_a_shipment_fulfils_the_order_and_is_routed_to_erp_crm_and_the_channel(
+async def test_a_shipment_fulfils_the_order_and_is_routed_to_the_erp_and_the_channel_only(
     client: Any, keys: Keys, engine: sa.Engine
 ) -> None:
     order = await placed(client, keys)
@@ -64,6 +64,13 @@ async def test_a_shipment_fulfils_the_order_and_is_routed_to_erp_crm_and_the_cha
         "shipment.dispatched",
     ]
     assert [d["sequence"] for d in destinations["erp"]] == [1, 2]
+    # The dispatch goes to the ERP and the order's channel, never to the CRM or the WMS.
+    dispatched = {
+        name
+        for name, rows in destinations.items()
+        if any(d["event_type"] == "shipment.dispatched" for d in rows)
+    }
+    assert dispatched == {"erp", "channel:web"}
     assert all(d["status"] == "pending" for rows in destinations.values() for d in rows)
 
 
