@@ -39,9 +39,16 @@ class Money:
         assert isinstance(exponent, int)  # finite, checked above
         coefficient = int("".join(map(str, digits)) or "0")
         shift = exponent + exp
-        if shift >= 0:
+        # The exponent comes from the client ("0E-999999999" is valid JSON): never raise 10
+        # to it unchecked, a billion-digit power would hold a request thread for minutes.
+        if coefficient == 0:
+            minor = 0
+        elif shift >= 0:
+            if len(digits) + shift > len(str(MAX_MINOR)):
+                raise InvalidMoney(f"{amount} is too large an amount")
             minor = coefficient * 10**shift
-        elif coefficient % 10**-shift:
+        elif -shift > len(digits) or coefficient % 10**-shift:
+            # More decimal places than digits: some digit is below the minor unit.
             raise InvalidMoney(f"{amount} has more than {exp} decimals for {currency}")
         else:
             minor = coefficient // 10**-shift

@@ -13,7 +13,7 @@ from domain.errors import InvalidMoney, ValidationFailed
 from domain.money import Money
 from domain.orders import Order, OrderLine, fingerprint
 from domain.status import OrderStatus
-from domain.totals import check, compute
+from domain.totals import check, compute, discount_errors
 
 
 class _MoneyReader:
@@ -65,10 +65,14 @@ def build_order(cmd: PlaceOrder, *, channel: str, idempotency_key: str | None = 
     if money.errors:
         raise ValidationFailed("amounts are not valid for the currency", errors=money.errors)
 
+    discounts = discount_errors((ln.unit_price, ln.quantity, ln.discount) for ln in lines)
+    if discounts:
+        raise ValidationFailed("a line's discount exceeds its price", errors=discounts)
+
     totals = compute(
         ((ln.unit_price, ln.quantity, ln.discount, ln.tax) for ln in lines), ship_amount, ship_tax
     )
-    check(totals, sent)
+    check(totals, sent, pay_amount if cmd.payment else None)
 
     customer = cmd.customer.model_dump()
     customer["email"] = customer["email"].lower()

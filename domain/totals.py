@@ -44,8 +44,12 @@ def compute(
     return Totals(subtotal, discount, tax, shipping_amount, grand)
 
 
-def check(computed: Totals, sent: dict[str, Money | None]) -> None:
-    """Raise TotalsMismatch naming every sent figure that differs from the computed one."""
+def check(computed: Totals, sent: dict[str, Money | None], payment: Money | None = None) -> None:
+    """Raise TotalsMismatch naming every sent figure that differs from the computed one.
+
+    `payment` is the payment's amount: it must be the grand total (a payment of
+    999.00 for an order of 54.98 is a channel bug, not an order to fulfil).
+    """
     mismatches = []
     for name, value in sent.items():
         if value is None:
@@ -55,9 +59,32 @@ def check(computed: Totals, sent: dict[str, Money | None]) -> None:
             mismatches.append(
                 {"field": f"totals.{name}", "sent": str(value), "computed": str(expected)}
             )
+    if payment is not None and payment != computed.grand_total:
+        mismatches.append(
+            {"field": "payment.amount", "sent": str(payment), "computed": str(computed.grand_total)}
+        )
     if mismatches:
         detail = "; ".join(
             f"{m['field']} is {m['sent']} but the lines add up to {m['computed']}"
             for m in mismatches
         )
         raise TotalsMismatch(detail, mismatches=mismatches)
+
+
+def discount_errors(lines: Iterable[tuple[Money, int, Money]]) -> list[dict[str, str]]:
+    """Errors for (unit_price, quantity, discount) lines whose discount exceeds their price.
+
+    A line's discount is for the whole line; more than unit price × quantity would make
+    the line worth less than nothing.
+    """
+    errors = []
+    for i, (unit_price, quantity, discount) in enumerate(lines):
+        price = unit_price.times(quantity)
+        if discount > price:
+            errors.append(
+                {
+                    "field": f"lines.{i}.discount",
+                    "message": f"the discount {discount} exceeds the line's price {price}",
+                }
+            )
+    return errors

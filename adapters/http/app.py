@@ -9,8 +9,17 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from adapters.db.registry import ActiveChannels
-from adapters.http.keys import CHANNELS, CONFIG, ENGINE, EXECUTOR, KEY_CACHE, HttpConfig
-from adapters.http.middleware import body_middleware, error_middleware
+from adapters.http.cursors import cursor_key
+from adapters.http.keys import (
+    CHANNELS,
+    CONFIG,
+    CURSOR_KEY,
+    ENGINE,
+    EXECUTOR,
+    KEY_CACHE,
+    HttpConfig,
+)
+from adapters.http.middleware import body_middleware, error_middleware, header_middleware
 from adapters.http.openapi import openapi_json
 from adapters.http.routes import ROUTES
 
@@ -19,12 +28,13 @@ def init_app(engine: sa.Engine, config: HttpConfig, *, threads: int = 8) -> web.
     """The HTTP app over an engine; the caller owns the engine (and disposes of it)."""
     # aiohttp's own limit is set high: body_middleware enforces ours, as problem+json.
     app = web.Application(
-        middlewares=[error_middleware, body_middleware],
+        middlewares=[error_middleware, header_middleware, body_middleware],
         client_max_size=config.max_body_bytes * 2,
     )
     app[ENGINE] = engine
     app[CONFIG] = config
     app[KEY_CACHE] = {}
+    app[CURSOR_KEY] = cursor_key(config.secret_key, config.admin_token)
     app[CHANNELS] = ActiveChannels()
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)

@@ -14,6 +14,9 @@ from outbox.writer import TraceContext
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# The lengths of the outbox columns these values are stored in (outbox/tables.py).
+MAX_REQUEST_ID = 64
+MAX_TRACESTATE = 512
 
 
 def trace_context(request: web.Request) -> TraceContext:
@@ -28,9 +31,9 @@ def trace_context(request: web.Request) -> TraceContext:
     request[CORRELATION_ID] = correlation
     return TraceContext(
         correlation_id=correlation,
-        causation_id=request.headers.get("X-Request-ID", "")[:64] or None,
+        causation_id=request.headers.get("X-Request-ID", "")[:MAX_REQUEST_ID] or None,
         traceparent=traceparent or None,
-        tracestate=(tracestate or "")[:512] or None,
+        tracestate=(tracestate or "")[:MAX_TRACESTATE] or None,
     )
 
 

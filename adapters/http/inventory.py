@@ -29,7 +29,7 @@ async def post_adjustments(request: web.Request) -> web.Response:
 
 async def get_sku(request: web.Request) -> web.Response:
     await require(request, "channel", "system")
-    sku = text_param(request.match_info["sku"], "sku")
+    sku = text_param(request.match_info["sku"], "sku", max_length=64)
 
     def read() -> object:
         with request.app[ENGINE].connect() as conn:

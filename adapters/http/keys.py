@@ -19,6 +19,9 @@ class HttpConfig:
     page_size: int = 100
     key_cache_ttl_s: float = 30.0
     outbox_notify: bool = False  # NOTIFY the relay in every writing transaction
+    # ORDERSYNC_SECRET_KEY: signs change-feed cursors (without it, the admin token does;
+    # see adapters/http/cursors.py).
+    secret_key: str | None = None
 
 
 ENGINE = web.AppKey("engine", sa.Engine)
@@ -26,6 +29,7 @@ CONFIG = web.AppKey("config", HttpConfig)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 KEY_CACHE = web.AppKey("key_cache", dict)
 CHANNELS = web.AppKey("channels", ActiveChannels)
+CURSOR_KEY = web.AppKey("cursor_key", bytes)
 
 BODY = web.RequestKey("body", bytes)
 CORRELATION_ID = web.RequestKey("correlation_id", str)

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from adapters.db.errors import DatabaseUnavailable, PersistenceError
+from adapters.http.headers import check_headers
 from adapters.http.jsonutil import loads
 from adapters.http.keys import BODY, CONFIG
 from adapters.http.problems import ProblemError, problem
@@ -26,6 +27,14 @@ from domain.errors import ConcurrencyConflict, Conflict, DomainError, NotFound, 
 log = logging.getLogger("ordersync.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+RETRY_AFTER_S = "1"  # seconds, on every 503
+
+
+@web.middleware
+async def header_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a request whose headers we read are not clean UTF-8 text (before anything)."""
+    check_headers(request)
+    return await handler(request)
 
 
 @web.middleware
@@ -103,7 +112,7 @@ def _domain_problem(error: DomainError) -> web.Response:
     )
     response = problem(status, title, error.detail, code=error.code, **error.extra)
     if status == 503:
-        response.headers["Retry-After"] = "1"
+        response.headers["Retry-After"] = RETRY_AFTER_S
     return response
 
 
@@ -120,12 +129,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        return problem(
+        response = problem(
             error.status, error.reason, error.text if error.text != error.reason else None
         )
+        # A 405 says which methods the route has (RFC 9110): keep aiohttp's Allow.
+        if "Allow" in error.headers:
+            response.headers["Allow"] = error.headers["Allow"]
+        return response
     except DatabaseUnavailable as error:
         log.warning("database unavailable: %s (%r)", error, error.__cause__)
-        return problem(503, "Service Unavailable", "the database is unavailable; retry later")
+        response = problem(503, "Service Unavailable", "the database is unavailable; retry later")
+        # Like the ConcurrencyConflict 503: a client (or proxy) knows when to come back.
+        response.headers["Retry-After"] = RETRY_AFTER_S
+        return response
     except (PersistenceError, Exception):
         incident = str(uuid.uuid4())
         # The stack trace goes to our log, never to the caller.

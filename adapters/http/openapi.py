@@ -1,4 +1,4 @@
-"""/openapi.json, generated from the route table and the pydantic models."""
+"""/openapi.json, generated from the route table, the pydantic models and http/schemas.py."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ from typing import Any
 from aiohttp import web
 
 from adapters.http.routes import ROUTES, Route
+from adapters.http.schemas import (
+    LINKS,
+    PATH_PARAMETERS,
+    QUERY_PARAMETERS,
+    RESPONSE_SCHEMAS,
+    RESPONSES,
+    STRING,
+)
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -20,8 +28,9 @@ PROBLEM_SCHEMA = {
         "errors": {"type": "array", "items": {"type": "object"}},
     },
 }
+# Answered by any route that authenticates or reads a body.
 ERRORS = {
-    "400": "Malformed JSON or parameter",
+    "400": "Malformed JSON, parameter or header",
     "401": "Missing or invalid API key",
     "403": "Not allowed for this key",
     "404": "Not found",
@@ -31,15 +40,37 @@ ERRORS = {
     "415": "Content-Type is not application/json",
     "422": "Invalid document, unknown SKU, totals mismatch",
 }
+UNAVAILABLE = "The database is unavailable, or a concurrent change won; retry after Retry-After"
+RETRY_AFTER = {"Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 0}}}
+PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def _parameters(route: Route) -> list[dict[str, Any]]:
+    path = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": PATH_PARAMETERS.get(name, STRING),
+        }
+        for name in re.findall(r"{(\w+)}", route.path)
+    ]
+    return path + QUERY_PARAMETERS.get(route.handler.__name__, [])
+
+
+def _success(route: Route) -> dict[str, Any]:
+    name = route.handler.__name__
+    schema = {"$ref": f"#/components/schemas/{RESPONSES[name]}"} if name in RESPONSES else {}
+    ok: dict[str, Any] = {"description": "OK", "content": {"application/json": {"schema": schema}}}
+    if name in LINKS:
+        ok["links"] = LINKS[name]
+    # A repeat of a create (same document, same key) answers 200 with what was stored.
+    return {str(route.ok): ok, "200": ok} if route.ok == 201 else {"200": ok}
 
 
 def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": route.summary, "operationId": route.handler.__name__}
-    params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in re.findall(r"{(\w+)}", route.path)
-    ]
-    if params:
+    if params := _parameters(route):
         op["parameters"] = params
     if route.auth:
         op["security"] = [{"bearer": []}]
@@ -55,27 +86,47 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
                 }
             },
         }
-    problem_content = {
-        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-    }
-    op["responses"] = {str(route.ok): {"description": "OK", "content": {"application/json": {}}}}
+    op["responses"] = _success(route)
     if route.auth or route.body:
         op["responses"].update(
             {
-                code: {"description": text, "content": problem_content}
+                code: {"description": text, "content": PROBLEM_CONTENT}
                 for code, text in ERRORS.items()
             }
         )
+    else:  # the header check answers on every route
+        op["responses"].update(
+            {
+                code: {"description": ERRORS[code], "content": PROBLEM_CONTENT}
+                for code in ("400", "401")
+            }
+        )
+    if route.auth or route.path == "/readyz":  # everything that asks the database
+        op["responses"]["503"] = {
+            "description": UNAVAILABLE,
+            "headers": RETRY_AFTER if route.auth else {},
+            "content": PROBLEM_CONTENT,
+        }
     return op
 
 
 def spec() -> dict[str, Any]:
-    components: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+    """The OpenAPI 3.1 document of every route."""
+    components: dict[str, Any] = {"Problem": PROBLEM_SCHEMA, **RESPONSE_SCHEMAS}
     paths: dict[str, Any] = {}
     for route in ROUTES:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, components)
     paths["/openapi.json"] = {
-        "get": {"summary": "This document", "responses": {"200": {"description": "OK"}}}
+        "get": {
+            "summary": "This document",
+            "operationId": "openapi_json",
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
     }
     return {
         "openapi": "3.1.0",

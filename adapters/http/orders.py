@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from datetime import UTC, datetime
 
 from aiohttp import web
+from pydantic import TypeAdapter, ValidationError
 
 from adapters.db.ledger_queries import deliveries_of
 from adapters.db.order_queries import Page, find_orders, get_order
 from adapters.db.registry import Caller
 from adapters.http.auth import require
 from adapters.http.context import unit_of_work
+from adapters.http.cursors import decode_cursor, encode_cursor
 from adapters.http.jsonutil import dumps
-from adapters.http.keys import CONFIG, ENGINE
+from adapters.http.keys import CONFIG, CURSOR_KEY, ENGINE
 from adapters.http.middleware import json_body
 from adapters.http.params import text_param
 from adapters.http.problems import ProblemError
 from adapters.http.serialize import order_json
 from adapters.http.threads import run
-from domain.commands import PlaceOrder
+from domain.commands import PlaceOrder, Timestamp
 from domain.services import place_order, retrying
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -74,23 +74,16 @@ async def get_one(request: web.Request) -> web.Response:
     return _json(order_json(order))  # type: ignore[arg-type]
 
 
-def encode_cursor(position: tuple[int, uuid.UUID]) -> str:
-    raw = json.dumps([position[0], str(position[1])]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        seq, order_id = json.loads(raw)
-        if not isinstance(seq, int):
-            raise TypeError
-        return seq, uuid.UUID(order_id)
-    except (ValueError, TypeError):
-        raise ProblemError(400, "Bad Request", "cursor is not one this API returned") from None
+_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
 
 
 def _since(value: str) -> datetime:
+    """RFC 3339 (as placed_at, and as the OpenAPI document says); also, as before, any
+    ISO 8601 time Python reads, a time without a zone being UTC."""
+    try:
+        return _TIMESTAMP.validate_python(value)
+    except ValidationError:
+        pass
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -114,7 +107,8 @@ async def list_orders(request: web.Request) -> web.Response:
     except ValueError:
         raise ProblemError(400, "Bad Request", "limit must be an integer from 1 to 1000") from None
     since = _since(q["updated_since"]) if "updated_since" in q else None
-    after = decode_cursor(q["cursor"]) if "cursor" in q else None
+    key = request.app[CURSOR_KEY]
+    after = decode_cursor(key, q["cursor"]) if "cursor" in q else None
 
     def read() -> Page:
         with request.app[ENGINE].connect() as conn:
@@ -132,7 +126,7 @@ async def list_orders(request: web.Request) -> web.Response:
     return _json(
         {
             "items": [order_json(o) for o in page.orders],
-            "next_cursor": encode_cursor(page.last) if full else None,  # type: ignore[arg-type]
+            "next_cursor": encode_cursor(key, page.last) if full else None,  # type: ignore[arg-type]
         }
     )
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from adapters.http.problems import ProblemError
 
 
 def text_param(value: str, name: str, *, max_length: int = 200) -> str:
-    """A printable text value, or a 400 naming the parameter."""
+    """A printable text value in NFC (as the stored SKUs and codes are), or a 400."""
+    value = unicodedata.normalize("NFC", value)
     if len(value) > max_length or any(ord(c) < 32 for c in value):
         raise ProblemError(
             400, "Bad Request", f"{name} must be printable text of at most {max_length} characters"

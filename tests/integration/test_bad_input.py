@@ -546,3 +546,124 @@ async def test_a_placed_at_outside_the_representable_range_is_a_422_problem(
     body = await problem_of(response, 422)
     assert "placed_at" in json.dumps(body), body
     assert snapshot(engine) == stocked
+
+
+async def test_a_payment_amount_other_than_the_grand_total_is_a_422_problem(
+    client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any]
+) -> None:
+    doc = _with(CONTRACT_ORDER, "payment.amount", "999.00")
+    response = await client.post("/v1/orders", json=doc, headers=web(keys))
+    body = await problem_of(response, 422)
+    assert body["mismatches"] == [
+        {"field": "payment.amount", "sent": "999.00", "computed": "54.98"}
+    ], body
+    assert snapshot(engine) == stocked
+
+
+async def test_a_line_discount_above_the_line_price_is_a_422_problem(
+    client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any]
+) -> None:
+    """2 × 19.90 = 39.80: a discount of 50.00 would make the line worth less than nothing
+    (the totals are made to add up, so only the discount rule can refuse it)."""
+    doc = _with(CONTRACT_ORDER, "lines.0.discount", "50.00")
+    doc["totals"]["grand_total"] = doc["payment"]["amount"] = "4.98"
+    response = await client.post("/v1/orders", json=doc, headers=web(keys))
+    body = await problem_of(response, 422)
+    assert [e["field"] for e in body["errors"]] == ["lines.0.discount"], body
+    assert snapshot(engine) == stocked
+
+
+async def test_a_discount_equal_to_the_line_price_is_accepted(
+    client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any]
+) -> None:
+    """The control for the discount rule: a free line is fine."""
+    doc = _with(CONTRACT_ORDER, "lines.0.discount", "39.80")
+    doc["totals"]["grand_total"] = doc["payment"]["amount"] = "15.18"
+    response = await client.post("/v1/orders", json=doc, headers=web(keys))
+    assert response.status == 201, await response.text()
+
+
+@pytest.mark.parametrize(
+    "placed_at",
+    [
+        1795687200,  # Unix time: seconds, milliseconds? refused rather than guessed
+        1795687200.5,
+        "2026-11-26T10:00:00.123456789Z",  # nanoseconds would be dropped silently
+        "2026-11-26T10:00:00",  # no time zone
+        "2026-11-26",
+    ],
+)
+async def test_a_placed_at_that_is_not_an_rfc3339_string_is_a_422_problem(
+    client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any], placed_at: Any
+) -> None:
+    doc = _with(CONTRACT_ORDER, "placed_at", placed_at)
+    response = await client.post("/v1/orders", json=doc, headers=web(keys))
+    body = await problem_of(response, 422)
+    assert [e["field"] for e in body["errors"]] == ["placed_at"], body
+    assert snapshot(engine) == stocked
+
+
+async def test_a_placed_at_with_microseconds_keeps_them(
+    client: Any, keys: Keys, stocked: dict[str, Any]
+) -> None:
+    doc = _with(CONTRACT_ORDER, "placed_at", "2026-11-26T11:00:00.123456+01:00")
+    response = await client.post("/v1/orders", json=doc, headers=web(keys))
+    body = await response.json()
+    assert response.status == 201, body
+    assert body["placed_at"] == "2026-11-26T10:00:00.123456+00:00"
+
+
+NFC_CAFE, NFD_CAFE = "CAF\u00c9-M", "CAFE\u0301-M"
+
+
+async def test_skus_and_codes_are_normalised_to_nfc_at_the_door(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    """ "CAFÉ" typed as NFC and as NFD is one SKU (and one location), not two."""
+    assert NFC_CAFE != NFD_CAFE
+    await stock(
+        client,
+        keys,
+        {"sku": NFC_CAFE, "location": "LOJA-\u00c9", "set_on_hand": 5},
+        {"sku": NFD_CAFE, "location": "LOJA-E\u0301", "delta": 1},
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT sku, location, on_hand FROM stock")).all()
+    assert [tuple(r) for r in rows] == [(NFC_CAFE, "LOJA-\u00c9", 6)]
+    doc = order_doc("WEB-NFD", [(NFD_CAFE, 1)])
+    response = await client.post("/v1/orders", json=doc, headers=web(keys))
+    body = await response.json()
+    assert response.status == 201, body
+    assert body["lines"][0]["sku"] == NFC_CAFE
+    assert body["status"] == "allocated", body
+    lookup = await client.get(f"/v1/inventory/{NFD_CAFE}", headers=Keys.bearer(keys.erp))
+    assert (await lookup.json())["atp"] == 5
+
+
+async def test_a_405_says_which_methods_the_route_allows(
+    client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any]
+) -> None:
+    response = await client.put("/v1/orders", json=CONTRACT_ORDER, headers=web(keys))
+    await problem_of(response, 405)
+    allowed = {method.strip() for method in response.headers["Allow"].split(",")}
+    assert allowed >= {"GET", "POST"}, response.headers
+    assert snapshot(engine) == stocked
+
+
+@pytest.mark.parametrize(
+    ("number", "status"), [(b"0E-999999999", 201), (b"1E-999999999", 422), (b"1E+999999999", 422)]
+)
+async def test_an_amount_with_a_huge_exponent_is_answered_at_once(
+    client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any], number: bytes, status: int
+) -> None:
+    """JSON numbers are read as exact Decimals: the exponent must never be raised to."""
+    raw = json.dumps(CONTRACT_ORDER).replace('"discount": "0.00"', '"discount": DISCOUNT').encode()
+    assert b"DISCOUNT" in raw
+    response = await client.post(
+        "/v1/orders", data=raw.replace(b"DISCOUNT", number), headers=web(keys)
+    )
+    text = await response.text()
+    assert response.status == status, text
+    if status == 422:
+        check_problem(response.status, response.content_type, text, 422)
+        assert snapshot(engine) == stocked

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from adapters.http.app import init_app
+from adapters.http.keys import HttpConfig
 from tests.factories import CONTRACT_ORDER, order_doc
-from tests.integration.conftest import Keys, stock
+from tests.integration.conftest import ADMIN_TOKEN, Keys, stock
 
 PROBLEM = "application/problem+json"
 
@@ -424,3 +428,94 @@ async def test_an_order_that_commits_after_a_later_one_was_read_is_not_skipped_b
     resume = {"cursor": cursor} if cursor else {"updated_since": start}
     ids, _, _ = await _page_through(client, keys.web, {**resume, "limit": "10"})
     assert sorted(seen + ids) == sorted([slow_order["id"], fast["id"]])
+
+
+def _unsigned(document: str) -> str:
+    """A cursor as the API used to make them: base64url JSON, no signature."""
+    return base64.urlsafe_b64encode(document.encode()).decode().rstrip("=")
+
+
+FORGED_CURSORS = {
+    "boolean sequence": f'[true, "{uuid.uuid4()}"]',
+    "number as id": "[1, 5]",
+    "list as id": "[1, [1]]",
+    "sequence past bigint": f'[{10**30}, "{uuid.uuid4()}"]',
+    "nested 2000 deep": "[" * 2000,
+    "well-formed but not issued": f'[1, "{uuid.uuid4()}"]',
+}
+
+
+async def test_a_cursor_the_server_did_not_issue_is_a_400_problem(
+    client: Any, keys: Keys, stocked: None
+) -> None:
+    await place(client, keys.web, "W-1")
+    for name, document in FORGED_CURSORS.items():
+        for cursor in (_unsigned(document), _unsigned(document) + "." + "A" * 22):
+            response = await client.get(
+                "/v1/orders", params={"cursor": cursor}, headers=Keys.bearer(keys.web)
+            )
+            text = await response.text()
+            assert response.status == 400, (name, cursor, text)
+            assert response.content_type == PROBLEM, (name, text)
+            assert "cursor" in json.loads(text)["detail"], (name, text)
+
+
+async def _first_cursor(client: Any, keys: Keys) -> str:
+    response = await client.get("/v1/orders", params={"limit": "1"}, headers=Keys.bearer(keys.web))
+    body = await response.json()
+    assert response.status == 200 and body["next_cursor"], body
+    return str(body["next_cursor"])
+
+
+async def test_a_cursor_tampered_with_is_a_400_problem(
+    client: Any, keys: Keys, stocked: None
+) -> None:
+    for i in range(2):
+        await place(client, keys.web, f"W-{i}")
+    cursor = await _first_cursor(client, keys)
+    payload, mac = cursor.split(".")
+    position = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    position[0] -= 1  # one step back: the page again, or another channel's position
+    tampered = _unsigned(json.dumps(position)) + "." + mac
+    response = await client.get(
+        "/v1/orders", params={"cursor": tampered}, headers=Keys.bearer(keys.web)
+    )
+    await problem_of(response, 400)
+
+
+SECRET = "a-secret-key-of-some-length"
+KEYS = {
+    "same secret key": ((SECRET, "admin-1"), (SECRET, "admin-2"), 200),
+    "other secret key": ((SECRET, ADMIN_TOKEN), ("another-secret-key-0000", ADMIN_TOKEN), 400),
+    "no secret key, same admin token": ((None, ADMIN_TOKEN), (None, ADMIN_TOKEN), 200),
+    "no secret key, other admin token": ((None, ADMIN_TOKEN), (None, "another-admin"), 400),
+}
+
+
+@pytest.mark.parametrize(("one", "other", "status"), KEYS.values(), ids=KEYS.keys())
+async def test_a_cursor_is_accepted_by_every_app_with_the_same_secret_and_no_other(
+    aiohttp_client: Any,
+    engine: sa.Engine,
+    keys: Keys,
+    one: tuple[str | None, str],
+    other: tuple[str | None, str],
+    status: int,
+) -> None:
+    """`ordersync api --processes N` runs N apps over one feed: ORDERSYNC_SECRET_KEY (or,
+    without one, the admin token) signs the cursors, so any of them reads any cursor."""
+    first = await aiohttp_client(
+        init_app(engine, HttpConfig(secret_key=one[0], admin_token=one[1]))
+    )
+    second = await aiohttp_client(
+        init_app(engine, HttpConfig(secret_key=other[0], admin_token=other[1]))
+    )
+    await stock(
+        first, replace(keys, admin=one[1]), {"sku": "A", "location": "WH-EAST", "set_on_hand": 10}
+    )
+    for i in range(2):
+        await place(first, keys.web, f"W-{i}")
+    cursor = await _first_cursor(first, keys)
+    response = await second.get(
+        "/v1/orders", params={"cursor": cursor}, headers=Keys.bearer(keys.web)
+    )
+    assert response.status == status, await response.text()

@@ -154,3 +154,23 @@ def test_an_amount_beyond_what_a_bigint_of_minor_units_holds_is_refused(amount: 
 def test_parsing_the_string_of_an_amount_gives_the_same_amount(minor: int, currency: str) -> None:
     money = Money(minor, currency)
     assert Money.parse(str(money), currency) == money
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [("0E-999999999", Money(0, "EUR")), ("0E+999999999", Money(0, "EUR"))],
+)
+def test_a_zero_with_a_huge_exponent_is_zero_without_computing_the_power(
+    amount: str, expected: Money
+) -> None:
+    """Valid JSON numbers: 10 ** 999999999 would hold the thread for minutes (a DoS)."""
+    assert Money.parse(Decimal(amount), "EUR") == expected
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [("1E-999999999", "decimals"), ("1E+999999999", "too large"), ("5E+16", "too large")],
+)
+def test_a_huge_exponent_is_refused_without_computing_the_power(amount: str, message: str) -> None:
+    with pytest.raises(InvalidMoney, match=message):
+        Money.parse(Decimal(amount), "EUR")

@@ -6,6 +6,7 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
+import pydantic
 import pytest
 
 from domain.commands import PlaceOrder
@@ -200,6 +201,7 @@ def test_the_fingerprint_changes_with_the_quantity() -> None:
             }
         ],
         totals={"grand_total": "74.88"},
+        payment={**CONTRACT_ORDER["payment"], "amount": "74.88"},
     )
     assert build(changed).fingerprint != build(doc()).fingerprint
 
@@ -207,3 +209,78 @@ def test_the_fingerprint_changes_with_the_quantity() -> None:
 def test_the_fingerprint_changes_with_the_address() -> None:
     moved = doc(shipping_address={**CONTRACT_ORDER["shipping_address"], "line1": "Rua Augusta 2"})
     assert build(moved).fingerprint != build(doc()).fingerprint
+
+
+def test_a_payment_amount_other_than_the_grand_total_is_refused() -> None:
+    with pytest.raises(TotalsMismatch) as raised:
+        build(doc(payment={**CONTRACT_ORDER["payment"], "amount": "999.00"}))
+    assert raised.value.extra["mismatches"] == [
+        {"field": "payment.amount", "sent": "999.00", "computed": "54.98"}
+    ]
+
+
+def _line(**changes: Any) -> dict[str, Any]:
+    return {**CONTRACT_ORDER["lines"][0], **changes}
+
+
+def test_a_line_discount_above_the_line_price_is_refused_naming_the_line() -> None:
+    """2 × 19.90 = 39.80 is the line's price; the totals are made to add up."""
+    lines = [CONTRACT_ORDER["lines"][0], _line(discount="39.81", tax="0.00")]
+    document = doc(lines=lines, totals={"grand_total": "54.97"})
+    document["payment"]["amount"] = "54.97"
+    with pytest.raises(ValidationFailed) as raised:
+        build(document)
+    assert not isinstance(raised.value, TotalsMismatch)
+    assert [e["field"] for e in raised.value.extra["errors"]] == ["lines.1.discount"]
+
+
+def test_a_line_discount_equal_to_the_line_price_is_a_free_line() -> None:
+    lines = [CONTRACT_ORDER["lines"][0], _line(discount="39.80", tax="0.00")]
+    document = doc(lines=lines, totals={"grand_total": "54.98"})
+    assert build(document).lines[1].total == Money.parse("0.00", "EUR")
+
+
+def test_nfc_and_nfd_spellings_are_one_sku_one_order() -> None:
+    nfc, nfd = "CAF\u00c9-M", "CAFE\u0301-M"
+    as_nfc = build(doc(lines=[_line(sku=nfc)]))
+    as_nfd = build(doc(lines=[_line(sku=nfd)]))
+    assert as_nfd.lines[0].sku == nfc
+    assert as_nfd.fingerprint == as_nfc.fingerprint
+
+
+def test_names_and_codes_are_normalised_to_nfc_too() -> None:
+    address = {**CONTRACT_ORDER["shipping_address"], "city": "Sa\u0303o Paulo"}
+    order = build(doc(shipping_address=address, external_id="WEB-E\u0301"))
+    assert order.shipping_address["city"] == "S\u00e3o Paulo"
+    assert order.external_id == "WEB-\u00c9"
+
+
+@pytest.mark.parametrize(
+    "placed_at",
+    [
+        1795687200,
+        1795687200.0,
+        "1795687200",
+        "2026-11-26T10:00:00.123456789Z",
+        "2026-11-26T10:00:00.1234567Z",
+        "2026-11-26T10:00:00",
+        "2026-11-26 10:00:00Z",
+        "2026-11-26",
+    ],
+)
+def test_a_placed_at_that_is_not_an_rfc3339_string_is_refused(placed_at: Any) -> None:
+    with pytest.raises(pydantic.ValidationError) as raised:
+        build(doc(placed_at=placed_at))
+    assert [e["loc"] for e in raised.value.errors()] == [("placed_at",)]
+
+
+@pytest.mark.parametrize(
+    ("placed_at", "expected"),
+    [
+        ("2026-11-26T10:00:00Z", datetime(2026, 11, 26, 10, tzinfo=UTC)),
+        ("2026-11-26t10:00:00.5z", datetime(2026, 11, 26, 10, 0, 0, 500_000, tzinfo=UTC)),
+        ("2026-11-26T11:00:00.123456+01:00", datetime(2026, 11, 26, 10, 0, 0, 123_456, tzinfo=UTC)),
+    ],
+)
+def test_an_rfc3339_placed_at_keeps_every_digit(placed_at: str, expected: datetime) -> None:
+    assert build(doc(placed_at=placed_at)).placed_at == expected

@@ -115,3 +115,16 @@ def test_every_mismatching_figure_is_named_at_once() -> None:
         )
     fields = [m["field"] for m in raised.value.extra["mismatches"]]
     assert fields == ["totals.grand_total", "totals.tax_total", "totals.discount_total"]
+
+
+def test_a_payment_of_the_grand_total_passes() -> None:
+    check(contract_totals(), {"grand_total": eur("54.98")}, eur("54.98"))
+
+
+def test_a_payment_amount_other_than_the_grand_total_is_a_mismatch() -> None:
+    with pytest.raises(TotalsMismatch) as raised:
+        check(contract_totals(), {"grand_total": eur("54.98")}, eur("999.00"))
+    assert raised.value.extra["mismatches"] == [
+        {"field": "payment.amount", "sent": "999.00", "computed": "54.98"}
+    ]
+    assert "payment.amount" in raised.value.detail and "999.00" in raised.value.detail

@@ -1,0 +1,227 @@
+"""What /openapi.json says beyond the request models: parameters, response bodies, links.
+
+Each schema describes exactly what adapters/http/serialize.py and the handlers return
+(a schema-driven client, and the schemathesis run in tests/integration, check it), and
+each parameter states the rules its handler enforces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.http.cursors import MAX_LENGTH as MAX_CURSOR
+from domain.commands import RFC3339_PATTERN, TEXT_PATTERN
+
+STRING = {"type": "string"}
+NULLABLE_STRING = {"type": ["string", "null"]}
+INTEGER = {"type": "integer"}
+OBJECT = {"type": "object"}
+
+
+def text(max_length: int) -> dict[str, Any]:
+    """A text parameter: what adapters/http/params.text_param accepts (and a bit less)."""
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": TEXT_PATTERN}
+
+
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "order_id": {"type": "string", "format": "uuid"},
+    "sku": text(64),  # the SKU rules of the request models (domain/commands.py)
+}
+
+QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
+    "list_orders": [
+        {"name": "channel", "in": "query", "schema": text(64)},
+        {"name": "external_id", "in": "query", "schema": text(128)},
+        {
+            "name": "updated_since",
+            "in": "query",
+            "schema": {"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN},
+        },
+        {
+            "name": "cursor",
+            "in": "query",
+            "description": "next_cursor of the previous page (signed: no other value is valid)",
+            "schema": {
+                "type": "string",
+                "maxLength": MAX_CURSOR,
+                "pattern": "^[A-Za-z0-9_-]+[.][A-Za-z0-9_-]+$",
+            },
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+        },
+    ],
+}
+
+_LINE = {
+    "type": "object",
+    "required": ["line_no", "sku", "quantity", "unit_price", "discount", "tax", "total"],
+    "properties": {
+        "line_no": INTEGER,
+        "sku": STRING,
+        "quantity": INTEGER,
+        "unit_price": STRING,
+        "discount": STRING,
+        "tax": STRING,
+        "total": STRING,
+        "allocated": INTEGER,
+        "backordered": INTEGER,
+        "shipped": INTEGER,
+    },
+}
+_RESERVATION = {
+    "type": "object",
+    "required": ["id", "line_no", "sku", "location", "quantity"],
+    "properties": {
+        "id": STRING,
+        "line_no": INTEGER,
+        "sku": STRING,
+        "location": STRING,
+        "quantity": INTEGER,
+    },
+}
+_STOCK_LEVEL = {
+    "type": "object",
+    "required": ["location", "on_hand", "reserved", "atp"],
+    "properties": {"location": STRING, "on_hand": INTEGER, "reserved": INTEGER, "atp": INTEGER},
+}
+
+RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Order": {
+        "type": "object",
+        "required": ["id", "channel", "external_id", "status", "version", "lines", "totals"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "channel": STRING,
+            "external_id": STRING,
+            "status": STRING,
+            "version": INTEGER,
+            "currency": STRING,
+            "placed_at": STRING,
+            "customer": OBJECT,
+            "shipping_address": OBJECT,
+            "billing_address": {"type": ["object", "null"]},
+            "lines": {"type": "array", "items": _LINE},
+            "shipping": {"type": ["object", "null"]},
+            "payment": {"type": ["object", "null"]},
+            "totals": OBJECT,
+            "reservations": {"type": "array", "items": _RESERVATION},
+            "created_at": NULLABLE_STRING,
+            "updated_at": NULLABLE_STRING,
+        },
+    },
+    "OrderPage": {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Order"}},
+            "next_cursor": NULLABLE_STRING,
+        },
+    },
+    "Deliveries": {
+        "type": "object",
+        "required": ["order_id", "destinations"],
+        "properties": {
+            "order_id": STRING,
+            "destinations": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": OBJECT},
+            },
+        },
+    },
+    "Shipment": {
+        "type": "object",
+        "required": ["id", "order_id", "location", "carrier", "tracking_number", "lines"],
+        "properties": {
+            "id": STRING,
+            "order_id": {"type": "string", "format": "uuid"},
+            "location": STRING,
+            "carrier": STRING,
+            "tracking_number": STRING,
+            "lines": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["sku", "quantity"],
+                    "properties": {"sku": STRING, "quantity": INTEGER},
+                },
+            },
+            "created_at": STRING,
+        },
+    },
+    "Stock": {
+        "type": "object",
+        "required": ["sku", "atp", "locations"],
+        "properties": {
+            "sku": STRING,
+            "atp": INTEGER,
+            "locations": {"type": "array", "items": _STOCK_LEVEL},
+        },
+    },
+    "Adjusted": {
+        "type": "object",
+        "required": ["skus"],
+        "properties": {"skus": {"type": "array", "items": {"$ref": "#/components/schemas/Stock"}}},
+    },
+    "Health": {"type": "object", "required": ["status"], "properties": {"status": STRING}},
+}
+
+# operationId → the schema of its success response.
+RESPONSES: dict[str, str] = {
+    "post_order": "Order",
+    "list_orders": "OrderPage",
+    "get_one": "Order",
+    "get_deliveries": "Deliveries",
+    "post_shipment": "Shipment",
+    "post_adjustments": "Adjusted",
+    "get_sku": "Stock",
+    "healthz": "Health",
+    "readyz": "Health",
+}
+
+_ORDER_LINKS = {
+    "GetOrder": {"operationId": "get_one", "parameters": {"order_id": "$response.body#/id"}},
+    "GetDeliveries": {
+        "operationId": "get_deliveries",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "FindOrder": {
+        "operationId": "list_orders",
+        "parameters": {
+            "channel": "$response.body#/channel",
+            "external_id": "$response.body#/external_id",
+        },
+    },
+    "GetStock": {"operationId": "get_sku", "parameters": {"sku": "$response.body#/lines/0/sku"}},
+}
+
+# operationId → its OpenAPI links (on every success status), so a stateful client
+# follows a created resource to where it is read.
+LINKS: dict[str, dict[str, Any]] = {
+    "post_order": _ORDER_LINKS,
+    "get_one": _ORDER_LINKS,
+    "list_orders": {
+        "NextPage": {
+            "operationId": "list_orders",
+            "parameters": {"cursor": "$response.body#/next_cursor"},
+        },
+        "GetFirst": {
+            "operationId": "get_one",
+            "parameters": {"order_id": "$response.body#/items/0/id"},
+        },
+    },
+    "post_shipment": {
+        "GetOrder": {
+            "operationId": "get_one",
+            "parameters": {"order_id": "$response.body#/order_id"},
+        },
+    },
+    "post_adjustments": {
+        "GetStock": {
+            "operationId": "get_sku",
+            "parameters": {"sku": "$response.body#/skus/0/sku"},
+        },
+    },
+}

@@ -1,0 +1,77 @@
+"""Every text limit of the request models fits the columns its value is stored in.
+
+The fields come from walking the models (tests/text_fields.py); each must be either
+stored in named columns (and fit each of them) or kept only inside JSON documents.
+A new text field fails here until someone decides which, and checks the columns.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from adapters.db.tables import (
+    locations,
+    order_lines,
+    orders,
+    reservations,
+    shipments,
+    skus,
+    stock,
+)
+from adapters.http.context import MAX_REQUEST_ID, MAX_TRACESTATE
+from adapters.http.orders import MAX_IDEMPOTENCY_KEY
+from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
+from outbox.tables import deliveries_table, events_table, sequences_table
+from tests.text_fields import text_fields
+
+# A SKU is also the aggregate id of its stock events in the outbox.
+_SKU_AGGREGATE = [
+    events_table.c.aggregate_id,
+    deliveries_table.c.aggregate_id,
+    sequences_table.c.aggregate_id,
+]
+STORED_IN: dict[tuple[str, str], list[sa.Column[str]]] = {
+    ("PlaceOrder", "external_id"): [orders.c.external_id],
+    ("LineIn", "sku"): [order_lines.c.sku, reservations.c.sku, skus.c.sku],
+    ("StockAdjustment", "sku"): [skus.c.sku, stock.c.sku, *_SKU_AGGREGATE],
+    ("StockAdjustment", "location"): [locations.c.code, stock.c.location],
+    ("RecordShipment", "location"): [shipments.c.location, locations.c.code],
+    ("RecordShipment", "carrier"): [shipments.c.carrier],
+    ("RecordShipment", "tracking_number"): [shipments.c.tracking_number],
+    ("ShippedLineIn", "sku"): [skus.c.sku],
+}
+# Kept only inside JSON documents (orders.customer, the addresses, the event payloads).
+JSON_ONLY = {
+    ("CustomerIn", "email"),
+    ("CustomerIn", "name"),
+    ("CustomerIn", "phone"),
+    *(("AddressIn", n) for n in ("name", "line1", "line2", "city", "postal_code", "region")),
+    ("ShippingIn", "method"),
+    ("PaymentIn", "method"),
+    ("StockAdjustment", "reason"),
+}
+COMMANDS = (PlaceOrder, AdjustInventory, RecordShipment)
+
+
+def test_every_text_field_is_either_stored_in_columns_or_kept_in_json() -> None:
+    found = {(f.model, f.name) for command in COMMANDS for f in text_fields(command)}
+    assert found, "the walk found no text fields"
+    assert found == set(STORED_IN) | JSON_ONLY, found ^ (set(STORED_IN) | JSON_ONLY)
+    assert not set(STORED_IN) & JSON_ONLY
+
+
+def test_every_text_limit_fits_its_columns() -> None:
+    too_long = []
+    for command in COMMANDS:
+        for field in text_fields(command):
+            for column in STORED_IN.get((field.model, field.name), []):
+                length = column.type.length  # type: ignore[attr-defined]
+                if length is not None and field.max_length > length:
+                    too_long.append(f"{field.path} ({field.max_length}) > {column} ({length})")
+    assert not too_long, too_long
+
+
+def test_header_values_are_cut_to_their_columns() -> None:
+    assert MAX_IDEMPOTENCY_KEY <= orders.c.idempotency_key.type.length  # type: ignore[attr-defined]
+    assert MAX_REQUEST_ID <= events_table.c.causation_id.type.length
+    assert MAX_TRACESTATE <= events_table.c.tracestate.type.length
