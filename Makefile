@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test unit lint docs services clean
+.PHONY: install demo test unit lint docs services clean mutants
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,11 @@ test: install services
 ## Unit tests only (no I/O, seconds).
 unit: install
 	$(BIN)/pytest tests/unit
+
+## Deliberate bugs in throwaway copies of the code: each must fail the tests that guard it
+## (a few minutes; not in CI — run it before resolving a change to the code it mutates).
+mutants: install services
+	$(BIN)/python -m bench.mutants
 
 lint: install
 	$(BIN)/ruff check .

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
+import pika
 import pytest
 import sqlalchemy as sa
 from dramatiq.brokers.stub import StubBroker
@@ -87,6 +88,52 @@ def test_a_queue_deleted_behind_the_relays_back_leaves_rows_unpublished_with_the
     late = [r for r in ledger(engine) if r.aggregate_id.startswith("second")]
     assert all(r.published_at is not None and r.last_error is None for r in late)
     assert len(drain(broker_url, "wms")) == 3
+
+
+def refuse_publishes(url: str, queue: str) -> None:
+    """Behind the relay's back, `queue` becomes one that holds nothing and refuses what is
+    published to it (x-max-length 0, reject-publish): RabbitMQ nacks every publish."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        channel.queue_delete(queue)
+        arguments = {"x-max-length": 0, "x-overflow": "reject-publish"}
+        channel.queue_declare(queue, durable=True, arguments=arguments)
+    finally:
+        connection.close()
+
+
+def test_a_publish_the_broker_nacks_stays_unpublished_with_the_reason_and_goes_out_later(
+    engine: sa.Engine, broker_url: str, relay: Relay
+) -> None:
+    """A Basic.Nack is not a confirm: the row stays unpublished, the reason in last_error,
+    and it goes out once the queue takes messages again."""
+    write_orders(engine, aggregates=3, events_each=1, prefix="first")
+    assert relay.run_once() == 3  # connected, the queues declared
+    refuse_publishes(broker_url, "wms")
+    write_orders(engine, aggregates=3, events_each=1, prefix="second")
+
+    assert relay.run_once() == 0
+    late = [r for r in ledger(engine) if r.aggregate_id.startswith("second")]
+    assert len(late) == 3
+    assert all(r.published_at is None and r.status == "pending" for r in late)
+    assert all("nack" in r.last_error for r in late)
+    assert relay.stats.failed == 3 and "nack" in (relay.stats.last_error or "")
+    # The nacks were nacks, not returns: the queue existed and was routed to.
+    assert all("NO_ROUTE" not in r.last_error for r in late)
+
+    # While the refusing queue stands, the relay cannot declare its own (other arguments):
+    # it publishes nothing, and marks nothing.
+    with pytest.raises(PublisherError, match="PRECONDITION_FAILED"):
+        relay.run_once()
+    assert all(r.published_at is None for r in ledger(engine) if r.aggregate_id.startswith("sec"))
+
+    delete_queues(broker_url, ["wms"])  # the queue is normal again once the relay declares it
+    assert relay.run_once() == 3
+    late = [r for r in ledger(engine) if r.aggregate_id.startswith("second")]
+    assert all(r.published_at is not None and r.last_error is None for r in late)
+    received = [Envelope.model_validate(m["args"][0]) for m in drain(broker_url, "wms")]
+    assert sorted(e.aggregate_id for e in received) == [f"second-{i}" for i in range(3)]
 
 
 def test_an_unconfirmed_batch_is_not_marked(engine: sa.Engine, broker_url: str) -> None:

@@ -1,0 +1,361 @@
+"""Mutation check: deliberate bugs in a throwaway copy of the code must fail their tests.
+
+`python -m bench.mutants` (or `make mutants`) copies the working tree (`git ls-files`,
+tracked and untracked-but-not-ignored files that exist) into a temporary directory once
+per mutant, applies the mutant there as an exact text replacement (which must match
+exactly once: "mutant X no longer applies" when the code moved — rewrite the mutant
+against the current code), and runs the pytest node ids that guard it in that copy, with
+this interpreter and PYTHONPATH set to the copy (the project is installed editable, so
+the copy's imports are checked to resolve to the copy, not to this tree). A mutant is
+killed when its tests fail. The guards must pass on an unmutated copy first.
+
+One line per mutant, then `N mutants, K killed`; the exit status is 0 only if every
+mutant was killed. Not run in CI (a few minutes); run it before resolving a change to
+the code a mutant touches. `--only ID` runs some, `--list` names them, `--keep` leaves
+the copies in place, `--every-failure` names every failing test, not the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("domain", "outbox", "adapters", "actors", "ops", "tests")
+
+# Node ids without a parameter: a test of the guard runs on each engine it is written for
+# (PostgreSQL first), so a test that gains or loses a parameter keeps its guard.
+GUARD = "tests/integration/test_delivery_guard.py"
+RELAY = "tests/integration/test_relay.py"
+ATOMICITY = (
+    "tests/integration/test_atomicity.py"
+    "::test_a_change_and_its_outbox_rows_commit_in_one_transaction"
+)
+OVERSELL = "tests/integration/test_oversell.py"
+MACHINE = "tests/integration/test_stock_machine.py"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    what: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+_OUTBOX_IN_THE_TRANSACTION = """\
+            write_events(
+                self.connection,
+                self.pending_events,
+                self.context,
+                lambda: self.channels(self.connection),
+                notify=self.notify,
+            )
+            self.connection.commit()
+"""
+_OUTBOX_OWN_TRANSACTION = """\
+            with self.engine.begin() as outbox:
+                write_events(
+                    outbox,
+                    self.pending_events,
+                    self.context,
+                    lambda: self.channels(outbox),
+                    notify=self.notify,
+                )
+"""
+
+MUTANTS = (
+    Mutant(
+        "guard-inbox",
+        "the guard's inbox check removed",
+        "actors/guard.py",
+        "        if opened.in_inbox:\n            return Outcome.DUPLICATE\n",
+        "",
+        (
+            f"{GUARD}::test_a_replay_is_applied_again_once_and_leaves_the_cursor_alone",
+            f"{GUARD}::test_two_copies_of_a_replay_at_once_have_one_effect",
+        ),
+    ),
+    Mutant(
+        "guard-cursor-order",
+        "the guard's cursor order check removed (a message ahead of its cursor is applied)",
+        "actors/guard.py",
+        "            not replay and envelope.sequence > cursor.last_sequence + 1\n",
+        "            False\n",
+        (f"{GUARD}::test_messages_delivered_in_reverse_are_applied_in_sequence",),
+    ),
+    Mutant(
+        "consumer-cursor-stuck",
+        "the cursor not moved on when a message is applied (_POSTGRES_CLOSE)",
+        "adapters/db/consumer.py",
+        "    SET last_sequence = %(sequence)s, blocked_by = NULL, updated_at = now()\n",
+        "    SET last_sequence = last_sequence, blocked_by = NULL, updated_at = now()\n",
+        (f"{GUARD}::test_messages_delivered_in_reverse_are_applied_in_sequence",),
+    ),
+    Mutant(
+        "outbox-after-commit",
+        "the outbox rows written in a transaction of their own, after the change's commit",
+        "adapters/db/uow.py",
+        _OUTBOX_IN_THE_TRANSACTION,
+        "            self.connection.commit()\n" + _OUTBOX_OWN_TRANSACTION,
+        (ATOMICITY,),
+    ),
+    Mutant(
+        "outbox-before-commit",
+        "the outbox rows committed in a transaction of their own, before the change's",
+        "adapters/db/uow.py",
+        _OUTBOX_IN_THE_TRANSACTION,
+        _OUTBOX_OWN_TRANSACTION + "            self.connection.commit()\n",
+        (ATOMICITY,),
+    ),
+    Mutant(
+        "stock-lock-dropped",
+        "the SKU rows read without FOR UPDATE",
+        "adapters/db/inventory_repository.py",
+        ".order_by(skus.c.sku).with_for_update()\n",
+        ".order_by(skus.c.sku)\n",
+        (
+            f"{OVERSELL}::test_forty_orders_from_two_channels_racing_for_ten_units_reserve_exactly_ten",
+            f"{OVERSELL}::test_stock_shrinking_while_orders_race_never_leaves_reserved_above_on_hand",
+        ),
+    ),
+    Mutant(
+        "relay-published-before-confirm",
+        "the publisher settles a message as confirmed as soon as it is sent",
+        "outbox/rabbitmq_publisher.py",
+        "                mandatory=True,\n            )\n",
+        "                mandatory=True,\n            )\n"
+        "            batch.settle(message.delivery_id, None)\n",
+        (
+            f"{RELAY}::test_a_publish_the_broker_nacks_stays_unpublished_with_the_reason_and_goes_out_later",
+            f"{RELAY}::test_a_queue_deleted_behind_the_relays_back_leaves_rows_unpublished_with_the_error",
+        ),
+    ),
+    Mutant(
+        "relay-published-after-nack",
+        "a Basic.Nack taken for a confirm",
+        "outbox/rabbitmq_publisher.py",
+        'batch.settle(delivery_id, "nacked by RabbitMQ" if nack else returned)',
+        "batch.settle(delivery_id, returned)",
+        (
+            f"{RELAY}::test_a_publish_the_broker_nacks_stays_unpublished_with_the_reason_and_goes_out_later",
+        ),
+    ),
+    Mutant(
+        "registry-transient-ignored",
+        "a handler's transient failure ignored by the actor (taken as applied)",
+        "actors/registry.py",
+        "        outcome = _transient(engine, envelope, error, policy, healthy)\n",
+        "        outcome = Outcome.APPLIED\n",
+        (
+            f"{GUARD}::test_an_outage_longer_than_the_retries_parks_messages_as_waiting_then_releases_them",
+            f"{GUARD}::test_a_destination_whose_health_check_fails_is_an_outage_and_dead_letters_nothing",
+        ),
+    ),
+    Mutant(
+        "guard-permanent-ignored",
+        "a handler's permanent failure (a rejected document) ignored by the guard",
+        "actors/guard.py",
+        "            except PermanentError as error:\n"
+        "                _dead(conn, envelope, row, str(error))\n"
+        "                return Outcome.DEAD\n",
+        "            except PermanentError:\n                pass\n",
+        (f"{GUARD}::test_a_poison_message_parks_only_its_own_aggregates_successors",),
+    ),
+    Mutant(
+        "adjust-no-stock-events",
+        "a stock adjustment emits no inventory.changed",
+        "domain/services.py",
+        "        uow.emit(*_stock_events(uow, stock, changed, None))\n",
+        "",
+        (MACHINE,),
+    ),
+    Mutant(
+        "shrink-no-order-events",
+        "a shrink changes orders without their order.allocated",
+        "domain/services.py",
+        "            uow.emit(*allocation_events(order, reallocated=True))\n",
+        "",
+        (MACHINE,),
+    ),
+    Mutant(
+        "shipment-keeps-reserved",
+        "a shipment takes stock off hand but leaves it reserved",
+        "domain/shipping.py",
+        "lv, on_hand=lv.on_hand - quantity, reserved=lv.reserved - quantity",
+        "lv, on_hand=lv.on_hand - quantity, reserved=lv.reserved",
+        (MACHINE,),
+    ),
+)
+
+
+def tree_files() -> list[str]:
+    """The working tree as git sees it: tracked files and untracked ones not ignored."""
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    return sorted({f for f in out.split("\0") if f and (ROOT / f).is_file()})
+
+
+def copy_tree(files: list[str], into: Path) -> None:
+    for name in files:
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+
+
+def check_applies(mutant: Mutant, text: str) -> None:
+    found = text.count(mutant.old)
+    if found != 1:
+        raise SystemExit(
+            f"mutant {mutant.id} no longer applies: its text is found {found} times in "
+            f"{mutant.path} (exactly once wanted); rewrite it against the current code"
+        )
+
+
+def apply(mutant: Mutant, tree: Path) -> None:
+    path = tree / mutant.path
+    text = path.read_text()
+    check_applies(mutant, text)
+    path.write_text(text.replace(mutant.old, mutant.new))
+
+
+def environment(tree: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(tree)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # The CI budget, without shrinking a failure (minutes; a failure is all we need).
+    env["ORDERSYNC_HYPOTHESIS_PROFILE"] = "mutants"
+    return env
+
+
+def check_imports(tree: Path) -> None:
+    """The copy's packages, not this tree's (the editable install points here)."""
+    probe = "; ".join(f"import {p}; print({p}.__file__)" for p in PACKAGES)
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tree,
+        env=environment(tree),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    stray = [f for f in out if not Path(f).resolve().is_relative_to(tree.resolve())]
+    if stray or len(out) != len(PACKAGES):
+        raise SystemExit(f"imports in the copy resolve outside it: {stray or out}")
+
+
+def run_tests(
+    tree: Path, tests: tuple[str, ...], *, every_failure: bool = False
+) -> tuple[int, str, float]:
+    """pytest in the copy; (exit status, the failing tests — the first unless
+    `every_failure` — or the output's tail, seconds)."""
+    started = time.monotonic()
+    stop_early = [] if every_failure else ["-x"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *stop_early,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--timeout=180",
+            *tests,
+        ],
+        cwd=tree,
+        env=environment(tree),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    output = done.stdout + done.stderr
+    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", output, re.MULTILINE)
+    if failed:
+        detail = ", ".join(failed) if every_failure else failed[0]
+    else:
+        detail = " | ".join(output.strip().splitlines()[-3:])
+    return done.returncode, detail, time.monotonic() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", default=[], metavar="ID")
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="leave the copies in place")
+    parser.add_argument(
+        "--every-failure",
+        action="store_true",
+        help="run each mutant's tests to the end and name every one that fails",
+    )
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTANTS if not args.only or m.id in args.only]
+    unknown = set(args.only) - {m.id for m in MUTANTS}
+    if unknown:
+        parser.error(f"no mutant {', '.join(sorted(unknown))}")
+    if args.list:
+        for m in chosen:
+            print(f"{m.id:32} {m.what}")
+        return 0
+    for m in chosen:  # every mutant must still apply before anything runs
+        check_applies(m, (ROOT / m.path).read_text())
+
+    files = tree_files()
+    work = Path(tempfile.mkdtemp(prefix="ordersync-mutants-"))
+    try:
+        baseline = work / "baseline"
+        copy_tree(files, baseline)
+        check_imports(baseline)
+        guards = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
+        status, detail, seconds = run_tests(baseline, guards)
+        print(
+            f"baseline: {len(guards)} guard test ids pass unmutated "
+            f"({seconds:.0f}s; imports resolve to the copy {baseline})"
+            if status == 0
+            else f"baseline FAILS (exit {status}): {detail} — the guards must pass unmutated "
+            "(a renamed or moved test: update its node id in MUTANTS)"
+        )
+        if status != 0:
+            return 2
+        killed = 0
+        for m in chosen:
+            tree = work / m.id
+            copy_tree(files, tree)
+            apply(m, tree)
+            check_imports(tree)
+            status, detail, seconds = run_tests(tree, m.tests, every_failure=args.every_failure)
+            if status == 1:
+                killed += 1
+                verdict = f"killed    {m.id:32} {m.what} — by {detail} ({seconds:.0f}s)"
+            elif status == 0:
+                verdict = f"SURVIVED  {m.id:32} {m.what} — its tests pass ({seconds:.0f}s)"
+            else:
+                verdict = f"ERROR     {m.id:32} {m.what} — pytest exit {status}: {detail}"
+            print(verdict, flush=True)
+            if not args.keep:
+                shutil.rmtree(tree, ignore_errors=True)
+        print(f"{len(chosen)} mutants, {killed} killed")
+        return 0 if killed == len(chosen) else 1
+    finally:
+        if args.keep:
+            print(f"copies kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
