@@ -28,6 +28,7 @@ def http_app(settings: Settings, engine: sa.Engine) -> web.Application:
         body_timeout_s=settings.body_timeout_s,
         page_size=settings.page_size,
         outbox_notify=settings.outbox_notify,
+        secret_key=settings.secret_key,
     )
     return init_app(engine, config, threads=settings.api_threads)
 
