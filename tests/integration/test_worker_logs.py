@@ -37,6 +37,7 @@ def test_the_log_of_a_failing_delivery_holds_no_customer_field(
     database_url: str, sim: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)  # Dramatiq prints whole messages at DEBUG too
+    caplog.set_level(logging.DEBUG, logger="dramatiq")  # (the demo, run earlier, quiets it)
     engine = make_engine(database_url, pool_size=6)
     broker = StubBroker()
     broker.emit_after("process_boot")
