@@ -127,14 +127,52 @@ def test_subtracting_different_currencies_raises() -> None:
         Money(100, "EUR") - Money(100, "GBP")
 
 
-def test_amounts_with_more_digits_than_the_decimal_context_are_exact_or_refused() -> None:
-    # 31 significant digits: more than Decimal's default context precision (28).
-    text = "1234567890123456789012345678901.01"
-    try:
-        parsed = Money.parse(text, "EUR")
-    except InvalidMoney:
-        return
-    assert parsed == Money(123456789012345678901234567890101, "EUR")
+# Amounts written with more significant digits than Decimal's default context precision
+# (28): arithmetic on them in that context would round. Under MAX_MINOR (10**18) a valid
+# amount has at most 18 significant digits, so the long ones are trailing zeros, or a digit
+# far below the minor unit (refused), or too large (refused).
+LARGEST = "9999999999999999.99"  # MAX_MINOR - 1 cents
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [
+        (LARGEST + "0" * 20, "EUR", 10**18 - 1),  # 38 significant digits
+        ("-" + LARGEST + "0" * 20, "EUR", -(10**18) + 1),
+        ("19.90" + "0" * 30, "EUR", 1990),  # 34 significant digits
+        ("1" + "0" * 17 + ".000" + "0" * 30, "JPY", 10**17),  # 51 digits, none decimal
+        ("999999999999999.999" + "0" * 12, "KWD", 10**18 - 1),  # 30 significant digits
+    ],
+)
+def test_amounts_with_more_digits_than_the_decimal_context_parse_exactly(
+    amount: str, currency: str, expected: int
+) -> None:
+    assert Money.parse(amount, currency) == Money(expected, currency)
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "1.0000000000000000000000000001",  # 29 significant digits: the last is 10**-28
+        LARGEST + "0" * 20 + "1",  # 39: a digit 10**-22 of a euro after 18 exact ones
+        "0.00" + "0" * 40 + "1",
+    ],
+)
+def test_a_digit_below_the_minor_unit_beyond_the_decimal_context_is_refused(amount: str) -> None:
+    with pytest.raises(InvalidMoney, match="decimals"):
+        Money.parse(amount, "EUR")
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "1234567890123456789012345678901.01",  # 33 significant digits
+        "10000000000000000.00" + "0" * 20,  # MAX_MINOR cents exactly, 40 digits
+    ],
+)
+def test_amounts_with_more_digits_than_the_decimal_context_may_be_too_large(amount: str) -> None:
+    with pytest.raises(InvalidMoney, match="too large"):
+        Money.parse(amount, "EUR")
 
 
 def test_str_of_an_amount_with_more_digits_than_the_decimal_context_is_exact() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -150,8 +151,30 @@ def test_the_customer_email_is_stored_in_lower_case() -> None:
     assert order.customer["email"] == "ana@example.com"
 
 
-def test_the_same_document_gives_the_same_fingerprint() -> None:
-    assert build(doc()).fingerprint == build(doc()).fingerprint
+# The contract order's normalized content, written out by hand as the canonical JSON the
+# fingerprint hashes (sorted keys, no spaces; money in minor units, except the shipping and
+# payment figures, which are kept as strings; placed_at in UTC). Fingerprints are stored
+# with the orders: a change here makes a retry of an order placed before it a 409.
+CONTRACT_CONTENT = (
+    '{"billing_address":{"city":"Lisboa","country":"PT","line1":"Rua Augusta 1",'
+    '"line2":null,"name":"Ana Silva","postal_code":"1100-048","region":null},'
+    '"currency":"EUR",'
+    '"customer":{"email":"ana@example.com","name":"Ana Silva","phone":"+351910000000"},'
+    '"external_id":"WEB-10001",'
+    '"grand_total":5498,'
+    '"lines":[["TEE-M-BLK",2,1990,0,915]],'
+    '"payment":{"amount":"54.98","method":"card","status":"authorized"},'
+    '"placed_at":"2026-11-26T10:00:00+00:00",'
+    '"shipping":{"amount":"4.90","method":"standard","tax":"1.13"},'
+    '"shipping_address":{"city":"Lisboa","country":"PT","line1":"Rua Augusta 1",'
+    '"line2":null,"name":"Ana Silva","postal_code":"1100-048","region":null}}'
+)
+
+
+def test_the_fingerprint_is_the_sha256_of_the_normalized_content_written_by_hand() -> None:
+    expected = hashlib.sha256(CONTRACT_CONTENT.encode()).hexdigest()
+    assert build(doc()).fingerprint == expected
+    assert build(doc(), channel="pos", idempotency_key="another").fingerprint == expected
 
 
 def test_the_fingerprint_ignores_the_channel_id_and_idempotency_key_of_the_build() -> None:
