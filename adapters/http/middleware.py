@@ -121,7 +121,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ProblemError as error:
-        return error.response()
+        response = error.response()
+        if error.status in (408, 413):
+            # The rest of the body may still be on its way (or never come): close the
+            # connection rather than wait to read past it (RFC 9110 §15.5.9).
+            response.force_close()
+        return response
     except ValidationError as error:
         return _validation_problem(error)
     except DomainError as error:
