@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 CLI = str(Path(sys.executable).parent / "ordersync")
+# Every process started, in order: a failing test's report shows the logs of its own.
+STARTED: list[subprocess.Popen[bytes]] = []
 
 
 def start(
@@ -25,6 +27,7 @@ def start(
     with log:
         process = subprocess.Popen([CLI, *args], env=environment, stdout=log, stderr=log)
     process.log_path = log.name  # type: ignore[attr-defined]
+    STARTED.append(process)
     return process
 
 

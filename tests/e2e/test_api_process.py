@@ -63,7 +63,8 @@ def api(database_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
         yield base
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=15) == 0, "the api did not stop cleanly on SIGTERM"
+        code = process.wait(timeout=15)  # asserted after: a failure above stays the one reported
+    assert code == 0, "the api did not stop cleanly on SIGTERM"
 
 
 def test_a_started_api_accepts_the_contract_order_and_stops_cleanly(

@@ -58,7 +58,8 @@ def test_a_relay_killed_mid_batch_loses_nothing_after_a_restart(
     try:
         wait_until(lambda: unpublished(engine) == 0, 90, "every row published after restart")
     finally:
-        assert stop(restarted) == 0
+        code = stop(restarted)  # asserted after: a failure above must stay the one reported
+    assert code == 0, log_of(restarted)
     envelopes = received(broker_url)
     assert {(str(e.event_id), e.destination) for e in envelopes} == all_deliveries(engine)
     assert len(envelopes) >= total  # at least once: duplicates allowed, losses not
@@ -85,7 +86,8 @@ def test_two_relays_share_the_partitions_and_keep_every_aggregates_order(
         total = write_orders(engine, aggregates=1000, events_each=4)  # 6,000 deliveries
         wait_until(lambda: unpublished(engine) == 0, 90, "every row published")
     finally:
-        assert stop(first) == 0 and stop(second) == 0
+        codes = [stop(first), stop(second)]
+    assert codes == [0, 0], log_of(first) + log_of(second)
     envelopes = received(broker_url)
     assert len(envelopes) == total
     sequences: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -120,7 +122,8 @@ def test_a_dead_relays_partitions_are_taken_over(
     finally:
         if first.poll() is None:
             first.kill()
-        assert stop(second) == 0
+        code = stop(second)
+    assert code == 0, log_of(second)
 
 
 def test_the_relay_reconnects_after_the_broker_goes_away_and_comes_back(
@@ -161,6 +164,7 @@ def test_the_relay_reconnects_after_the_broker_goes_away_and_comes_back(
             wait_until(lambda: unpublished(engine) == 0, 90, "the relay catching up")
         finally:
             stop_writing.set()
-            assert stop(relay) == 0, log_of(relay)
+            code = stop(relay)
+    assert code == 0, log_of(relay)
     envelopes = received(broker_url)
     assert {(str(e.event_id), e.destination) for e in envelopes} == all_deliveries(engine)
