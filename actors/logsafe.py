@@ -5,7 +5,8 @@ envelope, with the customer's name, e-mail, phone and addresses in its payload (
 ERROR on every unhandled failure, at WARNING when an ack fails, at DEBUG on receipt).
 Our actors never let an exception reach Dramatiq's own logging (they raise only
 `dramatiq.Retry`, which it does not log with the message), and this record factory
-replaces every Dramatiq message in a log record's arguments by what identifies it —
+replaces every Dramatiq message or envelope in the arguments of a record logged by
+Dramatiq (also by an actor's own logger, named after our module) with what identifies it —
 the message id, the actor, and the envelope's event id, type, destination, aggregate
 and sequence — so no code path can print a payload.
 """
@@ -28,7 +29,7 @@ _DRAMATIQ_DIR = os.path.dirname(dramatiq.__file__)
 def describe(message: Any) -> str:
     """A message as our logs name it: ids and routing, never the payload."""
     args = getattr(message, "args", ())
-    fields = _envelope_fields(args[0]) if args and isinstance(args[0], dict) else ""
+    fields = envelope_fields(args[0]) if args and isinstance(args[0], dict) else ""
     return f"message {message.message_id} ({message.actor_name}{' ' + fields if fields else ''})"
 
 
@@ -42,16 +43,19 @@ class _Described:
     __repr__ = __str__
 
 
-def _envelope_fields(envelope: dict[str, Any]) -> str:
+def envelope_fields(envelope: Any) -> str:
+    """What identifies an envelope (or what an unreadable one claims): ids and routing."""
+    if not isinstance(envelope, dict):
+        return f"a {type(envelope).__name__}, not an envelope"
     known = ("event_id", "event_type", "destination", "aggregate_id", "sequence", "generation")
-    return " ".join(f"{name}={envelope[name]}" for name in known if name in envelope)
+    return " ".join(f"{name}={envelope[name]}"[:80] for name in known if name in envelope)
 
 
 def _safe(arg: Any) -> Any:
     if isinstance(arg, Message | MessageProxy):
         return _Described(describe(arg))
     if isinstance(arg, dict) and "payload" in arg:  # an envelope
-        return _Described(f"envelope({_envelope_fields(arg)})")
+        return _Described(f"envelope({envelope_fields(arg)})")
     if isinstance(arg, tuple | list) and any(isinstance(a, dict) for a in arg):
         return _Described(f"({', '.join(str(_safe(a)) for a in arg)})")  # an actor's args
     return arg

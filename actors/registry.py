@@ -100,7 +100,7 @@ def register(broker: dramatiq.Broker, engine: sa.Engine, clients: Any, policy: P
         def apply(raw: dict[str, Any], _handle: Handle = handle) -> None:
             policy.hold.run(
                 lambda: receive(engine, raw, lambda env: _handle(env, clients), clients, policy),
-                _describe_raw(raw),
+                logsafe.envelope_fields(raw),
             )
 
         actors.append(
@@ -127,7 +127,8 @@ def receive(engine: sa.Engine, raw: Any, handler: Any, clients: Any, policy: Pol
     except ValidationError as error:
         why = logsafe.reason(error)
         outcome = dead_letter_unreadable(engine, raw, why)
-        log.error("%s: unreadable envelope (%s): %s", _describe_raw(raw), outcome.value, why)
+        what = logsafe.envelope_fields(raw)
+        log.error("%s: unreadable envelope (%s): %s", what, outcome.value, why)
         return _count(policy, None, outcome)
     if envelope.destination.startswith(CHANNEL_PREFIX):
         # Look the channel up now, not inside the message's transaction: that
@@ -265,10 +266,3 @@ def _describe(envelope: Envelope) -> str:
         f"({envelope.aggregate_type} {envelope.aggregate_id} #{envelope.sequence}"
         f"{f' gen {envelope.generation}' if envelope.generation else ''})"
     )
-
-
-def _describe_raw(raw: Any) -> str:
-    if not isinstance(raw, dict):
-        return f"a message of type {type(raw).__name__}"
-    known = ("event_type", "event_id", "destination", "aggregate_id", "sequence")
-    return " ".join(f"{k}={raw[k]}"[:80] for k in known if k in raw) or "a message"

@@ -539,3 +539,34 @@ def test_a_destination_whose_health_check_fails_is_an_outage_and_dead_letters_no
         assert _apply(engine, message, system, policy, healthy=down) == "waiting"
         assert resume(engine, "wms", "operator") == 1
     assert dead_letters(engine) == []
+
+
+# -- a message whose envelope does not validate (issue 8, point 1) -----------------------
+
+
+def test_an_unreadable_envelope_is_a_dead_letter_of_the_delivery_it_names(
+    engine: sa.Engine, wms: list[Envelope]
+) -> None:
+    """Not a retry until Dramatiq gives up and drops it into its own .XQ: the ledger row it
+    names is dead, recorded with the raw message, and its aggregate's successors park."""
+    from types import SimpleNamespace
+
+    from actors.registry import receive
+
+    system = Recorder()
+    clients = SimpleNamespace(healthy=up, channel=lambda name: None)
+    raw = by_key(wms, "o-0", 1).model_dump(mode="json")
+    raw["sequence"] = "first"  # a relay of another version, say
+    assert receive(engine, raw, system, clients, Policy()) == "dead"
+    assert receive(engine, raw, system, clients, Policy()) == "duplicate"  # a second copy
+    not_ours = {**raw, "event_id": str(uuid.uuid4())}
+    assert receive(engine, not_ours, system, clients, Policy()) == "unknown"
+    assert receive(engine, ["not", "a", "dict"], system, clients, Policy()) == "unknown"
+
+    (dead,) = dead_letters(engine)
+    assert (dead.aggregate_id, dead.sequence, dead.event_type) == ("o-0", 1, "order.allocated")
+    assert "sequence" in dead.error and "first" not in dead.error  # where, not the input
+    assert ledger(engine, "wms")[("o-0", 1)].status == "dead"
+    successor = by_key(wms, "o-0", 2).model_dump(mode="json")
+    assert receive(engine, successor, system, clients, Policy()) == "parked"
+    assert system.applied == []
