@@ -3,42 +3,62 @@
 An aiohttp process runs Python on one core at a time; on a machine with more
 cores, several processes share the port and the kernel spreads connections
 between them (docs/benchmarks.md measures 1 and 2 processes).
+
+Each process binds its socket itself and logs `ordersync api listening on URL` once it
+serves; `--port 0` (one process only) takes a port the kernel picks, read from that line.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import signal
+import sys
 from typing import Any
 
-from aiohttp import web
-
-from ops import bootstrap
+from ops import bootstrap, listening
 from ops.settings import load_settings
+
+log = logging.getLogger("ordersync.api")
+ONE_PROCESS_ON_PORT_0 = (
+    "--port 0 (a free port the kernel picks) serves one process; "
+    "--processes N share a fixed port (SO_REUSEPORT)"
+)
 
 
 def serve(host: str, port: int, reuse_port: bool) -> None:
     settings = load_settings()
+    sockets = listening.bind(host, port, reuse_port=reuse_port)
     engine = bootstrap.engine_for(settings)
     try:
-        web.run_app(
-            bootstrap.http_app(settings, engine),
-            host=host,
-            port=port,
-            reuse_port=reuse_port,
-            print=None,
+        listening.serve(
+            bootstrap.http_app(settings, engine), sockets, log=log, what="ordersync api"
         )
     finally:
         engine.dispose()
+        for sock in sockets:
+            sock.close()
+
+
+def serve_child(host: str, port: int, level: int, log_format: str | None) -> None:
+    """serve() in a spawned process, logging as its parent does (a spawned process starts
+    with logging unconfigured: its `listening on` line would be lost)."""
+    logging.basicConfig(level=level, format=log_format, stream=sys.stderr)
+    serve(host, port, reuse_port=True)
 
 
 def run_api(host: str, port: int, processes: int) -> None:
+    if port == 0 and processes > 1:
+        raise ValueError(ONE_PROCESS_ON_PORT_0)
     if processes <= 1:
         serve(host, port, reuse_port=False)
         return
     context = multiprocessing.get_context("spawn")
+    root = logging.getLogger()
+    formatter = root.handlers[0].formatter if root.handlers else None
+    logs = (root.level, formatter._fmt if formatter else None)
     children = [
-        context.Process(target=serve, args=(host, port, True), name=f"ordersync-api-{i}")
+        context.Process(target=serve_child, args=(host, port, *logs), name=f"ordersync-api-{i}")
         for i in range(1, processes)
     ]
     for child in children:

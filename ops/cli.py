@@ -104,7 +104,13 @@ def db_upgrade(revision: str) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0: a free port the kernel picks (logged: `listening on URL`); one process only.",
+)
 @click.option(
     "--processes",
     default=1,
@@ -114,8 +120,10 @@ def db_upgrade(revision: str) -> None:
 )
 def api(host: str, port: int, processes: int) -> None:
     """Serve the HTTP API."""
-    from ops.api_process import run_api
+    from ops.api_process import ONE_PROCESS_ON_PORT_0, run_api
 
+    if port == 0 and processes > 1:
+        raise click.UsageError(ONE_PROCESS_ON_PORT_0)
     settings()  # a bad setting fails here, with its message, before any process starts
     run_api(host, port, processes)
 
@@ -147,7 +155,13 @@ def worker(queues: str, threads: int) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8090, show_default=True, type=int)
+@click.option(
+    "--port",
+    default=8090,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0: a free port the kernel picks (logged: `listening on URL`).",
+)
 @click.option("--ordersync-url", help="Where the WMS ships back to (POST /v1/shipments).")
 @click.option("--wms-key", help="The WMS's system key for shipping back.")
 @click.option("--ship-after", type=float, help="Seconds after a fulfillment order to ship it.")

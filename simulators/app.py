@@ -2,7 +2,7 @@
 
 Back-ends: /erp, /wms, /crm and /channels/{name}; every POST needs an
 Idempotency-Key. Inspection (documents, the call log, held calls), faults, holds and
-releases: /_sim (see control.py).
+releases, where the WMS ships back to: /_sim (see control.py).
 """
 
 from __future__ import annotations
@@ -84,6 +84,8 @@ def init_sim_app(
     for path, system in HEALTH:
         app.router.add_get(path, backend_health(system))
     app.router.add_get("/_sim/health", control.health)
+    app.router.add_get("/_sim/shipper", control.get_shipper)
+    app.router.add_post("/_sim/shipper", control.set_shipper)
     app.router.add_get("/_sim/{system}/documents", control.documents)
     app.router.add_get("/_sim/{system}/calls", control.calls)
     app.router.add_get("/_sim/{system}/held", control.held)

@@ -1,10 +1,11 @@
 """/_sim: inspect what each system received and every call it got, inject faults, hold and
-release calls, reset (never faulted itself)."""
+release calls, reset, tell the WMS where to ship back (never faulted itself)."""
 
 from __future__ import annotations
 
 import json
 import math
+import urllib.parse
 from typing import Any
 
 from aiohttp import web
@@ -133,3 +134,43 @@ async def reset(request: web.Request) -> web.Response:
     if store.name == "wms":
         sim.shipper.reset()
     return web.json_response({"system": store.name, "reset": True})
+
+
+async def get_shipper(request: web.Request) -> web.Response:
+    """GET /_sim/shipper: where the WMS ships back to, and after how long."""
+    return web.json_response(request.app[SIM].shipper.public())
+
+
+async def set_shipper(request: web.Request) -> web.Response:
+    """POST /_sim/shipper {"ordersync_url": "http://…", "wms_key": "…", "ship_after_s": 0.3}:
+    ship back there with that key (ship_after_s: null or left out, not yet), as if the
+    simulator had been started with --ordersync-url, --wms-key and --ship-after."""
+    shipper = request.app[SIM].shipper
+    try:
+        settings = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError) as error:
+        return problem(400, "Bad Request", f"malformed JSON: {error}")
+    if not isinstance(settings, dict):
+        return problem(400, "Bad Request", "send a JSON object of settings")
+    unknown = set(settings) - {"ordersync_url", "wms_key", "ship_after_s"}
+    url, key = settings.get("ordersync_url"), settings.get("wms_key")
+    try:
+        if unknown:
+            raise FaultSettingError(f"unknown settings: {', '.join(sorted(unknown))}")
+        if not isinstance(url, str) or not _is_http_url(url):
+            raise FaultSettingError(f"ordersync_url must be an http(s) URL (got {url!r})")
+        if not isinstance(key, str) or not key.strip():
+            raise FaultSettingError("wms_key must be the WMS's system key")
+        ship_after = _delay(settings.get("ship_after_s"))
+    except FaultSettingError as error:
+        return problem(400, "Bad Request", str(error))
+    shipper.connect(url, key, ship_after)
+    return web.json_response(shipper.public())
+
+
+def _is_http_url(value: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # e.g. a port out of range
+        return False

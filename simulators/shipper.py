@@ -5,6 +5,10 @@ A task sleeps, ships the order's current lines (unless it was cancelled or has
 shipped), then delivers the shipment with retries (backoff with jitter, or the
 server's Retry-After) under one Idempotency-Key, so a retry is not a second
 shipment. Every task is cancelled on reset and on app cleanup.
+
+Where to ship back (ordersync's URL and the WMS's key) is given at start, or later with
+`connect` (POST /_sim/shipper): ordersync may be started after the simulators, on a port
+only known once it has bound it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,26 @@ class Shipper:
     def can_ship(self) -> bool:
         """Whether ordersync's URL and a key to call it with were given."""
         return bool(self.url and self.key)
+
+    @property
+    def ordersync_url(self) -> str | None:
+        return self.url.removesuffix("/v1/shipments") if self.url else None
+
+    def connect(self, ordersync_url: str, key: str, ship_after_s: float | None) -> None:
+        """Ship back to `ordersync_url` with `key`, after `ship_after_s` (None: not yet), as if
+        the simulator had been started with them (reset comes back to these)."""
+        self.url = f"{ordersync_url.rstrip('/')}/v1/shipments"
+        self.key = key
+        self.default_after_s = self.ship_after_s = ship_after_s
+
+    def public(self) -> dict[str, Any]:
+        """Where and when shipments go (never the key)."""
+        return {
+            "ordersync_url": self.ordersync_url,
+            "can_ship": self.can_ship,
+            "ship_after_s": self.ship_after_s,
+            "pending": self.pending,
+        }
 
     def configure(self, ship_after_s: float | None) -> None:
         """Ship after this many seconds from now on (None: stop shipping)."""

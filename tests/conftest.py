@@ -4,6 +4,7 @@ template migrated once per run (CREATE DATABASE … TEMPLATE is fast), dropped a
 from __future__ import annotations
 
 import os
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 
@@ -14,13 +15,7 @@ import sqlalchemy as sa
 
 from adapters.db.engine import make_engine, raw_postgres_dsn
 from adapters.db.migrate import upgrade
-from tests.broker import (
-    DEFAULT_TEST_BROKER_URL,
-    TEST_QUEUES,
-    delete_queues,
-    rabbitmqctl,
-    with_vhost,
-)
+from tests.broker import DEFAULT_TEST_BROKER_URL, VhostPool, with_vhost
 
 DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -117,22 +112,42 @@ def broker_server_url() -> Iterator[str]:
         yield f"amqp://guest:guest@{params.host}:{params.port}/"
 
 
+BROKER_FIXTURES = {"broker_url", "broker_vhost_url"}
+
+
+def _uses_the_broker(item: pytest.Item) -> bool:
+    """Asks for a broker URL, or is the RabbitMQ case of a parametrized fixture that may."""
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params.values() if callspec is not None else ()
+    return bool(BROKER_FIXTURES & set(getattr(item, "fixturenames", ()))) or "rabbitmq" in params
+
+
 @pytest.fixture(scope="session")
-def broker_vhost_url(broker_server_url: str) -> Iterator[str]:
-    """A vhost of this run's own (rabbitmqctl costs most of a second a call: once a run)."""
-    vhost = f"ordersync_t_{uuid.uuid4().hex[:12]}"
-    rabbitmqctl("add_vhost", vhost)
+def vhost_pool(broker_server_url: str, request: pytest.FixtureRequest) -> Iterator[VhostPool]:
+    """Vhosts for the run's broker tests, made in one rabbitmqctl call (it costs most of a
+    second a call): one per collected test that asks for a broker URL, more if needed."""
+    wanted = sum(1 for item in request.session.items if _uses_the_broker(item))
+    user = urllib.parse.urlsplit(broker_server_url).username or "guest"
+    pool = VhostPool(urllib.parse.unquote(user), first_batch=wanted)
     try:
-        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def broker_vhost_url(broker_server_url: str, vhost_pool: VhostPool) -> Iterator[str]:
+    """A vhost of this test's own, empty, deleted after it (in the background)."""
+    vhost = vhost_pool.take()
+    try:
         yield with_vhost(broker_server_url, vhost)
     finally:
-        rabbitmqctl("delete_vhost", vhost)
+        vhost_pool.give_back(vhost)
 
 
 @pytest.fixture
 def broker_url(broker_vhost_url: str) -> str:
-    """The run's vhost with none of the queues a test uses: each test starts empty."""
-    delete_queues(broker_vhost_url, TEST_QUEUES)
+    """The test's own vhost: it starts with no queues and nothing of another test's."""
     return broker_vhost_url
 
 

@@ -1,6 +1,10 @@
 """The whole stack as processes: simulators, API, relay and worker(s), on one database and
 vhost; and what tests count with: the simulators' call logs, held calls, which process made
-a call, Idempotency-Keys mapped back to (destination, aggregate, sequence)."""
+a call, Idempotency-Keys mapped back to (destination, aggregate, sequence).
+
+No port is guessed: the simulators start first on --port 0 and log the port they bound; the
+API starts on --port 0 with the simulators' URLs and logs its own; then the simulators are
+told where the WMS ships back to (POST /_sim/shipper)."""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import sqlalchemy as sa
 
 from adapters.db import registry
 from adapters.systems.http import part_key
-from tests.e2e.processes import start, stop, wait_until
+from tests.e2e.processes import listening_url, start, stop, wait_until
 
 SYSTEMS = ("erp", "wms", "crm", "channels")
 # The parts a client posts one event in, each under a key derived from the event's
@@ -31,29 +35,25 @@ CRM_PARTS = ("contact", "timeline")
 ADMIN = "e2e-admin-token-0123456789"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Stack:
     engine: sa.Engine
     database_url: str
     broker_url: str
-    sim_port: int = field(default_factory=free_port)
-    api_port: int = field(default_factory=free_port)
+    sim_port: int = 0  # known once up() has started the simulators (they bind it)
+    api_port: int = 0  # likewise the API
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     channel_key: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)  # over env()'s defaults
 
     @property
     def sim(self) -> str:
+        assert self.sim_port, "the simulators are not started (Stack.up)"
         return f"http://127.0.0.1:{self.sim_port}"
 
     @property
     def api(self) -> str:
+        assert self.api_port, "the API is not started (Stack.up)"
         return f"http://127.0.0.1:{self.api_port}"
 
     def env(self) -> dict[str, str]:
@@ -69,17 +69,19 @@ class Stack:
 
     def up(self, *, ship_after: float | None = 0.3, workers: int = 1, threads: int = 4) -> Stack:
         """Start everything; workers are named worker, worker2, worker3…"""
+        self.start("sim", "sim", "--port", "0", env={})
+        self.sim_port = _port(listening_url(self.processes["sim"]))
         with self.engine.begin() as conn:
             self.channel_key = registry.add_channel(
                 conn, "web", "canonical", api_url=f"{self.sim}/channels/web"
             )
             wms_key = registry.add_system(conn, "wms", "wms")
-        sim_args = ["sim", "--port", str(self.sim_port)]
+        self.start("api", "api", "--port", "0")
+        self.api_port = _port(listening_url(self.processes["api"]))
         if ship_after is not None:
-            sim_args += ["--ordersync-url", self.api, "--wms-key", wms_key]
-            sim_args += ["--ship-after", str(ship_after)]
-        self.start("sim", *sim_args)
-        self.start("api", "api", "--port", str(self.api_port))
+            shipping = {"ordersync_url": self.api, "wms_key": wms_key, "ship_after_s": ship_after}
+            response = httpx.post(f"{self.sim}/_sim/shipper", json=shipping, timeout=5)
+            assert response.status_code == 200, response.text
         self.start("relay", "relay")
         for number in range(1, workers + 1):
             name = "worker" if number == 1 else f"worker{number}"
@@ -88,9 +90,13 @@ class Stack:
         wait_until(lambda: self._answers(f"{self.sim}/_sim/health"), 30, "the simulators")
         return self
 
-    def start(self, name: str, *args: str) -> None:
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        """Start `ordersync ARGS…` as `name`, with env() (or `env`) over the environment."""
         self.processes[name] = start(
-            *args, database_url=self.database_url, broker_url=self.broker_url, **self.env()
+            *args,
+            database_url=self.database_url,
+            broker_url=self.broker_url,
+            **(self.env() if env is None else env),
         )
 
     def down(self) -> None:
@@ -193,6 +199,12 @@ class Stack:
         """Every delivery is applied (or superseded by a newer stock figure)."""
         statuses = self.statuses()
         return bool(statuses) and set(statuses) <= {"applied", "superseded"}
+
+
+def _port(url: str) -> int:
+    port = urllib.parse.urlsplit(url).port
+    assert port, f"no port in {url!r}"
+    return port
 
 
 # -- what made a call: sockets through /proc ---------------------------------------------

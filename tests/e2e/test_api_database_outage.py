@@ -25,8 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.db import registry
-from tests.e2e.processes import CLI, wait_until
-from tests.e2e.stack import free_port
+from tests.e2e.processes import listening_url, start, wait_until
 from tests.factories import order_doc
 from tests.netcut import NetCut, via
 
@@ -72,25 +71,21 @@ def cut(database_url: str) -> Iterator[NetCut]:
 
 
 @pytest.fixture
-def api(database_url: str, engine: sa.Engine, cut: NetCut, tmp_path: Path) -> Iterator[Api]:
+def api(database_url: str, engine: sa.Engine, cut: NetCut) -> Iterator[Api]:
     with engine.begin() as conn:
         key = registry.add_channel(conn, "web", "canonical")
-    port = free_port()
-    log = tmp_path / "api.log"
-    env = {
-        **os.environ,
-        "ORDERSYNC_DATABASE_URL": via(database_url, cut),
-        "ORDERSYNC_ADMIN_TOKEN": ADMIN,
-    }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [CLI, "api", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
-    api = Api(f"http://127.0.0.1:{port}", key, process, log)
+    process = start(
+        "api",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        database_url=via(database_url, cut),
+        ORDERSYNC_ADMIN_TOKEN=ADMIN,
+    )
+    log = Path(process.log_path)  # type: ignore[attr-defined]
     try:
+        api = Api(listening_url(process), key, process, log)
         wait_until(lambda: _status(f"{api.base}/readyz") == 200, 30, "the API to be ready")
         yield api
     finally:

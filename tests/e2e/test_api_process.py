@@ -2,69 +2,74 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
 from adapters.db import registry
+from ops.cli import main
+from tests.e2e.processes import listening_urls, reserved_port, start, wait_until
 from tests.factories import CONTRACT_ORDER
 
 pytestmark = pytest.mark.e2e
 ADMIN = "e2e-admin-token-0123456789"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 @pytest.fixture(params=[1, 2], ids=["1-process", "2-processes"])
 def api(database_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "ORDERSYNC_DATABASE_URL": database_url, "ORDERSYNC_ADMIN_TOKEN": ADMIN}
-    cli = Path(sys.executable).parent / "ordersync"
-    process = subprocess.Popen(
-        [
-            str(cli),
+    """One process binds a port the kernel picks (--port 0) and logs it; two share a fixed
+    port (SO_REUSEPORT), one this test holds bound for them (never listening) meanwhile."""
+    processes = request.param
+    with contextlib.ExitStack() as held:
+        port = held.enter_context(reserved_port()) if processes > 1 else 0
+        process = start(
             "api",
             "--host",
             "127.0.0.1",
             "--port",
             str(port),
             "--processes",
-            str(request.param),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("api did not start")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=15)  # asserted after: a failure above stays the one reported
+            str(processes),
+            database_url=database_url,
+            ORDERSYNC_ADMIN_TOKEN=ADMIN,
+        )
+        try:
+            urls: list[str] = []
+
+            def all_listening() -> bool:
+                urls[:] = listening_urls(process)
+                return len(urls) == processes
+
+            wait_until(all_listening, 30, f"{processes} API process(es) to listen")
+            assert len(set(urls)) == 1, f"the processes listen on different addresses: {urls}"
+            base = urls[0]
+            if port:
+                assert base == f"http://127.0.0.1:{port}"
+            wait_until(lambda: _ready(base), 30, "the API to be ready")
+            yield base
+        finally:
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=15)  # asserted after: a failure above stays reported
     assert code == 0, "the api did not stop cleanly on SIGTERM"
+
+
+def test_port_0_is_for_one_process_only() -> None:
+    """--port 0 gives each process a port of its own: --processes N would not share one."""
+    result = CliRunner().invoke(main, ["api", "--port", "0", "--processes", "2"])
+    assert result.exit_code == 2, result.output
+    assert "--port 0" in result.output and "--processes N share a fixed port" in result.output
 
 
 def test_a_started_api_accepts_the_contract_order_and_stops_cleanly(

@@ -469,6 +469,60 @@ async def test_shipping_without_an_ordersync_url_is_refused(sim: TestClient[Any,
     assert "ordersync URL" in (await response.json())["detail"]
 
 
+async def test_the_simulator_is_told_where_to_ship_back_once_ordersync_listens(
+    aiohttp_client: ClientFactory, aiohttp_server: Callable[..., Awaitable[TestServer]]
+) -> None:
+    """Started first (its port goes to ordersync's settings), the simulator learns ordersync's
+    URL later: POST /_sim/shipper, as if it had been started with it."""
+    ordersync = FakeOrdersync()
+    server = await aiohttp_server(ordersync.app())
+    url = str(server.make_url("/"))
+    sim = await aiohttp_client(init_sim_app(seed=1))
+    before = await (await sim.get("/_sim/shipper")).json()
+    assert before == {"ordersync_url": None, "can_ship": False, "ship_after_s": None, "pending": 0}
+
+    for bad, says in (
+        ({"wms_key": "k", "ship_after_s": 0}, "ordersync_url"),
+        ({"ordersync_url": "ftp://x", "wms_key": "k"}, "ordersync_url"),
+        ({"ordersync_url": "http://127.0.0.1:0", "wms_key": "k"}, "ordersync_url"),
+        ({"ordersync_url": url, "ship_after_s": 0}, "wms_key"),
+        ({"ordersync_url": url, "wms_key": "k", "ship_after_s": -1}, "ship_after_s"),
+        ({"ordersync_url": url, "wms_key": "k", "after": 1}, "unknown settings: after"),
+    ):
+        refused = await sim.post("/_sim/shipper", json=bad)
+        assert refused.status == 400, bad
+        assert says in (await refused.json())["detail"], bad
+    assert await (await sim.get("/_sim/shipper")).json() == before
+
+    told = await sim.post(
+        "/_sim/shipper", json={"ordersync_url": url, "wms_key": "wms-key-9", "ship_after_s": 0}
+    )
+    assert told.status == 200, await told.text()
+    view = await told.json()
+    assert view == {
+        "ordersync_url": url.rstrip("/"),
+        "can_ship": True,
+        "ship_after_s": 0.0,
+        "pending": 0,
+    }
+    assert "wms-key-9" not in json.dumps(view)  # the key is never shown
+
+    await sim.post("/wms/fulfillment-orders", json=fulfillment_order(), headers=key("1"))
+
+    async def shipped() -> bool:
+        return len(ordersync.requests) == 1
+
+    await eventually(shipped)
+    headers, body = ordersync.requests[0]
+    assert headers["Authorization"] == "Bearer wms-key-9"
+    assert body["location"] == "WH-EAST"
+    # A reset comes back to what it was told, as to what it was started with.
+    await faults(sim, "wms", ship_after_s=None)
+    assert (await sim.post("/_sim/wms/reset")).status == 200
+    after_reset = await (await sim.get("/_sim/wms/faults")).json()
+    assert after_reset["ship_after_s"] == 0.0
+
+
 async def test_cleanup_cancels_pending_shipments() -> None:
     app = init_sim_app(ordersync_url="http://127.0.0.1:9", wms_key="k", ship_after_s=30)
     server = TestServer(app)
