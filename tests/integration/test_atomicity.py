@@ -28,23 +28,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from adapters.db.inventory_repository import SqlInventoryRepository
+from tests.db_state import every_row
 from tests.factories import order_doc
 from tests.integration.conftest import Keys, stock
 
 TABLES = ("orders", "order_lines", "reservations", "outbox_events", "outbox_deliveries")
-# Everything a writer of events may touch: compared row by row before and after a failure.
-STATE_TABLES = (
-    "orders",
-    "order_lines",
-    "reservations",
-    "skus",
-    "stock",
-    "locations",
-    "shipments",
-    "outbox_events",
-    "outbox_deliveries",
-    "outbox_sequences",
-)
 
 
 def counts(engine: sa.Engine) -> dict[str, int]:
@@ -56,15 +44,6 @@ def reserved(engine: sa.Engine, sku: str) -> int:
     with engine.connect() as conn:
         query = sa.text("SELECT coalesce(sum(reserved), 0) FROM stock WHERE sku = :s")
         return int(conn.execute(query, {"s": sku}).scalar_one())
-
-
-def state(engine: sa.Engine) -> dict[str, list[str]]:
-    """Every row of every table a writer may touch, as text."""
-    with engine.connect() as conn:
-        return {
-            t: list(conn.execute(sa.text(f"SELECT x::text FROM {t} x ORDER BY 1")).scalars())
-            for t in STATE_TABLES
-        }
 
 
 async def test_a_failure_at_commit_time_leaves_no_order_reservation_outbox_or_ledger_row(
@@ -266,7 +245,7 @@ async def test_a_change_and_its_outbox_rows_commit_in_one_transaction(
     change's own COMMIT — nothing of the change, its outbox rows or its ledger rows
     survives; and the same call succeeds, once, when the database lets it."""
     context = await writer.prepare(client, keys)
-    before = state(engine)
+    before = every_row(engine)
     with engine.connect() as conn:
         seen_before = json.loads(conn.exec_driver_sql(_WITNESS_SQL).scalar_one())
     with engine.begin() as conn:
@@ -279,7 +258,7 @@ async def test_a_change_and_its_outbox_rows_commit_in_one_transaction(
     assert response.content_type == "application/problem+json"
     assert "injected" not in await response.text()
 
-    after = state(engine)
+    after = every_row(engine)
     assert {t: rows for t, rows in after.items() if rows != before[t]} == {}
 
     # The failure came where it was meant to: the change's own rows were already written
@@ -299,6 +278,6 @@ async def test_a_change_and_its_outbox_rows_commit_in_one_transaction(
         conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS test_fail_commit ON {writer.table}")
     response = await client.post(path, json=body, headers=Keys.bearer(key))
     assert response.status == writer.created, await response.text()
-    done = state(engine)
+    done = every_row(engine)
     assert len(done["outbox_events"]) > len(before["outbox_events"])
     assert len(done["outbox_deliveries"]) > len(before["outbox_deliveries"])

@@ -51,6 +51,7 @@ from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
 from domain.errors import Conflict, InsufficientStock
 from domain.services import adjust_inventory, place_order
 from domain.shipping import record_shipment
+from tests.db_state import DIGEST
 from tests.factories import order_doc
 
 PROFILES = {
@@ -93,24 +94,6 @@ DESTINATIONS: dict[str, tuple[str, ...]] = {
     "inventory.changed": ("all-channels",),
 }
 
-# Every table a step may change: a refused or repeated step must leave each as it was.
-STATE_TABLES = (
-    "orders",
-    "order_lines",
-    "reservations",
-    "skus",
-    "stock",
-    "locations",
-    "shipments",
-    "outbox_events",
-    "outbox_deliveries",
-    "outbox_sequences",
-)
-_DIGEST = " UNION ALL ".join(
-    f"SELECT '{t}', md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM {t} x"
-    for t in STATE_TABLES
-)
-
 
 def _rows(conn: sa.Connection, sql: str, **params: Any) -> list[Any]:
     return list(conn.execute(sa.text(sql), params).all())
@@ -142,7 +125,7 @@ class StockMachine(RuleBasedStateMachine):
 
     def digest(self) -> dict[str, str]:
         with self.engine.connect() as conn:
-            return {t: h for t, h in _rows(conn, _DIGEST)}
+            return {t: h for t, h in _rows(conn, DIGEST)}
 
     def adjust(self, adjustments: list[dict[str, Any]]) -> None:
         """Apply through the service; the model says whether it must be refused."""
