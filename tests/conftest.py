@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from adapters.db.engine import make_engine, raw_postgres_dsn
 from adapters.db.migrate import upgrade
 from tests.broker import DEFAULT_TEST_BROKER_URL, VhostPool, with_vhost
+from tests.netcut import NetCut
 
 DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -156,3 +157,12 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     engine = make_engine(database_url, pool_size=40)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def cut(database_url: str) -> Iterator[NetCut]:
+    """A proxy to this test's PostgreSQL that the test can cut (tests/netcut.py): the
+    database goes away for the processes pointed through it, not for anyone else."""
+    url = sa.make_url(database_url)
+    with NetCut(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        yield proxy

@@ -64,13 +64,6 @@ class Api:
 
 
 @pytest.fixture
-def cut(database_url: str) -> Iterator[NetCut]:
-    url = sa.make_url(database_url)
-    with NetCut(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        yield proxy
-
-
-@pytest.fixture
 def api(database_url: str, engine: sa.Engine, cut: NetCut) -> Iterator[Api]:
     with engine.begin() as conn:
         key = registry.add_channel(conn, "web", "canonical")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -29,13 +28,6 @@ from tests.netcut import NetCut, via
 pytestmark = pytest.mark.e2e
 
 OUTAGE_S = float(os.environ.get("ORDERSYNC_TEST_OUTAGE_S", "30"))
-
-
-@pytest.fixture
-def cut(database_url: str) -> Iterator[NetCut]:
-    url = sa.make_url(database_url)
-    with NetCut(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        yield proxy
 
 
 class Load:

@@ -24,13 +24,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def cut(database_url: str) -> Iterator[NetCut]:
-    url = sa.make_url(database_url)
-    with NetCut(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        yield proxy
-
-
-@pytest.fixture
 def proxied(database_url: str, cut: NetCut, engine: sa.Engine) -> Iterator[sa.Engine]:
     """An engine that reaches the test database through the proxy; stock for SKU A."""
     with engine.begin() as conn:
