@@ -113,9 +113,11 @@ def record_transient_failure(
     transaction of their own (the message's transaction rolled back). Returns the
     delivery's attempts and the breaker's state."""
     with engine.connect() as conn, conn.begin():
+        # The destination's row first, then the delivery's: park_waiting's order, so two
+        # copies of one message cannot deadlock between the two.
+        state = consumer.count_failure(conn, envelope.destination, breaker_threshold, error)
         row = consumer.delivery(conn, envelope.event_id, envelope.destination)
         attempts = consumer.record_failure(conn, row.id, error) if row else 0
-        state = consumer.count_failure(conn, envelope.destination, breaker_threshold, error)
     return attempts, state
 
 
@@ -149,21 +151,45 @@ def record_attempt(engine: sa.Engine, envelope: Envelope, error: str) -> int:
         return consumer.record_failure(conn, row.id, error) if row else 0
 
 
-def dead_letter(engine: sa.Engine, envelope: Envelope, error: str) -> None:
-    """Its retries spent on an error that is not an outage: a dead letter (poison)."""
+def dead_letter(engine: sa.Engine, envelope: Envelope, error: str) -> Outcome:
+    """Its retries spent on an error that is not an outage: a dead letter (poison) — unless,
+    under the cursor lock, another copy turns out to have settled it meanwhile (applied,
+    superseded or dead), which the guard's own checks would have seen too."""
     with engine.connect() as conn, conn.begin():
-        consumer.lock_cursor(
+        cursor = consumer.lock_cursor(
             conn, envelope.destination, envelope.aggregate_type, envelope.aggregate_id
         )
         row = consumer.delivery(conn, envelope.event_id, envelope.destination)
-        if row is not None:
-            _dead(conn, envelope, row, error)
+        if row is None:
+            return Outcome.UNKNOWN
+        if _settled(row, cursor, envelope.event_id, envelope.sequence, envelope.generation):
+            return Outcome.DUPLICATE
+        _dead(conn, envelope, row, error)
+    return Outcome.DEAD
+
+
+def _settled(
+    row: consumer.Delivery,
+    cursor: consumer.Cursor,
+    event_id: uuid.UUID,
+    sequence: int,
+    generation: int,
+) -> bool:
+    """Whether a delivery is already done with: applied, superseded or dead, or behind its
+    cursor (a first delivery; a replay leaves the cursor alone)."""
+    return (
+        row.status in ("applied", "superseded", "dead")
+        or cursor.blocked_by == event_id
+        or (generation == 0 and sequence <= cursor.last_sequence)
+    )
 
 
 def dead_letter_unreadable(engine: sa.Engine, raw: Any, error: str) -> Outcome:
     """A message whose envelope does not validate (a bug, or a relay of another version):
     a dead letter of the delivery it names, so its aggregate's later messages park behind
-    it visibly. One that names no delivery of ours is not ours (Outcome.UNKNOWN)."""
+    it visibly. One that names no delivery of ours is not ours (Outcome.UNKNOWN); a copy of
+    one already settled is a duplicate; one ahead of its cursor parks like any early
+    message, and dies at its turn (when its predecessor releases it)."""
     event_id, destination = _identity(raw)
     if event_id is None or destination is None:
         return Outcome.UNKNOWN
@@ -171,14 +197,22 @@ def dead_letter_unreadable(engine: sa.Engine, raw: Any, error: str) -> Outcome:
         found = consumer.delivery_identity(conn, event_id, destination)
         if found is None:
             return Outcome.UNKNOWN
-        consumer.lock_cursor(conn, destination, found.aggregate_type, found.aggregate_id)
+        agg = (found.aggregate_type, found.aggregate_id)
+        cursor = consumer.lock_cursor(conn, destination, *agg)
         row = consumer.delivery(conn, event_id, destination)
-        if row is None or row.status == "dead":
+        if row is None:
+            return Outcome.UNKNOWN
+        if _settled(row, cursor, event_id, found.sequence, found.generation):
             return Outcome.DUPLICATE
+        if cursor.blocked_by is not None or (
+            found.generation == 0 and found.sequence > cursor.last_sequence + 1
+        ):
+            consumer.set_status(conn, row.id, "parked", error=error, blocked_by=cursor.blocked_by)
+            return Outcome.PARKED
         recorded = {**found.envelope_fields(), "raw": raw}
         consumer.add_dead_letter(conn, recorded, error, row.attempts + 1)
         consumer.set_status(conn, row.id, "dead", error=error, attempt=True)
-        consumer.block_cursor(conn, destination, found.aggregate_type, found.aggregate_id, event_id)
+        consumer.block_cursor(conn, destination, *agg, event_id)
     return Outcome.DEAD
 
 

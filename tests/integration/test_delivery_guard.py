@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from actors.guard import Outcome, deliver, park_waiting
+from actors.guard import Outcome, dead_letter, deliver, park_waiting
 from actors.probe import pause, probe_once, resume
 from actors.registry import Policy, _apply
 from adapters.db import consumer
@@ -490,13 +490,14 @@ def test_a_document_failing_while_its_destination_is_up_is_poison_for_its_order_
     engine: sa.Engine, wms: list[Envelope]
 ) -> None:
     system = Recorder()
-    policy = Policy(attempts=2, breaker_threshold=5)
+    policy = Policy(attempts=2, breaker_threshold=5, poison_attempts=3)
     poison = by_key(wms, "o-0", 1)
     system.fail[("o-0", 1)] = TransientError("wms", "500 Internal Server Error", status=500)
     assert _apply(engine, by_key(wms, "o-1", 1), system, policy, healthy=up) == "applied"
-    with pytest.raises(dramatiq.Retry):
-        _apply(engine, poison, system, policy, healthy=up)
-    assert _apply(engine, poison, system, policy, healthy=up) == "dead"
+    for _ in range(2):  # a blip retry, then one at the slowest backoff: others flow
+        with pytest.raises(dramatiq.Retry):
+            _apply(engine, poison, system, policy, healthy=up)
+    assert _apply(engine, poison, system, policy, healthy=up) == "dead"  # poison_attempts
 
     (dead,) = dead_letters(engine)
     assert (dead.aggregate_id, dead.sequence) == ("o-0", 1) and "HTTP 500" in dead.error
@@ -505,6 +506,39 @@ def test_a_document_failing_while_its_destination_is_up_is_poison_for_its_order_
     assert _apply(engine, by_key(wms, "o-0", 2), system, policy, healthy=up) == "parked"
     for sequence in (2, 3):
         assert _apply(engine, by_key(wms, "o-1", sequence), system, policy, healthy=up) == "applied"
+
+
+def test_a_blip_that_outlasts_the_fast_retries_is_not_a_dead_letter(
+    engine: sa.Engine, wms: list[Envelope]
+) -> None:
+    """Fails past the fast retries while the destination is up and others flow, then goes
+    through: retried at the slowest backoff, applied, never dead."""
+    system = Recorder()
+    policy = Policy(attempts=2, breaker_threshold=5, poison_attempts=9)
+    message = by_key(wms, "o-0", 1)
+    system.fail[("o-0", 1)] = TransientError("wms", "503 Service Unavailable", status=503)
+    assert _apply(engine, by_key(wms, "o-1", 1), system, policy, healthy=up) == "applied"
+    for _ in range(4):
+        with pytest.raises(dramatiq.Retry):
+            _apply(engine, message, system, policy, healthy=up)
+    del system.fail[("o-0", 1)]
+    assert _apply(engine, message, system, policy, healthy=up) == "applied"
+    assert dead_letters(engine) == []
+
+
+def test_a_copy_that_dies_after_another_copy_was_applied_is_a_duplicate_not_dead(
+    engine: sa.Engine, wms: list[Envelope]
+) -> None:
+    """Two copies of one message (at least once): copy B's last attempt fails while copy A
+    is applied; B's dead-lettering, under the cursor lock, finds it settled and writes
+    nothing — no dead letter, no blocked cursor, the successor not parked."""
+    system = Recorder()
+    message = by_key(wms, "o-0", 1)
+    assert deliver(engine, message, system) is Outcome.APPLIED  # copy A
+    assert dead_letter(engine, message, "copy B: 500 (HTTP 500)") is Outcome.DUPLICATE
+    assert dead_letters(engine) == []
+    assert ledger(engine, "wms")[("o-0", 1)].status == "applied"
+    assert deliver(engine, by_key(wms, "o-0", 2), system) is Outcome.APPLIED
 
 
 def test_with_no_other_traffic_a_failing_document_is_poison_after_a_bounded_number_of_cycles(
@@ -570,3 +604,25 @@ def test_an_unreadable_envelope_is_a_dead_letter_of_the_delivery_it_names(
     successor = by_key(wms, "o-0", 2).model_dump(mode="json")
     assert receive(engine, successor, system, clients, Policy()) == "parked"
     assert system.applied == []
+
+
+def test_an_unreadable_envelope_ahead_of_its_cursor_parks_and_a_settled_one_is_a_duplicate(
+    engine: sa.Engine, wms: list[Envelope]
+) -> None:
+    """Prefetch reorders: an unreadable #2 that arrives before #1 must not block the
+    cursor (#1 would park behind its own successor); and an unreadable copy of an applied
+    message is only a duplicate."""
+    from types import SimpleNamespace
+
+    from actors.registry import receive
+
+    system = Recorder()
+    clients = SimpleNamespace(healthy=up, channel=lambda name: None)
+    unreadable_two = {**by_key(wms, "o-0", 2).model_dump(mode="json"), "sequence": "two"}
+    assert receive(engine, unreadable_two, system, clients, Policy()) == "parked"
+    one = by_key(wms, "o-0", 1)
+    assert receive(engine, one.model_dump(mode="json"), system, clients, Policy()) == "applied"
+    unreadable_one = {**one.model_dump(mode="json"), "sequence": "one"}
+    assert receive(engine, unreadable_one, system, clients, Policy()) == "duplicate"
+    assert system.applied == [("o-0", 1)] and dead_letters(engine) == []
+    assert ledger(engine, "wms")[("o-0", 2)].status == "pending"  # released for its turn

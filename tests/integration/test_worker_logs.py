@@ -48,7 +48,12 @@ def test_the_log_of_a_failing_delivery_holds_no_customer_field(
         # The WMS fails every document of o-0 with a 500 while it takes the others.
         faults = {"fail_matching": ['"o-0"']}
         assert httpx.post(f"{sim}/_sim/wms/faults", json=faults).status_code == 200
-        register(broker, engine, clients, Policy(attempts=2, min_backoff_ms=10, max_backoff_ms=20))
+        register(
+            broker,
+            engine,
+            clients,
+            Policy(attempts=2, poison_attempts=3, min_backoff_ms=10, max_backoff_ms=20),
+        )
         while Relay(engine, InProcessPublisher(broker)).run_once():
             pass
         worker = dramatiq.Worker(broker, worker_threads=2)
