@@ -58,3 +58,14 @@ def order_doc(
         doc["totals"] = {"grand_total": f"{total:.2f}"}
         doc["payment"]["amount"] = f"{total:.2f}"
     return doc
+
+
+def with_field(doc: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A deep copy of `doc` with the field at `dotted` (e.g. "lines.0.sku") set to `value`."""
+    doc = copy.deepcopy(doc)
+    *parents, last = dotted.split(".")
+    target: Any = doc
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    target[last] = value
+    return doc

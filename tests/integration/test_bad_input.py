@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.factories import CONTRACT_ORDER, order_doc
+from tests.factories import CONTRACT_ORDER, order_doc, with_field
 from tests.integration.conftest import Keys, stock
 
 PROBLEM = "application/problem+json"
@@ -513,16 +513,6 @@ async def test_json_nested_too_deeply_is_a_400_problem(
     assert snapshot(engine) == stocked
 
 
-def _with(doc: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
-    doc = copy.deepcopy(doc)
-    *parents, last = dotted.split(".")
-    target: Any = doc
-    for part in parents:
-        target = target[int(part)] if part.isdigit() else target[part]
-    target[last] = value
-    return doc
-
-
 @pytest.mark.parametrize(
     "field",
     ["external_id", "customer.name", "customer.phone", "shipping_address.city", "lines.0.sku"],
@@ -533,7 +523,7 @@ async def test_a_nul_character_in_an_order_field_is_a_422_problem_naming_the_fie
     """PostgreSQL cannot store U+0000 in text or JSONB: it must be refused as invalid input."""
     value = "TEE-M-BLK\u0000" if field == "lines.0.sku" else "A\u0000B"
     response = await client.post(
-        "/v1/orders", json=_with(CONTRACT_ORDER, field, value), headers=web(keys)
+        "/v1/orders", json=with_field(CONTRACT_ORDER, field, value), headers=web(keys)
     )
     body = await problem_of(response, 422)
     assert field in json.dumps(body), body
@@ -581,7 +571,7 @@ async def test_an_adjustment_beyond_the_stock_range_is_a_422_problem(
 async def test_a_placed_at_outside_the_representable_range_is_a_422_problem(
     client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any], placed_at: str
 ) -> None:
-    doc = _with(CONTRACT_ORDER, "placed_at", placed_at)
+    doc = with_field(CONTRACT_ORDER, "placed_at", placed_at)
     response = await client.post("/v1/orders", json=doc, headers=web(keys))
     body = await problem_of(response, 422)
     assert "placed_at" in json.dumps(body), body
@@ -591,7 +581,7 @@ async def test_a_placed_at_outside_the_representable_range_is_a_422_problem(
 async def test_a_payment_amount_other_than_the_grand_total_is_a_422_problem(
     client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any]
 ) -> None:
-    doc = _with(CONTRACT_ORDER, "payment.amount", "999.00")
+    doc = with_field(CONTRACT_ORDER, "payment.amount", "999.00")
     response = await client.post("/v1/orders", json=doc, headers=web(keys))
     body = await problem_of(response, 422)
     assert body["mismatches"] == [
@@ -605,7 +595,7 @@ async def test_a_line_discount_above_the_line_price_is_a_422_problem(
 ) -> None:
     """2 × 19.90 = 39.80: a discount of 50.00 would make the line worth less than nothing
     (the totals are made to add up, so only the discount rule can refuse it)."""
-    doc = _with(CONTRACT_ORDER, "lines.0.discount", "50.00")
+    doc = with_field(CONTRACT_ORDER, "lines.0.discount", "50.00")
     doc["totals"]["grand_total"] = doc["payment"]["amount"] = "4.98"
     response = await client.post("/v1/orders", json=doc, headers=web(keys))
     body = await problem_of(response, 422)
@@ -617,7 +607,7 @@ async def test_a_discount_equal_to_the_line_price_is_accepted(
     client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any]
 ) -> None:
     """The control for the discount rule: a free line is fine."""
-    doc = _with(CONTRACT_ORDER, "lines.0.discount", "39.80")
+    doc = with_field(CONTRACT_ORDER, "lines.0.discount", "39.80")
     doc["totals"]["grand_total"] = doc["payment"]["amount"] = "15.18"
     response = await client.post("/v1/orders", json=doc, headers=web(keys))
     assert response.status == 201, await response.text()
@@ -636,7 +626,7 @@ async def test_a_discount_equal_to_the_line_price_is_accepted(
 async def test_a_placed_at_that_is_not_an_rfc3339_string_is_a_422_problem(
     client: Any, keys: Keys, engine: sa.Engine, stocked: dict[str, Any], placed_at: Any
 ) -> None:
-    doc = _with(CONTRACT_ORDER, "placed_at", placed_at)
+    doc = with_field(CONTRACT_ORDER, "placed_at", placed_at)
     response = await client.post("/v1/orders", json=doc, headers=web(keys))
     body = await problem_of(response, 422)
     assert [e["field"] for e in body["errors"]] == ["placed_at"], body
@@ -646,7 +636,7 @@ async def test_a_placed_at_that_is_not_an_rfc3339_string_is_a_422_problem(
 async def test_a_placed_at_with_microseconds_keeps_them(
     client: Any, keys: Keys, stocked: dict[str, Any]
 ) -> None:
-    doc = _with(CONTRACT_ORDER, "placed_at", "2026-11-26T11:00:00.123456+01:00")
+    doc = with_field(CONTRACT_ORDER, "placed_at", "2026-11-26T11:00:00.123456+01:00")
     response = await client.post("/v1/orders", json=doc, headers=web(keys))
     body = await response.json()
     assert response.status == 201, body

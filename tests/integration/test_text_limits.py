@@ -8,7 +8,6 @@ below only know how to make a valid request of each kind around one value.
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 
 from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
-from tests.factories import order_doc
+from tests.factories import order_doc, with_field
 from tests.integration.conftest import Keys, stock
 from tests.integration.test_bad_input import problem_of, snapshot
 from tests.text_fields import TextField, text_fields, value_of_length
@@ -30,16 +29,6 @@ def fresh(prefix: str) -> str:
     return f"{prefix}-{next(_serial)}"
 
 
-def _with(doc: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
-    doc = copy.deepcopy(doc)
-    *parents, last = dotted.split(".")
-    target: Any = doc
-    for part in parents:
-        target = target[int(part)] if part.isdigit() else target[part]
-    target[last] = value
-    return doc
-
-
 Request = tuple[str, dict[str, Any], dict[str, str]]  # path, document, headers
 Builder = Callable[[Any, Keys, str, str, bool], Awaitable[Request]]
 
@@ -48,13 +37,13 @@ async def place_order(client: Any, keys: Keys, path: str, value: str, valid: boo
     """An order whose field `path` is `value` (its SKU stocked first, if it is valid)."""
     sku = value if valid and path == "lines.0.sku" else fresh("SKU")
     await stock(client, keys, {"sku": sku, "location": "WH-EAST", "set_on_hand": 5})
-    doc = _with(order_doc(fresh("EXT"), [(sku, 1)]), path, value)
+    doc = with_field(order_doc(fresh("EXT"), [(sku, 1)]), path, value)
     return "/v1/orders", doc, Keys.bearer(keys.web)
 
 
 async def adjust(client: Any, keys: Keys, path: str, value: str, valid: bool) -> Request:
     adjustment = {"sku": fresh("SKU"), "location": "WH-EAST", "set_on_hand": 1, "reason": "count"}
-    doc = _with({"adjustments": [adjustment]}, path, value)
+    doc = with_field({"adjustments": [adjustment]}, path, value)
     return "/v1/inventory/adjustments", doc, Keys.bearer(keys.erp)
 
 
@@ -75,7 +64,7 @@ async def ship(client: Any, keys: Keys, path: str, value: str, valid: bool) -> R
         "tracking_number": fresh("TRK"),
         "lines": [{"sku": sku, "quantity": 1}],
     }
-    return "/v1/shipments", _with(shipment, path, value), Keys.bearer(keys.erp)
+    return "/v1/shipments", with_field(shipment, path, value), Keys.bearer(keys.erp)
 
 
 BUILDERS: dict[type[BaseModel], Builder] = {
