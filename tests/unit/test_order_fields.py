@@ -34,7 +34,8 @@ from domain.normalize import build_order
 from domain.orders import Order, OrderLine, Reservation
 from domain.projection import order_event, project
 from domain.services import accepted
-from tests.factories import CONTRACT_ORDER
+from tests.factories import CONTRACT_ORDER, with_field
+from tests.text_fields import TextField, text_fields, value_of_length
 
 ORDER_FIELDS_NOT_COLUMNS = {
     "lines": "rows of order_lines",
@@ -182,6 +183,22 @@ def test_the_api_shows_an_orders_values_as_before() -> None:
 def test_every_field_a_channel_sends_is_a_field_of_the_order() -> None:
     sent = set(PlaceOrder.model_fields)
     assert sent == names(Order) - ORDER_FIELDS_NOT_SENT_BY_A_CHANNEL.keys()
+
+
+@pytest.mark.parametrize("field", text_fields(PlaceOrder), ids=lambda f: f.path)
+def test_every_text_a_channel_sends_reaches_the_order_and_its_fingerprint(
+    field: TextField,
+) -> None:
+    """A value the normalization dropped would be lost, and a resend that differs only
+    there would pass for the same order again."""
+    value = value_of_length(field, min(field.max_length, 24), tag="other")
+    sent = PlaceOrder.model_validate(with_field(CONTRACT_ORDER, field.path, value))
+    before = build_order(PlaceOrder.model_validate(CONTRACT_ORDER), channel="web")
+    after = build_order(sent, channel="web")
+    after.id = before.id
+    assert after.fingerprint != before.fingerprint
+    after.fingerprint = before.fingerprint
+    assert after != before
 
 
 def test_order_accepted_carries_the_whole_order_as_placed() -> None:
