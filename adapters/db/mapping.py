@@ -42,10 +42,10 @@ def _column_values(table: sa.Table, source: object) -> dict[str, Any]:
 
 def _field_values(model: type, table: sa.Table, row: Any, currency: str = "") -> dict[str, Any]:
     """Each of `model`'s fields that `table` has a column for, read from `row` by name."""
-    types = _field_types(model)
+    kinds = _field_types(model)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(model):
-        kind = types[f.name]
+        kind = kinds[f.name]
         if kind is Money and f.name + _MINOR in table.c:
             values[f.name] = Money(getattr(row, f.name + _MINOR), currency)
         elif f.name in table.c:

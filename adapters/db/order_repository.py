@@ -92,14 +92,16 @@ _ORDER_COLUMNS = tuple(c.name for c in orders.c if c.name != "change_seq")
 _JSON_COLUMNS = {c.name for c in orders.c if isinstance(c.type, sa.JSON)}
 
 
+_POSTGRES = PGDialect()  # type: ignore[no-untyped-call]
+
+
 def _recordset(table: sa.Table) -> tuple[str, str, str]:
     """A child table's INSERT … SELECT FROM o, jsonb_to_recordset(…) parts, from its
     columns: the column list, the selected values (order_id is the new order's id) and
     the record's typed columns."""
     columns = [c for c in table.c if c.name != "order_id"]
-    dialect = PGDialect()  # type: ignore[no-untyped-call]
     selected = ", ".join("o.id" if c.name == "order_id" else f"x.{c.name}" for c in table.c)
-    record = ", ".join(f"{c.name} {c.type.compile(dialect=dialect)}" for c in columns)
+    record = ", ".join(f"{c.name} {c.type.compile(dialect=_POSTGRES)}" for c in columns)
     return ", ".join(c.name for c in table.c), selected, record
 
 

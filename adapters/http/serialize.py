@@ -15,6 +15,7 @@ from domain.ports import SkuStock
 
 
 def order_json(order: Order) -> dict[str, Any]:
+    """The API's document of an order: its published schema, filled from the order."""
     return _document(order, RESPONSE_SCHEMAS["Order"])
 
 
