@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict
 
 
 class EventPayload(BaseModel):
-    """The payload of one event type; subclasses register themselves by `event_type`."""
+    """The payload of one event type, named by its `event_type`; EVENT_TYPES at the end of
+    this module lists every concrete subclass (a new event type is added there by hand)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

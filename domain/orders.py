@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.allocation import Allocation, Demand, Plan
-from domain.events import DomainEvent
 from domain.money import Money
 from domain.status import OrderStatus, check_transition
 
@@ -68,7 +67,6 @@ class Order:
     reservations: list[Reservation] = field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    events: list[DomainEvent] = field(default_factory=list)
 
     def line(self, line_no: int) -> OrderLine:
         return next(line for line in self.lines if line.line_no == line_no)

@@ -18,18 +18,16 @@ from domain.errors import (
 from domain.events import (
     BackorderedLine,
     DomainEvent,
-    EventPayload,
     InventoryChanged,
     LocationStock,
-    MoneyLine,
     OrderAccepted,
     OrderAllocated,
     OrderBackordered,
-    ReservationOut,
 )
 from domain.normalize import build_order
 from domain.orders import Order, Reservation
 from domain.ports import SkuStock, UnitOfWork
+from domain.projection import order_event, project
 
 T = TypeVar("T")
 
@@ -98,32 +96,8 @@ def _reserve_levels(levels: list[StockLevel], reservations: list[Reservation]) -
 
 
 def accepted(order: Order) -> DomainEvent:
-    payload = OrderAccepted(
-        order_id=str(order.id),
-        channel=order.channel,
-        external_id=order.external_id,
-        status=order.status.value,
-        placed_at=order.placed_at,
-        currency=order.currency,
-        customer=order.customer,
-        shipping_address=order.shipping_address,
-        billing_address=order.billing_address,
-        shipping=order.shipping,
-        payment=order.payment,
-        totals=order.totals,
-        lines=[
-            MoneyLine(
-                line_no=ln.line_no,
-                sku=ln.sku,
-                quantity=ln.quantity,
-                unit_price=str(ln.unit_price),
-                discount=str(ln.discount),
-                tax=str(ln.tax),
-            )
-            for ln in order.lines
-        ],
-    )
-    return DomainEvent(payload, order.version, order.channel)
+    """order.accepted: the whole canonical order, as its schema names it."""
+    return order_event(OrderAccepted, order)
 
 
 def allocation_events(order: Order, *, reallocated: bool = False) -> list[DomainEvent]:
@@ -131,34 +105,17 @@ def allocation_events(order: Order, *, reallocated: bool = False) -> list[Domain
 
     `reallocated`: the reservations changed after the order was placed, so order.allocated
     goes out even when none are left — the WMS must learn to cancel what it was sent."""
-    events: list[EventPayload] = []
-    common = {
-        "order_id": str(order.id),
-        "channel": order.channel,
-        "external_id": order.external_id,
-        "status": order.status.value,
-    }
+    events = []
     if order.reservations or reallocated:
-        reservations = [
-            ReservationOut(line_no=r.line_no, sku=r.sku, location=r.location, quantity=r.quantity)
-            for r in order.reservations
-        ]
-        events.append(
-            OrderAllocated(
-                **common,
-                reservations=reservations,
-                shipping_address=order.shipping_address,
-                shipping=order.shipping,
-            )
-        )
+        events.append(order_event(OrderAllocated, order))
     short = [
-        BackorderedLine(line_no=ln.line_no, sku=ln.sku, quantity=ln.backordered)
+        project(BackorderedLine, ln, quantity=ln.backordered)
         for ln in order.lines
         if ln.backordered
     ]
     if short:
-        events.append(OrderBackordered(**common, lines=short))
-    return [DomainEvent(p, order.version, order.channel) for p in events]
+        events.append(order_event(OrderBackordered, order, lines=short))
+    return events
 
 
 def _stock_events(

@@ -11,6 +11,7 @@ from domain.events import DomainEvent, ShipmentDispatched, ShippedLineOut
 from domain.money import Money
 from domain.orders import Order
 from domain.ports import UnitOfWork
+from domain.projection import order_event
 from domain.shipments import Shipment, ShippedLine
 
 
@@ -131,17 +132,13 @@ def _dispatched(order: Order, shipment: Shipment, shipped: dict[int, int]) -> Do
             order.currency,
         )
         lines.append(ShippedLineOut(line_no=line_no, sku=line.sku, quantity=quantity))
-    payload = ShipmentDispatched(
-        order_id=str(order.id),
-        channel=order.channel,
-        external_id=order.external_id,
-        status=order.status.value,
+    return order_event(
+        ShipmentDispatched,
+        order,
         shipment_id=str(shipment.id),
         location=shipment.location,
         carrier=shipment.carrier,
         tracking_number=shipment.tracking_number,
         lines=lines,
-        currency=order.currency,
         shipped_value=str(value),
     )
-    return DomainEvent(payload, order.version, order.channel)

@@ -1,14 +1,21 @@
-"""Rows ↔ domain objects."""
+"""Rows ↔ domain objects, by name: a column holds the model's field of the same name."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import types
+import typing
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
+import sqlalchemy as sa
+
+from adapters.db import tables
 from domain.money import Money
 from domain.orders import Order, OrderLine, Reservation
-from domain.status import OrderStatus
 
 
 def aware(value: datetime) -> datetime:
@@ -16,104 +23,83 @@ def aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# Money is stored as integer minor units in `<field>_minor`, in the order's currency.
+_MINOR = "_minor"
+
+
+def _column_values(table: sa.Table, source: object) -> dict[str, Any]:
+    """Each of `table`'s columns that `source` has a field for, by name."""
+    values: dict[str, Any] = {}
+    for column in table.c:
+        name = column.name
+        if name.endswith(_MINOR) and hasattr(source, name.removesuffix(_MINOR)):
+            values[name] = getattr(source, name.removesuffix(_MINOR)).minor
+        elif hasattr(source, name):
+            value = getattr(source, name)
+            values[name] = value.value if isinstance(value, Enum) else value
+    return values
+
+
+def _field_values(model: type, table: sa.Table, row: Any, currency: str = "") -> dict[str, Any]:
+    """Each of `model`'s fields that `table` has a column for, read from `row` by name."""
+    kinds = _field_types(model)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(model):
+        kind = kinds[f.name]
+        if kind is Money and f.name + _MINOR in table.c:
+            values[f.name] = Money(getattr(row, f.name + _MINOR), currency)
+        elif f.name in table.c:
+            value = getattr(row, f.name)
+            if isinstance(kind, type) and issubclass(kind, Enum):
+                value = kind(value)
+            values[f.name] = aware(value) if isinstance(value, datetime) else value
+    return values
+
+
+@functools.cache
+def _field_types(model: type) -> dict[str, Any]:
+    """A dataclass's field types, resolved (the domain modules postpone annotations);
+    `X | None` as X."""
+    hints = typing.get_type_hints(model)
+    return {name: _unoptional(hint) for name, hint in hints.items()}
+
+
+def _unoptional(hint: Any) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        arms = [a for a in typing.get_args(hint) if a is not type(None)]
+        return arms[0] if len(arms) == 1 else hint
+    return hint
+
+
 def order_row(order: Order, now: datetime) -> dict[str, Any]:
+    """The orders row of an order (change_seq, which it has no field for, is the database's
+    to set)."""
     return {
-        "id": order.id,
-        "channel": order.channel,
-        "external_id": order.external_id,
-        "idempotency_key": order.idempotency_key,
-        "fingerprint": order.fingerprint,
-        "status": order.status.value,
-        "version": order.version,
-        "currency": order.currency,
-        "placed_at": order.placed_at,
-        "customer": order.customer,
-        "shipping_address": order.shipping_address,
-        "billing_address": order.billing_address,
-        "shipping": order.shipping,
-        "payment": order.payment,
-        "totals": order.totals,
+        **_column_values(tables.orders, order),
         "created_at": order.created_at or now,
         "updated_at": now,
     }
 
 
 def line_rows(order: Order) -> list[dict[str, Any]]:
-    return [
-        {
-            "order_id": order.id,
-            "line_no": ln.line_no,
-            "sku": ln.sku,
-            "quantity": ln.quantity,
-            "unit_price_minor": ln.unit_price.minor,
-            "discount_minor": ln.discount.minor,
-            "tax_minor": ln.tax.minor,
-            "allocated": ln.allocated,
-            "shipped": ln.shipped,
-        }
-        for ln in order.lines
-    ]
+    return [{**_column_values(tables.order_lines, ln), "order_id": order.id} for ln in order.lines]
 
 
 def reservation_rows(reservations: Iterable[Reservation]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": r.id,
-            "order_id": r.order_id,
-            "line_no": r.line_no,
-            "sku": r.sku,
-            "location": r.location,
-            "quantity": r.quantity,
-            "created_at": r.created_at,
-        }
-        for r in reservations
-    ]
+    return [_column_values(tables.reservations, r) for r in reservations]
 
 
 def reservation(row: Any) -> Reservation:
-    return Reservation(
-        order_id=row.order_id,
-        line_no=row.line_no,
-        sku=row.sku,
-        location=row.location,
-        quantity=row.quantity,
-        id=row.id,
-        created_at=aware(row.created_at),
-    )
+    return Reservation(**_field_values(Reservation, tables.reservations, row))
 
 
 def order(row: Any, lines: Iterable[Any], reservations: Iterable[Any]) -> Order:
     currency = row.currency
     return Order(
-        id=row.id,
-        channel=row.channel,
-        external_id=row.external_id,
-        status=OrderStatus(row.status),
-        version=row.version,
-        currency=currency,
-        placed_at=aware(row.placed_at),
-        customer=row.customer,
-        shipping_address=row.shipping_address,
-        billing_address=row.billing_address,
-        shipping=row.shipping,
-        payment=row.payment,
-        totals=row.totals,
+        **_field_values(Order, tables.orders, row),
         lines=[
-            OrderLine(
-                line_no=ln.line_no,
-                sku=ln.sku,
-                quantity=ln.quantity,
-                unit_price=Money(ln.unit_price_minor, currency),
-                discount=Money(ln.discount_minor, currency),
-                tax=Money(ln.tax_minor, currency),
-                allocated=ln.allocated,
-                shipped=ln.shipped,
-            )
+            OrderLine(**_field_values(OrderLine, tables.order_lines, ln, currency))
             for ln in sorted(lines, key=lambda ln: ln.line_no)
         ],
-        fingerprint=row.fingerprint,
-        idempotency_key=row.idempotency_key,
         reservations=[reservation(r) for r in reservations],
-        created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at),
     )

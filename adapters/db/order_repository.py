@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from adapters.db import mapping
 from adapters.db.dialect import dialect_insert
@@ -86,26 +87,26 @@ def _update_order(dialect: str) -> Any:
     )
 
 
-_ORDER_COLUMNS = (
-    "id",
-    "channel",
-    "external_id",
-    "idempotency_key",
-    "fingerprint",
-    "status",
-    "version",
-    "currency",
-    "placed_at",
-    "customer",
-    "shipping_address",
-    "billing_address",
-    "shipping",
-    "payment",
-    "totals",
-    "created_at",
-    "updated_at",
-)
-_JSON_COLUMNS = {"customer", "shipping_address", "billing_address", "shipping", "payment", "totals"}
+# Every column but the feed position, which the statement computes.
+_ORDER_COLUMNS = tuple(c.name for c in orders.c if c.name != "change_seq")
+_JSON_COLUMNS = {c.name for c in orders.c if isinstance(c.type, sa.JSON)}
+
+
+_POSTGRES = PGDialect()  # type: ignore[no-untyped-call]
+
+
+def _recordset(table: sa.Table) -> tuple[str, str, str]:
+    """A child table's INSERT … SELECT FROM o, jsonb_to_recordset(…) parts, from its
+    columns: the column list, the selected values (order_id is the new order's id) and
+    the record's typed columns."""
+    columns = [c for c in table.c if c.name != "order_id"]
+    selected = ", ".join("o.id" if c.name == "order_id" else f"x.{c.name}" for c in table.c)
+    record = ", ".join(f"{c.name} {c.type.compile(dialect=_POSTGRES)}" for c in columns)
+    return ", ".join(c.name for c in table.c), selected, record
+
+
+_LINE_COLUMNS, _LINE_VALUES, _LINE_RECORD = _recordset(order_lines)
+_HELD_COLUMNS, _HELD_VALUES, _HELD_RECORD = _recordset(reservations)
 # The lines and reservations are inserted only if the order was (ON CONFLICT DO NOTHING
 # returns no row for a duplicate): the same all-or-nothing as three statements.
 _POSTGRES_ADD = f"""
@@ -116,18 +117,13 @@ WITH o AS (
     ON CONFLICT DO NOTHING
     RETURNING id
 ), lines AS (
-    INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_minor,
-        discount_minor, tax_minor, allocated, shipped)
-    SELECT o.id, x.line_no, x.sku, x.quantity, x.unit_price_minor, x.discount_minor,
-        x.tax_minor, x.allocated, x.shipped
-    FROM o, jsonb_to_recordset(%s::jsonb) AS x(line_no int, sku text, quantity int,
-        unit_price_minor bigint, discount_minor bigint, tax_minor bigint, allocated int,
-        shipped int)
+    INSERT INTO order_lines ({_LINE_COLUMNS})
+    SELECT {_LINE_VALUES}
+    FROM o, jsonb_to_recordset(%s::jsonb) AS x({_LINE_RECORD})
 ), held AS (
-    INSERT INTO reservations (id, order_id, line_no, sku, location, quantity, created_at)
-    SELECT x.id, o.id, x.line_no, x.sku, x.location, x.quantity, x.created_at
-    FROM o, jsonb_to_recordset(%s::jsonb) AS x(id uuid, line_no int, sku text,
-        location text, quantity int, created_at timestamptz)
+    INSERT INTO reservations ({_HELD_COLUMNS})
+    SELECT {_HELD_VALUES}
+    FROM o, jsonb_to_recordset(%s::jsonb) AS x({_HELD_RECORD})
 )
 SELECT id FROM o
 """

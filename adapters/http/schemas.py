@@ -2,7 +2,9 @@
 
 Each schema describes exactly what adapters/http/serialize.py and the handlers return
 (a schema-driven client, and the schemathesis run in tests/integration, check it), and
-each parameter states the rules its handler enforces.
+each parameter states the rules its handler enforces. The Order schema is also the
+order document's list of members: serialize.order_json fills it from the model, in
+this order (tests/unit/test_order_fields.py holds it to the model's fields).
 """
 
 from __future__ import annotations

@@ -2,55 +2,45 @@
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
+from datetime import datetime
+from enum import Enum
 from typing import Any
 
+from adapters.http.schemas import RESPONSE_SCHEMAS
+from domain.money import Money
 from domain.orders import Order
 from domain.ports import SkuStock
 
 
 def order_json(order: Order) -> dict[str, Any]:
+    """The API's document of an order: its published schema, filled from the order."""
+    return _document(order, RESPONSE_SCHEMAS["Order"])
+
+
+def _document(source: object, schema: dict[str, Any]) -> dict[str, Any]:
+    """The members `schema` documents, each the model's attribute of that name, in the
+    schema's order: what the API shows is declared once, in its published schema (a unit
+    test holds it to the model's fields)."""
     return {
-        "id": str(order.id),
-        "channel": order.channel,
-        "external_id": order.external_id,
-        "status": order.status.value,
-        "version": order.version,
-        "currency": order.currency,
-        "placed_at": order.placed_at.isoformat(),
-        "customer": order.customer,
-        "shipping_address": order.shipping_address,
-        "billing_address": order.billing_address,
-        "lines": [
-            {
-                "line_no": ln.line_no,
-                "sku": ln.sku,
-                "quantity": ln.quantity,
-                "unit_price": str(ln.unit_price),
-                "discount": str(ln.discount),
-                "tax": str(ln.tax),
-                "total": str(ln.total),
-                "allocated": ln.allocated,
-                "backordered": ln.backordered,
-                "shipped": ln.shipped,
-            }
-            for ln in order.lines
-        ],
-        "shipping": order.shipping,
-        "payment": order.payment,
-        "totals": order.totals,
-        "reservations": [
-            {
-                "id": str(r.id),
-                "line_no": r.line_no,
-                "sku": r.sku,
-                "location": r.location,
-                "quantity": r.quantity,
-            }
-            for r in order.reservations
-        ],
-        "created_at": order.created_at.isoformat() if order.created_at else None,
-        "updated_at": order.updated_at.isoformat() if order.updated_at else None,
+        name: _json_value(getattr(source, name), member)
+        for name, member in schema["properties"].items()
     }
+
+
+def _json_value(value: Any, schema: dict[str, Any]) -> Any:
+    if dataclasses.is_dataclass(value) and "properties" in schema:
+        return _document(value, schema)
+    if isinstance(value, list) and "items" in schema:
+        return [_json_value(item, schema["items"]) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Money | uuid.UUID):
+        return str(value)
+    return value
 
 
 def stock_json(stock: SkuStock) -> dict[str, Any]:

@@ -30,8 +30,15 @@ _SKU_AGGREGATE = [
     deliveries_table.c.aggregate_id,
     sequences_table.c.aggregate_id,
 ]
+# An order's own text field is stored in the orders column of its name (the row mapping
+# goes by name): adding the column is the decision, and its length is checked below.
+_ORDER_COLUMNS: dict[tuple[str, str], list[sa.Column[str]]] = {
+    ("PlaceOrder", f.name): [orders.c[f.name]]
+    for f in text_fields(PlaceOrder)
+    if f.model == "PlaceOrder" and f.name in orders.c
+}
 STORED_IN: dict[tuple[str, str], list[sa.Column[str]]] = {
-    ("PlaceOrder", "external_id"): [orders.c.external_id],
+    **_ORDER_COLUMNS,
     ("LineIn", "sku"): [order_lines.c.sku, reservations.c.sku, skus.c.sku],
     ("StockAdjustment", "sku"): [skus.c.sku, stock.c.sku, *_SKU_AGGREGATE],
     ("StockAdjustment", "location"): [locations.c.code, stock.c.location],

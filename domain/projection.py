@@ -1,0 +1,67 @@
+"""Event payloads filled from domain objects by field name, so a field is declared once.
+
+An event schema names what it carries; where that is the order's own shape (its
+header fields, its lines, its reservations) the values come from the object's
+attribute of the same name instead of a second list in the service.
+"""
+
+from __future__ import annotations
+
+import typing
+import uuid
+from enum import Enum
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from domain.events import DomainEvent, EventPayload
+from domain.money import Money
+from domain.orders import Order
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def project(model: type[P], source: object, **given: Any) -> P:
+    """`model` with each field taken from `source`'s attribute of that name (`given` wins).
+
+    Values become what a payload holds: an enum its value, money and ids their strings,
+    a list of objects a list of the field's item model, projected the same way.
+    """
+    values: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if name in given:
+            values[name] = given[name]
+            continue
+        if not hasattr(source, name):
+            raise TypeError(
+                f"{model.__name__}.{name}: {type(source).__name__} has no field {name!r}; "
+                "pass it explicitly"
+            )
+        values[name] = _plain(getattr(source, name), info.annotation)
+    return model(**values)
+
+
+def _plain(value: Any, annotation: Any) -> Any:
+    item = _item_model(annotation)
+    if item is not None and isinstance(value, list):
+        return [project(item, element) for element in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Money | uuid.UUID):
+        return str(value)
+    return value
+
+
+def _item_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model of a `list[Model]` field, if that is what the field is."""
+    if typing.get_origin(annotation) is not list:
+        return None
+    (item,) = typing.get_args(annotation)
+    return item if isinstance(item, type) and issubclass(item, BaseModel) else None
+
+
+def order_event(model: type[EventPayload], order: Order, **given: Any) -> DomainEvent:
+    """An event of `order` at its current version: `model` projected from the order, its
+    `order_id` the order's id."""
+    payload = project(model, order, order_id=str(order.id), **given)
+    return DomainEvent(payload, order.version, order.channel)
