@@ -1485,7 +1485,7 @@ def terminate_on_sigterm() -> Iterator[None]:
 def message_size(bench: Bench) -> int:
     """The size of an ERP order.accepted message as the relay builds it."""
     from outbox.messages import build
-    from outbox.relay import deliveries_with_events
+    from outbox.relay_queries import deliveries_with_events
     from outbox.tables import deliveries_table as d
 
     with bench.engine.connect() as conn:

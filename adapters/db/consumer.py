@@ -5,13 +5,13 @@ Every function runs inside the caller's transaction (one message = one transacti
 
 from __future__ import annotations
 
-import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 
 from adapters.db.consumer_tables import (
     cursors_table as cur,
@@ -21,7 +21,6 @@ from adapters.db.consumer_tables import (
     destinations_table,
     inbox_table,
 )
-from adapters.db.dialect import dialect_insert, insert
 from outbox.tables import deliveries_table as d
 from outbox.tables import events_table as e
 from outbox.writer import NOTIFY_CHANNEL
@@ -62,11 +61,6 @@ _CURSOR_IS = sa.and_(
     cur.c.aggregate_id == _B("b_aggregate_id"),
 )
 _LOCK_CURSOR = sa.select(cur.c.last_sequence, cur.c.blocked_by).where(_CURSOR_IS).with_for_update()
-_ADVANCE_CURSOR = (
-    sa.update(cur)
-    .where(_CURSOR_IS)
-    .values(last_sequence=_B("sequence"), blocked_by=None, updated_at=sa.func.now())
-)
 _BLOCK_CURSOR = (
     sa.update(cur).where(_CURSOR_IS).values(blocked_by=_B("blocked"), updated_at=sa.func.now())
 )
@@ -75,7 +69,6 @@ _IN_INBOX = sa.select(sa.literal(1)).where(
     inbox_table.c.event_id == _B("event_id"),
     inbox_table.c.generation == _B("generation"),
 )
-_ADD_TO_INBOX = sa.insert(inbox_table)
 _DELIVERY = sa.select(d.c.id, d.c.status, d.c.attempts, d.c.coalesce_key).where(
     d.c.event_id == _B("event_id"), d.c.destination == _B("destination")
 )
@@ -100,23 +93,15 @@ def _key(destination: str, agg_type: str, agg_id: str) -> dict[str, str]:
     return {"b_destination": destination, "b_aggregate_type": agg_type, "b_aggregate_id": agg_id}
 
 
-@functools.cache
-def _create_cursor(dialect: str) -> Any:
-    return dialect_insert(dialect, cur).on_conflict_do_nothing()
+_CREATE_CURSOR = insert(cur).on_conflict_do_nothing()
 
 
 def lock_cursor(conn: sa.Connection, destination: str, agg_type: str, agg_id: str) -> Cursor:
     """The (destination, aggregate) cursor, created at 0 if new, locked until commit."""
     new = {"destination": destination, "aggregate_type": agg_type, "aggregate_id": agg_id}
-    conn.execute(_create_cursor(conn.dialect.name), {**new, "last_sequence": 0})
+    conn.execute(_CREATE_CURSOR, {**new, "last_sequence": 0})
     row = conn.execute(_LOCK_CURSOR, _key(destination, agg_type, agg_id)).one()
     return Cursor(row.last_sequence, row.blocked_by)
-
-
-def advance_cursor(
-    conn: sa.Connection, destination: str, agg_type: str, agg_id: str, sequence: int
-) -> None:
-    conn.execute(_ADVANCE_CURSOR, {**_key(destination, agg_type, agg_id), "sequence": sequence})
 
 
 def block_cursor(
@@ -128,14 +113,6 @@ def block_cursor(
 def in_inbox(conn: sa.Connection, destination: str, event_id: uuid.UUID, generation: int) -> bool:
     params = {"destination": destination, "event_id": event_id, "generation": generation}
     return conn.execute(_IN_INBOX, params).first() is not None
-
-
-def add_to_inbox(
-    conn: sa.Connection, destination: str, event_id: uuid.UUID, generation: int
-) -> None:
-    conn.execute(
-        _ADD_TO_INBOX, {"destination": destination, "event_id": event_id, "generation": generation}
-    )
 
 
 def delivery(conn: sa.Connection, event_id: uuid.UUID, destination: str) -> Delivery | None:
@@ -177,52 +154,12 @@ def record_failure(conn: sa.Connection, delivery_id: int, error: str) -> int:
     return int(row.attempts) if row else 0
 
 
-def superseded_by_newer(
-    conn: sa.Connection, destination: str, coalesce_key: str, sequence: int, agg: tuple[str, str]
-) -> bool:
-    """Whether a newer state-like event of the same key is already in the ledger."""
-    query = sa.select(sa.literal(1)).where(
-        d.c.destination == destination,
-        d.c.aggregate_type == agg[0],
-        d.c.aggregate_id == agg[1],
-        d.c.coalesce_key == coalesce_key,
-        d.c.sequence > sequence,
-    )
-    return conn.execute(query.limit(1)).first() is not None
-
-
-_RELEASE_SUCCESSOR = (
-    sa.update(d)
-    .where(
-        d.c.destination == _B("b_destination"),
-        d.c.aggregate_type == _B("b_aggregate_type"),
-        d.c.aggregate_id == _B("b_aggregate_id"),
-        d.c.sequence == _B("next_sequence"),
-        d.c.status == "parked",
-    )
-    .values(status="pending", published_at=None, blocked_by=None, updated_at=sa.func.now())
-)
-
-
-def release_successor(
-    conn: sa.Connection, destination: str, agg_type: str, agg_id: str, sequence: int
-) -> int:
-    """Send the parked next message of this aggregate again, through the outbox (the relay
-    publishes it once this transaction commits). Returns how many were released."""
-    params = {**_key(destination, agg_type, agg_id), "next_sequence": sequence + 1}
-    released = int(conn.execute(_RELEASE_SUCCESSOR, params).rowcount or 0)
-    if released:
-        wake_relays(conn)
-    return released
-
-
 def wake_relays(conn: sa.Connection) -> None:
     """Rows became unpublished again: a relay waiting for NOTIFY (rather than polling) would
     otherwise only find them at its safety poll. Sent whatever the relays' mode: it is
     rare (a released successor, a probe's release), and with relays polling no writer
     notifies, so nothing queues on PostgreSQL's NOTIFY lock behind it."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
+    conn.exec_driver_sql("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
 
 
 def release_waiting(conn: sa.Connection, destination: str) -> int:
@@ -239,7 +176,7 @@ def release_waiting(conn: sa.Connection, destination: str) -> int:
     return released
 
 
-# -- one message's transaction in two statements (PostgreSQL) ---------------------------
+# -- one message's transaction in two statements ----------------------------------------
 #
 # A delivery used to cost ten round trips; these two carry the same reads and writes.
 # The cursor upsert takes the row lock (ON CONFLICT DO UPDATE waits for, and returns,
@@ -249,7 +186,7 @@ def release_waiting(conn: sa.Connection, destination: str) -> int:
 # "not in the inbox" is caught by the (fresh) cursor; a replay (generation > 0), which
 # leaves the cursor alone, reads the inbox again after the lock (open_delivery).
 
-_POSTGRES_OPEN = """
+_OPEN = """
 WITH cursor AS (
     INSERT INTO consumer_cursors AS c
         (destination, aggregate_type, aggregate_id, last_sequence, updated_at)
@@ -278,7 +215,7 @@ LEFT JOIN outbox_deliveries d
 LEFT JOIN destinations b ON b.name = %(destination)s
 """
 
-_POSTGRES_CLOSE = """
+_CLOSE = """
 WITH inbox_row AS (
     INSERT INTO inbox (destination, event_id, generation, applied_at)
     VALUES (%(destination)s, %(event_id)s, %(generation)s, now())
@@ -322,19 +259,8 @@ def _message_params(envelope: Any) -> dict[str, Any]:
 def open_delivery(conn: sa.Connection, envelope: Any) -> Opened:
     """Lock the message's (destination, aggregate) cursor until commit, and read what the
     guard decides on: the ledger row, whether the inbox has it, the breaker."""
-    dest, agg = envelope.destination, (envelope.aggregate_type, envelope.aggregate_id)
-    if conn.dialect.name != "postgresql":
-        cursor = lock_cursor(conn, dest, *agg)
-        row = delivery(conn, envelope.event_id, dest)
-        return Opened(
-            cursor,
-            row,
-            in_inbox(conn, dest, envelope.event_id, envelope.generation),
-            breaker_state(conn, dest),
-            bool(row and row.coalesce_key)
-            and superseded_by_newer(conn, dest, row.coalesce_key, envelope.sequence, agg),
-        )
-    found = _driver(conn).execute(_POSTGRES_OPEN, _message_params(envelope)).fetchone()
+    dest = envelope.destination
+    found = _driver(conn).execute(_OPEN, _message_params(envelope)).fetchone()
     assert found is not None  # the upsert returns the cursor row, new or not
     (
         last_sequence,
@@ -363,25 +289,15 @@ def close_delivery(conn: sa.Connection, envelope: Any, delivery_id: int, status:
     ledger row moved, the destination's failure count reset; unless it is a replay, the
     cursor moves on and the parked successor goes out again through the outbox (the
     relay sends it once this commits)."""
-    advance = envelope.generation == 0
-    if conn.dialect.name != "postgresql":
-        dest, agg = envelope.destination, (envelope.aggregate_type, envelope.aggregate_id)
-        add_to_inbox(conn, dest, envelope.event_id, envelope.generation)
-        set_status(conn, delivery_id, status, attempt=status == "applied")
-        if advance:
-            advance_cursor(conn, dest, *agg, envelope.sequence)
-            release_successor(conn, dest, *agg, envelope.sequence)
-        count_success(conn, dest)
-        return
     params = _message_params(envelope)
     params.update(
         delivery_id=delivery_id,
         status=status,
         applied=status == "applied",
-        advance=advance,
+        advance=envelope.generation == 0,
         notify_channel=NOTIFY_CHANNEL,
     )
-    _driver(conn).execute(_POSTGRES_CLOSE, params)
+    _driver(conn).execute(_CLOSE, params)
 
 
 def _driver(conn: sa.Connection) -> Any:
@@ -434,7 +350,7 @@ def add_dead_letter(
     conn: sa.Connection, envelope: dict[str, Any], error: str, attempts: int
 ) -> None:
     conn.execute(
-        insert(conn, dead_letters_table)
+        insert(dead_letters_table)
         .values(
             destination=envelope["destination"],
             event_id=uuid.UUID(str(envelope["event_id"])),
@@ -475,11 +391,6 @@ _BREAKER_STATE = sa.select(destinations_table.c.state).where(
     destinations_table.c.name == _B("destination")
 )
 _BREAKER_STATE_LOCKED = _BREAKER_STATE.with_for_update(read=True)
-_COUNT_SUCCESS = (
-    sa.update(destinations_table)
-    .where(destinations_table.c.name == _B("destination"), destinations_table.c.failures > 0)
-    .values(failures=0)
-)
 
 
 def breaker_state(conn: sa.Connection, destination: str) -> str:
@@ -501,7 +412,7 @@ def lock_breaker(conn: sa.Connection, destination: str) -> str:
     resume, which closes the breaker and then releases what waits, runs wholly before or
     wholly after the caller. Only on the rare path that parks a message after its retries."""
     t = destinations_table
-    stmt = insert(conn, t).values(name=destination, state="closed", failures=0)
+    stmt = insert(t).values(name=destination, state="closed", failures=0)
     stmt = stmt.on_conflict_do_update(index_elements=[t.c.name], set_={"name": stmt.excluded.name})
     return str(conn.execute(stmt.returning(t.c.state)).scalar_one())
 
@@ -525,14 +436,14 @@ def set_breaker(
         "changed_at": sa.func.now(),
         "retry_at": retry_at,
     }
-    stmt = insert(conn, t).values(name=destination, **values)
+    stmt = insert(t).values(name=destination, **values)
     conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.name], set_=values))
 
 
 def count_failure(conn: sa.Connection, destination: str, threshold: int, reason: str) -> str:
     """One more consecutive failure; opens the breaker at `threshold`. Returns the state."""
     t = destinations_table
-    stmt = insert(conn, t).values(name=destination, state="closed", failures=1, reason=reason)
+    stmt = insert(t).values(name=destination, state="closed", failures=1, reason=reason)
     row = conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[t.c.name],
@@ -545,12 +456,8 @@ def count_failure(conn: sa.Connection, destination: str, threshold: int, reason:
     return str(row.state)
 
 
-def count_success(conn: sa.Connection, destination: str) -> None:
-    conn.execute(_COUNT_SUCCESS, {"destination": destination})
-
-
 def _now() -> datetime:
-    # Python's clock on both sides of the comparison: SQLite has no timestamp type.
+    # One clock for retry_at and the comparisons with it: set_breaker computes it here.
     return datetime.now(UTC)
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from adapters.db.mapping import aware
 from outbox.tables import deliveries_table as d
 from outbox.tables import events_table as e
 
@@ -41,7 +40,7 @@ def deliveries_of(
     for row in conn.execute(query):
         item = row._asdict()
         for key in ("published_at", "applied_at", "occurred_at"):
-            item[key] = aware(item[key]).isoformat() if item[key] else None
+            item[key] = item[key].isoformat() if item[key] else None
         for key in ("event_id", "blocked_by"):
             item[key] = str(item[key]) if item[key] else None
         rows.append(item)

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from domain.money import Money
 from domain.orders import Order, OrderLine, Reservation
 from domain.status import OrderStatus
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes: everything we store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def order_row(order: Order, now: datetime) -> dict[str, Any]:
@@ -78,7 +73,7 @@ def reservation(row: Any) -> Reservation:
         location=row.location,
         quantity=row.quantity,
         id=row.id,
-        created_at=aware(row.created_at),
+        created_at=row.created_at,
     )
 
 
@@ -91,7 +86,7 @@ def order(row: Any, lines: Iterable[Any], reservations: Iterable[Any]) -> Order:
         status=OrderStatus(row.status),
         version=row.version,
         currency=currency,
-        placed_at=aware(row.placed_at),
+        placed_at=row.placed_at,
         customer=row.customer,
         shipping_address=row.shipping_address,
         billing_address=row.billing_address,
@@ -114,6 +109,6 @@ def order(row: Any, lines: Iterable[Any], reservations: Iterable[Any]) -> Order:
         fingerprint=row.fingerprint,
         idempotency_key=row.idempotency_key,
         reservations=[reservation(r) for r in reservations],
-        created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
