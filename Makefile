@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-## The whole flow on the embedded default (SQLite, no services needed).
+## The whole flow on an embedded PostgreSQL server in ./ordersync-demo (no services needed).
 demo: install
 	$(BIN)/ordersync demo
 
@@ -45,4 +45,4 @@ services:
 	bash .ci/services.sh
 
 clean:
-	rm -rf $(VENV) ordersync-demo.db ordersync-demo.db-wal ordersync-demo.db-shm
+	rm -rf $(VENV) ordersync-demo

@@ -13,8 +13,8 @@ Every actor runs its handler through `deliver()`. In one transaction it:
    applied and releases the parked successor through the outbox (the relay sends
    it again once this commits).
 
-On PostgreSQL steps 1–4 are one locking read and step 5's writes one statement
-(adapters.db.consumer.open_delivery / close_delivery).
+Steps 1–4 are one locking read and step 5's writes one statement
+(adapters.db.delivery_transaction: open_delivery / close_delivery).
 
 The cursor row stays locked across the external call; the client's timeout bounds
 that. A transient failure rolls the transaction back and is counted in a short
@@ -33,7 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from adapters.db import consumer
+from adapters.db import breakers, cursors, dead_letters, delivery_transaction, ledger
 from adapters.systems.errors import PermanentError
 from outbox.envelope import Envelope
 
@@ -53,7 +53,7 @@ class Outcome(StrEnum):
 def deliver(engine: sa.Engine, envelope: Envelope, handler: Handler) -> Outcome:
     dest = envelope.destination
     with engine.connect() as conn, conn.begin():
-        opened = consumer.open_delivery(conn, envelope)
+        opened = delivery_transaction.open_delivery(conn, envelope)
         cursor, row = opened.cursor, opened.delivery
         if row is None:
             return Outcome.UNKNOWN
@@ -71,12 +71,12 @@ def deliver(engine: sa.Engine, envelope: Envelope, handler: Handler) -> Outcome:
         if cursor.blocked_by is not None or (
             not replay and envelope.sequence > cursor.last_sequence + 1
         ):
-            consumer.set_status(conn, row.id, "parked", blocked_by=cursor.blocked_by)
+            ledger.set_status(conn, row.id, "parked", blocked_by=cursor.blocked_by)
             return Outcome.PARKED
         # The breaker as the locking read saw it may be older than the cursor lock; parking
         # on it needs it current (else a resume that ran meanwhile would miss this row).
-        if opened.breaker != "closed" and consumer.breaker_state_locked(conn, dest) != "closed":
-            consumer.set_status(conn, row.id, "waiting")
+        if opened.breaker != "closed" and breakers.breaker_state_locked(conn, dest) != "closed":
+            ledger.set_status(conn, row.id, "waiting")
             return Outcome.WAITING
 
         if opened.superseded:
@@ -88,16 +88,16 @@ def deliver(engine: sa.Engine, envelope: Envelope, handler: Handler) -> Outcome:
                 _dead(conn, envelope, row, str(error))
                 return Outcome.DEAD
             outcome = Outcome.APPLIED
-        consumer.close_delivery(conn, envelope, row.id, outcome.value)
+        delivery_transaction.close_delivery(conn, envelope, row.id, outcome.value)
         return outcome
 
 
 def _dead(conn: sa.Connection, envelope: Envelope, row: Any, error: str) -> None:
     """Record a poison message and hold its aggregate's later messages behind it."""
     data = envelope.model_dump(mode="json")
-    consumer.add_dead_letter(conn, data, error, row.attempts + 1)
-    consumer.set_status(conn, row.id, "dead", error=error, attempt=True)
-    consumer.block_cursor(
+    dead_letters.add_dead_letter(conn, data, error, row.attempts + 1)
+    ledger.set_status(conn, row.id, "dead", error=error, attempt=True)
+    cursors.block_cursor(
         conn,
         envelope.destination,
         envelope.aggregate_type,
@@ -115,9 +115,9 @@ def record_transient_failure(
     with engine.connect() as conn, conn.begin():
         # The destination's row first, then the delivery's: park_waiting's order, so two
         # copies of one message cannot deadlock between the two.
-        state = consumer.count_failure(conn, envelope.destination, breaker_threshold, error)
-        row = consumer.delivery(conn, envelope.event_id, envelope.destination)
-        attempts = consumer.record_failure(conn, row.id, error) if row else 0
+        state = breakers.count_failure(conn, envelope.destination, breaker_threshold, error)
+        row = ledger.delivery(conn, envelope.event_id, envelope.destination)
+        attempts = ledger.record_failure(conn, row.id, error) if row else 0
     return attempts, state
 
 
@@ -134,12 +134,12 @@ def park_waiting(
     finds the row parked here. Read without the lock, the resume could close the breaker
     and miss the uncommitted row: waiting under a closed breaker that nobody visits."""
     with engine.connect() as conn, conn.begin():
-        state = consumer.lock_breaker(conn, envelope.destination)
-        row = consumer.delivery(conn, envelope.event_id, envelope.destination)
+        state = breakers.lock_breaker(conn, envelope.destination)
+        row = ledger.delivery(conn, envelope.event_id, envelope.destination)
         if row is not None and row.status not in ("applied", "dead", "superseded"):
-            consumer.set_status(conn, row.id, "waiting", error=reason)
+            ledger.set_status(conn, row.id, "waiting", error=reason)
         if state == "closed":
-            consumer.set_breaker(
+            breakers.set_breaker(
                 conn, envelope.destination, "open", reason, retry_after_s=retry_after_s
             )
 
@@ -147,8 +147,8 @@ def park_waiting(
 def record_attempt(engine: sa.Engine, envelope: Envelope, error: str) -> int:
     """Count a failed attempt that is not the destination's fault (a bug, a bad document)."""
     with engine.connect() as conn, conn.begin():
-        row = consumer.delivery(conn, envelope.event_id, envelope.destination)
-        return consumer.record_failure(conn, row.id, error) if row else 0
+        row = ledger.delivery(conn, envelope.event_id, envelope.destination)
+        return ledger.record_failure(conn, row.id, error) if row else 0
 
 
 def dead_letter(engine: sa.Engine, envelope: Envelope, error: str) -> Outcome:
@@ -156,10 +156,10 @@ def dead_letter(engine: sa.Engine, envelope: Envelope, error: str) -> Outcome:
     under the cursor lock, another copy turns out to have settled it meanwhile (applied,
     superseded or dead), which the guard's own checks would have seen too."""
     with engine.connect() as conn, conn.begin():
-        cursor = consumer.lock_cursor(
+        cursor = cursors.lock_cursor(
             conn, envelope.destination, envelope.aggregate_type, envelope.aggregate_id
         )
-        row = consumer.delivery(conn, envelope.event_id, envelope.destination)
+        row = ledger.delivery(conn, envelope.event_id, envelope.destination)
         if row is None:
             return Outcome.UNKNOWN
         if _settled(row, cursor, envelope.event_id, envelope.sequence, envelope.generation):
@@ -169,8 +169,8 @@ def dead_letter(engine: sa.Engine, envelope: Envelope, error: str) -> Outcome:
 
 
 def _settled(
-    row: consumer.Delivery,
-    cursor: consumer.Cursor,
+    row: ledger.Delivery,
+    cursor: cursors.Cursor,
     event_id: uuid.UUID,
     sequence: int,
     generation: int,
@@ -194,12 +194,12 @@ def dead_letter_unreadable(engine: sa.Engine, raw: Any, error: str) -> Outcome:
     if event_id is None or destination is None:
         return Outcome.UNKNOWN
     with engine.connect() as conn, conn.begin():
-        found = consumer.delivery_identity(conn, event_id, destination)
+        found = ledger.delivery_identity(conn, event_id, destination)
         if found is None:
             return Outcome.UNKNOWN
         agg = (found.aggregate_type, found.aggregate_id)
-        cursor = consumer.lock_cursor(conn, destination, *agg)
-        row = consumer.delivery(conn, event_id, destination)
+        cursor = cursors.lock_cursor(conn, destination, *agg)
+        row = ledger.delivery(conn, event_id, destination)
         if row is None:
             return Outcome.UNKNOWN
         if _settled(row, cursor, event_id, found.sequence, found.generation):
@@ -207,12 +207,12 @@ def dead_letter_unreadable(engine: sa.Engine, raw: Any, error: str) -> Outcome:
         if cursor.blocked_by is not None or (
             found.generation == 0 and found.sequence > cursor.last_sequence + 1
         ):
-            consumer.set_status(conn, row.id, "parked", error=error, blocked_by=cursor.blocked_by)
+            ledger.set_status(conn, row.id, "parked", error=error, blocked_by=cursor.blocked_by)
             return Outcome.PARKED
         recorded = {**found.envelope_fields(), "raw": raw}
-        consumer.add_dead_letter(conn, recorded, error, row.attempts + 1)
-        consumer.set_status(conn, row.id, "dead", error=error, attempt=True)
-        consumer.block_cursor(conn, destination, *agg, event_id)
+        dead_letters.add_dead_letter(conn, recorded, error, row.attempts + 1)
+        ledger.set_status(conn, row.id, "dead", error=error, attempt=True)
+        cursors.block_cursor(conn, destination, *agg, event_id)
     return Outcome.DEAD
 
 

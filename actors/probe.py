@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from prometheus_client import Counter
 
 from actors.outage import database_down
-from adapters.db import consumer
+from adapters.db import breakers, ledger
 
 log = logging.getLogger("ordersync.probe")
 
@@ -31,7 +31,7 @@ STRANDED_AFTER_S = 30.0
 def probe_once(engine: sa.Engine, healthy: Callable[[str], bool]) -> list[str]:
     """Probe every open destination once; returns the ones closed again."""
     with engine.connect() as conn:
-        open_ones = consumer.destinations_needing_probe(conn)
+        open_ones = breakers.destinations_needing_probe(conn)
     closed = []
     for destination in open_ones:
         if not healthy(destination):
@@ -44,8 +44,8 @@ def probe_once(engine: sa.Engine, healthy: Callable[[str], bool]) -> list[str]:
 def resume(engine: sa.Engine, destination: str, reason: str) -> int:
     """Close the breaker and release the waiting deliveries; returns how many."""
     with engine.connect() as conn, conn.begin():
-        consumer.set_breaker(conn, destination, "closed", reason)
-        released = consumer.release_waiting(conn, destination)
+        breakers.set_breaker(conn, destination, "closed", reason)
+        released = ledger.release_waiting(conn, destination)
     log.info("%s is back (%s): %d waiting deliveries released", destination, reason, released)
     return released
 
@@ -53,13 +53,13 @@ def resume(engine: sa.Engine, destination: str, reason: str) -> int:
 def pause(engine: sa.Engine, destination: str, reason: str) -> None:
     """Stop delivering to a destination by hand; its messages wait until `resume`."""
     with engine.connect() as conn, conn.begin():
-        consumer.set_breaker(conn, destination, "paused", reason)
+        breakers.set_breaker(conn, destination, "paused", reason)
 
 
 def sweep_stranded(engine: sa.Engine, older_than_s: float = STRANDED_AFTER_S) -> dict[str, int]:
     """Release deliveries waiting under a closed breaker; returns how many, per destination."""
     with engine.connect() as conn, conn.begin():
-        released = consumer.release_stranded(conn, older_than_s)
+        released = ledger.release_stranded(conn, older_than_s)
     for destination, count in released.items():
         STRANDED_RELEASED.labels(destination).inc(count)
         log.warning(

@@ -156,7 +156,7 @@ def receive(engine: sa.Engine, raw: Any, handler: Any, clients: Any, policy: Pol
         return _count(policy, None, outcome)
     if envelope.destination.startswith(CHANNEL_PREFIX):
         # Look the channel up now, not inside the message's transaction: that
-        # would want a second connection (and the embedded pool has one).
+        # would hold two pooled connections at once for one message.
         clients.channel(envelope.destination.removeprefix(CHANNEL_PREFIX))
     return _apply(engine, envelope, handler, policy, healthy=clients.healthy)
 

@@ -30,7 +30,7 @@ What one run does:
       answered COMMIT: an upper bound of the commit, ~0.1 ms late);
     - relay: cycle start, publish start, all confirms in, cycle committed;
     - worker: Dramatiq's consumer thread receives the message; the actor (``_apply``)
-      starts; each adapters.db.consumer query of the guard; the ERP **handler starts**
+      starts; each adapters.db query of the guard (GUARD_STEPS); the ERP **handler starts**
       and returns; the guard's transaction is done;
     - ERP simulator: ``received_at`` of the sales order (GET /_sim/erp/documents);
     - the client's HTTP response time: what an uninstrumented run can see.
@@ -192,10 +192,11 @@ def _instrument(role: str, trace_dir: Path) -> None:
         Relay._start = timed_start  # type: ignore[method-assign]
         Relay._finish = timed_finish  # type: ignore[method-assign]
     elif role == "worker":
+        import importlib
+
         import dramatiq.worker
 
         from actors import registry
-        from adapters.db import consumer as consumer_queries
 
         consumer = dramatiq.worker._ConsumerThread
         handle_message = consumer.handle_message
@@ -237,18 +238,25 @@ def _instrument(role: str, trace_dir: Path) -> None:
             return timed
 
         for name in GUARD_STEPS:
-            setattr(consumer_queries, name, timed_step(name, getattr(consumer_queries, name)))
+            home = importlib.import_module(GUARD_STEP_MODULES[name])
+            setattr(home, name, timed_step(name, getattr(home, name)))
 
         consumer.handle_message = timed_handle_message  # type: ignore[method-assign]
         registry._apply = timed_apply
 
 
-GUARD_STEPS = (  # adapters.db.consumer functions deliver() calls, in order
+GUARD_STEPS = (  # the adapters.db functions deliver() calls, in order
     "open_delivery",
     "breaker_state_locked",
     "set_status",
     "close_delivery",
 )
+GUARD_STEP_MODULES = {
+    "open_delivery": "adapters.db.delivery_transaction",
+    "breaker_state_locked": "adapters.db.breakers",
+    "set_status": "adapters.db.ledger",
+    "close_delivery": "adapters.db.delivery_transaction",
+}
 
 
 def _noop_worker(url: str, out: str, threads: str, go: str) -> None:
@@ -990,11 +998,11 @@ def dramatiq_round_trip(bench: Bench, seconds: float, rate: float, size: int) ->
 
 
 def guard_alone(bench: Bench, n: int = 400) -> dict[str, float]:
-    """The guard's two statements for one ERP delivery (adapters.db.consumer, as deliver()
-    calls them, a new aggregate's cursor) in one thread, the stack idle: ms per step,
-    median of n. Rolled back, so nothing changes; ROLLBACK stands in for COMMIT (which
+    """The guard's two statements for one ERP delivery (adapters.db.delivery_transaction,
+    as deliver() calls them, a new aggregate's cursor) in one thread, the stack idle: ms
+    per step, median of n. Rolled back, so nothing changes; ROLLBACK stands in for COMMIT (which
     also flushes the WAL, ~0.1 ms here)."""
-    from adapters.db import consumer
+    from adapters.db import delivery_transaction
     from adapters.db.engine import make_engine
 
     row = bench.rows(
@@ -1021,10 +1029,10 @@ def guard_alone(bench: Bench, n: int = 400) -> dict[str, float]:
                 trans = conn.begin()
                 p = functools.partial
                 steps: list[tuple[str, Callable[[], object]]] = [
-                    ("open_delivery", p(consumer.open_delivery, conn, message)),
+                    ("open_delivery", p(delivery_transaction.open_delivery, conn, message)),
                     (
                         "close_delivery",
-                        p(consumer.close_delivery, conn, fresh, delivery_id, "applied"),
+                        p(delivery_transaction.close_delivery, conn, fresh, delivery_id, "applied"),
                     ),
                 ]
                 for name, step in steps:
@@ -1125,8 +1133,8 @@ PHASES = [  # (label, markers): the first phase one of whose markers is in the s
     (
         "guard, before the handler (lock cursor, ledger, inbox, breaker reads)",
         (
-            "open_delivery (adapters/db/consumer",
-            "breaker_state_locked (adapters/db/consumer",
+            "open_delivery (adapters/db/delivery_transaction",
+            "breaker_state_locked (adapters/db/breakers",
         ),
     ),
     (
@@ -1136,8 +1144,8 @@ PHASES = [  # (label, markers): the first phase one of whose markers is in the s
     (
         "guard, after the handler (inbox, status, cursor, successor, breaker writes)",
         (
-            "close_delivery (adapters/db/consumer",
-            "set_status (adapters/db/consumer",
+            "close_delivery (adapters/db/delivery_transaction",
+            "set_status (adapters/db/ledger",
         ),
     ),
     ("guard: connection checkout, BEGIN, COMMIT", ("deliver (actors/guard.py",)),
@@ -1485,7 +1493,7 @@ def terminate_on_sigterm() -> Iterator[None]:
 def message_size(bench: Bench) -> int:
     """The size of an ERP order.accepted message as the relay builds it."""
     from outbox.messages import build
-    from outbox.relay import deliveries_with_events
+    from outbox.relay_queries import deliveries_with_events
     from outbox.tables import deliveries_table as d
 
     with bench.engine.connect() as conn:

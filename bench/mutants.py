@@ -96,8 +96,8 @@ MUTANTS = (
     ),
     Mutant(
         "consumer-cursor-stuck",
-        "the cursor not moved on when a message is applied (_POSTGRES_CLOSE)",
-        "adapters/db/consumer.py",
+        "the cursor not moved on when a message is applied (_CLOSE)",
+        "adapters/db/delivery_transaction.py",
         "    SET last_sequence = %(sequence)s, blocked_by = NULL, updated_at = now()\n",
         "    SET last_sequence = last_sequence, blocked_by = NULL, updated_at = now()\n",
         (f"{GUARD}::test_messages_delivered_in_reverse_are_applied_in_sequence",),

@@ -484,7 +484,8 @@ def stage_costs(ctx: Context, batches: int = 5) -> tuple[dict[str, float], list[
     """The relay's DB and build stages in this process, batches of 1,000 (rolled back)."""
     from outbox.messages import build
     from outbox.partition import PARTITIONS
-    from outbox.relay import _claim, _mark_published
+    from outbox.relay_queries import claim as _claim
+    from outbox.relay_queries import mark_published as _mark_published
 
     times: dict[str, list[float]] = collections.defaultdict(list)
     messages: list[Any] = []
@@ -707,9 +708,6 @@ def run_latency(
 
 class _CaptureConn:
     """Stands in for a SQLAlchemy connection: records what write_events sends."""
-
-    class dialect:  # mimics Connection.dialect.name
-        name = "postgresql"
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []

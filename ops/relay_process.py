@@ -33,7 +33,7 @@ def lease_connection(settings: Settings, name: str) -> psycopg.Connection[Any]:
     the advisory locks (the leases) with the connection.
     """
     return psycopg.connect(
-        raw_postgres_dsn(settings.database_url),
+        raw_postgres_dsn(settings.require_database_url()),
         autocommit=True,
         application_name=name,
         keepalives=1,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_SQLITE = "sqlite:///ordersync.db"
+NO_DATABASE = (
+    "ORDERSYNC_DATABASE_URL is not set: this command needs PostgreSQL "
+    "(postgresql+psycopg://user@host:port/db); only `ordersync demo` starts a server of its own"
+)
 
 
 class SettingsError(Exception):
@@ -17,9 +18,10 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERSYNC_", extra="ignore")
 
-    database_url: str = Field(
-        DEFAULT_SQLITE,
-        description="postgresql+psycopg://… (SQLAlchemy form); unset: an embedded SQLite file",
+    database_url: str | None = Field(
+        None,
+        description="postgresql+psycopg://… (SQLAlchemy form); unset: `ordersync demo` starts "
+        "an embedded PostgreSQL server, every other command refuses to run",
     )
     broker_url: str | None = Field(None, description="amqp://…; unset: the in-process broker")
     admin_token: str | None = Field(None, min_length=16, description="bearer token for /ops/*")
@@ -44,15 +46,15 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _database_url(cls, value: str) -> str:
+    def _database_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
         if value.startswith("postgresql://") or value.startswith("postgres://"):
             # One driver: psycopg 3, whatever form the URL came in.
             return "postgresql+psycopg://" + value.split("://", 1)[1]
-        if value.startswith("postgresql+psycopg://") or value.startswith("sqlite:"):
+        if value.startswith("postgresql+psycopg://"):
             return value
-        raise ValueError(
-            "must be postgresql+psycopg://user@host:port/db or sqlite:///path/to/file.db"
-        )
+        raise ValueError("must be postgresql+psycopg://user@host:port/db")
 
     @field_validator("broker_url")
     @classmethod
@@ -63,13 +65,14 @@ class Settings(BaseSettings):
 
     @property
     def embedded(self) -> bool:
-        return self.database_url.startswith("sqlite")
+        """No database configured: only the demo runs so, on a server of its own."""
+        return self.database_url is None
 
-    @property
-    def sqlite_path(self) -> Path | None:
-        if not self.embedded:
-            return None
-        return Path(self.database_url.split(":///", 1)[1]) if ":///" in self.database_url else None
+    def require_database_url(self) -> str:
+        """The configured database URL; SettingsError (naming the variable) if unset."""
+        if self.database_url is None:
+            raise SettingsError(NO_DATABASE)
+        return self.database_url
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -15,7 +15,7 @@ class InProcessPublisher(Publisher):
     """Publishes to a Dramatiq broker in this process (the StubBroker of the embedded mode).
 
     The broker keeps messages in memory, so "confirmed" means enqueued here; the
-    embedded mode is for the demo, its durability is the SQLite outbox itself.
+    embedded mode is for the demo, its durability is the outbox table itself.
     """
 
     def __init__(self, broker: dramatiq.Broker) -> None:

@@ -19,20 +19,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
-from psycopg.rows import namedtuple_row
-from sqlalchemy.dialects import postgresql
 
 from outbox.messages import build
 from outbox.publisher import Confirmations, Publisher, PublisherError
 from outbox.queues import ALL_QUEUES
-from outbox.tables import deliveries_table as d
-from outbox.tables import events_table as e
+from outbox.relay_queries import MARK_FAILED, claim, mark_published
 
 log = logging.getLogger("ordersync.relay")
 
@@ -53,103 +49,6 @@ class RelayStats:
     errors: list[str] = field(default_factory=list)
 
 
-def deliveries_with_events() -> Any:
-    """Delivery rows joined to their events: everything a message is built from."""
-    return sa.select(
-        d.c.id.label("delivery_id"),
-        d.c.destination,
-        d.c.sequence,
-        d.c.generation,
-        d.c.created_at,
-        e.c.event_id,
-        e.c.event_type,
-        e.c.event_version,
-        e.c.aggregate_type,
-        e.c.aggregate_id,
-        e.c.aggregate_version,
-        e.c.occurred_at,
-        e.c.correlation_id,
-        e.c.causation_id,
-        e.c.traceparent,
-        e.c.tracestate,
-        e.c.channel,
-        # The payload as the database holds it: spliced into the message as it is, not
-        # decoded into Python objects and encoded again.
-        sa.cast(e.c.payload, sa.Text).label("payload_json"),
-    ).select_from(d.join(e, e.c.event_id == d.c.event_id))
-
-
-_CLAIM_BASE = (
-    deliveries_with_events()
-    .where(d.c.published_at.is_(None))
-    .order_by(d.c.id)
-    .limit(sa.bindparam("limit"))
-    .with_for_update(of=d, skip_locked=True)
-)
-# Built once (SQLAlchemy compiles it once; psycopg prepares it): the partitions are
-# one array parameter, not a new IN list each cycle.
-_CLAIM_ALL = _CLAIM_BASE
-_CLAIM_PARTITIONS = _CLAIM_BASE.where(
-    d.c.partition == sa.any_(sa.bindparam("parts", type_=postgresql.ARRAY(sa.SmallInteger)))
-)
-
-
-def _claim(conn: sa.Connection, partitions: list[int] | None, limit: int) -> Sequence[Any]:
-    params: dict[str, Any] = {"limit": limit}
-    if partitions is not None:
-        params["parts"] = partitions
-    if conn.dialect.name == "postgresql":
-        # Straight on psycopg, in SQLAlchemy's transaction: SQLAlchemy's result rows were
-        # a quarter of the relay's own CPU per message. Named tuples, so build() reads
-        # the same attributes either way.
-        sql = _POSTGRES_CLAIM_ALL if partitions is None else _POSTGRES_CLAIM_PARTITIONS
-        driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
-        with driver.cursor(row_factory=namedtuple_row) as cursor:
-            rows: list[Any] = cursor.execute(sql, params).fetchall()
-            return rows
-    return conn.execute(_CLAIM_ALL if partitions is None else _CLAIM_PARTITIONS, params).all()
-
-
-# The same statements as PostgreSQL text, compiled once.
-_PSYCOPG = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
-_POSTGRES_CLAIM_ALL = str(_CLAIM_ALL.compile(dialect=_PSYCOPG))
-_POSTGRES_CLAIM_PARTITIONS = str(_CLAIM_PARTITIONS.compile(dialect=_PSYCOPG))
-
-
-_MARK_PUBLISHED_IN = (
-    sa.update(d)
-    .where(d.c.id.in_(sa.bindparam("ids", expanding=True)))
-    .values(
-        published_at=sa.func.now(),
-        updated_at=sa.func.now(),
-        # A delivery the consumer already moved on (waiting, parked…) keeps its status.
-        status=sa.case((d.c.status == "pending", "published"), else_=d.c.status),
-        last_error=None,
-    )
-)
-
-
-# PostgreSQL: one array parameter, whatever the batch size.
-def _mark_published(conn: sa.Connection, ids: list[int]) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(_POSTGRES_MARK, (ids,))
-    else:
-        conn.execute(_MARK_PUBLISHED_IN, {"ids": ids})
-
-
-_POSTGRES_MARK = """
-UPDATE outbox_deliveries
-SET published_at = now(), updated_at = now(), last_error = NULL,
-    status = CASE WHEN status = 'pending' THEN 'published' ELSE status END
-WHERE id = ANY(%s)
-"""
-_MARK_FAILED = (
-    sa.update(d)
-    .where(d.c.id == sa.bindparam("b_id"))
-    .values(last_error=sa.bindparam("b_error"), updated_at=sa.func.now())
-)
-
-
 @dataclass
 class _InFlight:
     """A claimed batch, handed to the broker: its rows stay locked until it is finished."""
@@ -160,7 +59,8 @@ class _InFlight:
 
 
 class Relay:
-    """One relay process's loop. `leases` is None for the embedded database (one relay)."""
+    """One relay process's loop. `leases` is None for a single relay reading every
+    partition (the demo's, and tests')."""
 
     def __init__(
         self,
@@ -183,16 +83,13 @@ class Relay:
         self.idle_poll_max = idle_poll_max
         self.rebalance_every = rebalance_every
         self.stats = RelayStats()
-        # Two open transactions at once: PostgreSQL's row locks keep them apart; SQLite
-        # has one writer, so the embedded relay finishes each batch before the next.
-        self.pipelined = engine.dialect.name == "postgresql"
         self._partitions: list[int] | None = None if leases is None else []
         self._rebalanced_at = 0.0
         self._broker_backoff = 0.0
         self._failed_last_cycle = False
 
     def partitions(self, *, rebalance: bool = True) -> list[int] | None:
-        """The partitions to read (None: all of them, for the embedded single relay)."""
+        """The partitions to read (None: all of them, for a single relay)."""
         if rebalance and self.leases is not None and self._rebalance_due():
             self._partitions = sorted(self.leases.rebalance())
             self._rebalanced_at = time.monotonic()
@@ -215,7 +112,7 @@ class Relay:
         conn = self.engine.connect()
         try:
             transaction = conn.begin()
-            rows = _claim(conn, partitions, self.batch_size)
+            rows = claim(conn, partitions, self.batch_size)
             if not rows:
                 conn.close()
                 return None
@@ -232,10 +129,10 @@ class Relay:
         with batch.conn:
             outcome = batch.confirmations.wait(self.confirm_timeout)
             if outcome.confirmed:
-                _mark_published(batch.conn, outcome.confirmed)
+                mark_published(batch.conn, outcome.confirmed)
             if outcome.failed:
                 batch.conn.execute(
-                    _MARK_FAILED,
+                    MARK_FAILED,
                     [{"b_id": i, "b_error": err[:500]} for i, err in outcome.failed.items()],
                 )
             batch.transaction.commit()
@@ -248,14 +145,15 @@ class Relay:
         """Start the next batch, then finish the one in flight: the claim and build of
         one batch overlap the broker's confirms of the previous one.
 
-        Both batches hold their rows locked, so they never overlap; batches go out on
+        Two open transactions at once: both batches hold their rows locked (row locks
+        keep them apart), so they never overlap; batches go out on
         one channel in claim order, so an aggregate's messages stay in sequence. Leases
         change only with nothing in flight: a partition handed over while its rows are
         still locked here would let another relay publish their successors first.
         """
         started = None
         try:
-            if in_flight is None or (self.pipelined and not self._rebalance_due()):
+            if in_flight is None or not self._rebalance_due():
                 started = self._start(rebalance=in_flight is None)
         finally:
             # Whatever happened above, the batch in flight is finished here (its caller
@@ -269,7 +167,7 @@ class Relay:
         # A failed batch closed the connection under the one just started: finish that
         # one now too (its unconfirmed rows stay unpublished), so the next batch starts
         # on a fresh connection.
-        if started is not None and (not self.pipelined or self._failed_last_cycle):
+        if started is not None and self._failed_last_cycle:
             published += self._finish(started, collateral=self._failed_last_cycle)
             started = None
         return started, published

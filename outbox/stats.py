@@ -40,17 +40,14 @@ def backlog(conn: sa.Connection) -> list[dict[str, Any]]:
         entry["unpublished"] += int(row.unpublished or 0)
         entry["by_status"][row.status] = row.n
         if row.oldest is not None:
-            oldest = row.oldest if row.oldest.tzinfo else row.oldest.replace(tzinfo=UTC)
-            age = round((now - oldest).total_seconds(), 1)
+            age = round((now - row.oldest).total_seconds(), 1)
             previous = entry["oldest_unpublished_s"]
             entry["oldest_unpublished_s"] = age if previous is None else max(previous, age)
     return list(result.values())
 
 
 def relays(conn: sa.Connection) -> list[dict[str, Any]]:
-    """Which relay (connection name and pid) holds which partitions (PostgreSQL only)."""
-    if conn.dialect.name != "postgresql":
-        return []
+    """Which relay (connection name and pid) holds which partitions."""
     from outbox.leases import HOLDERS
 
     return [

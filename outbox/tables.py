@@ -15,9 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-# SQLite only auto-increments INTEGER PRIMARY KEY, so BIGINT becomes INTEGER there.
-BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-Json = sa.JSON().with_variant(JSONB(), "postgresql")
+BigId = sa.BigInteger()
+Json = JSONB()
 Timestamp = sa.DateTime(timezone=True)
 
 # Delivery statuses (the ledger): pending → published → applied, or waiting
@@ -106,14 +105,12 @@ class OutboxDeliveryRow(SQLModel, table=True):
             "partition",
             "id",
             postgresql_where=sa.text("published_at IS NULL"),
-            sqlite_where=sa.text("published_at IS NULL"),
         ),
         sa.Index(
             "ix_deliveries_attention",
             "destination",
             "status",
             postgresql_where=sa.text("status IN ('waiting', 'parked', 'dead')"),
-            sqlite_where=sa.text("status IN ('waiting', 'parked', 'dead')"),
         ),
     )
 

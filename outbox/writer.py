@@ -1,13 +1,11 @@
 """The outbox writer: domain events → outbox rows and ledger rows, in the caller's transaction.
 
-Three statements whatever the number of events: the sequence counters (one
-upsert), the events (one multi-row insert) and their deliveries (one multi-row
-insert, one row per event and destination).
+One statement whatever the number of events (_WRITE): the sequence counters (one
+upsert), the events and their deliveries (one row per event and destination).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import uuid
 from collections import Counter
@@ -16,12 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.events import DomainEvent
 from outbox.partition import partition_of
 from outbox.routing import destinations, needs_channel_list
-from outbox.tables import deliveries_table, events_table, sequences_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,47 +31,6 @@ class TraceContext:
 
 
 NOTIFY_CHANNEL = "ordersync_outbox"
-
-
-# Statements are built once, so SQLAlchemy compiles each once. The RETURNING is
-# what makes SQLAlchemy send a list of rows as one multi-row INSERT
-# ("insertmanyvalues"); without it the driver's executemany sends them one by one.
-_INSERT_EVENTS = sa.insert(events_table).returning(events_table.c.id)
-_INSERT_DELIVERIES = sa.insert(deliveries_table).returning(deliveries_table.c.id)
-
-
-@functools.cache
-def _sequence_upsert(dialect: str) -> Any:
-    t = sequences_table
-    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(t)
-    return stmt.on_conflict_do_update(
-        index_elements=[t.c.aggregate_type, t.c.aggregate_id, t.c.destination],
-        set_={"last_sequence": t.c.last_sequence + stmt.excluded.last_sequence},
-    ).returning(t.c.aggregate_type, t.c.aggregate_id, t.c.destination, t.c.last_sequence)
-
-
-def _next_sequences(
-    conn: sa.Connection, counts: Counter[tuple[str, str, str]]
-) -> dict[tuple[str, str, str], int]:
-    """Reserve `n` numbers per (aggregate_type, aggregate_id, destination); returns the first.
-
-    The counter rows stay locked until commit, so writers of the same aggregate
-    and destination take numbers in commit order.
-    """
-    keys = sorted(counts)  # a fixed order: two writers never wait on each other in a cycle
-    params = [
-        {
-            "aggregate_type": a,
-            "aggregate_id": i,
-            "destination": d,
-            "last_sequence": counts[(a, i, d)],
-        }
-        for a, i, d in keys
-    ]
-    first = {}
-    for agg_type, agg_id, dest, last in conn.execute(_sequence_upsert(conn.dialect.name), params):
-        first[(agg_type, agg_id, dest)] = last - counts[(agg_type, agg_id, dest)] + 1
-    return first
 
 
 def write_events(
@@ -130,39 +85,21 @@ def write_events(
                 }
             )
             counts[key] += 1
-    if conn.dialect.name == "postgresql":
-        _write_postgres(conn, event_rows, delivery_rows, counts)
-        if notify:
-            conn.exec_driver_sql("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
-    else:
-        _write_portable(conn, event_rows, delivery_rows, counts)
+    _write(conn, event_rows, delivery_rows, counts)
+    if notify:
+        conn.exec_driver_sql("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
     return event_ids
 
 
-def _write_portable(
-    conn: sa.Connection,
-    event_rows: list[dict[str, Any]],
-    delivery_rows: list[dict[str, Any]],
-    counts: Counter[tuple[str, str, str]],
-) -> None:
-    """Three statements, for the embedded SQLite (which has no data-modifying CTEs)."""
-    first = _next_sequences(conn, counts) if counts else {}
-    for row in delivery_rows:
-        key = (row["aggregate_type"], row["aggregate_id"], row["destination"])
-        row["sequence"] = first[key] + row.pop("offset")
-    conn.execute(_INSERT_EVENTS, event_rows)
-    if delivery_rows:
-        conn.execute(_INSERT_DELIVERIES, delivery_rows)
-
-
-# PostgreSQL: the whole write is ONE statement with three JSON parameters, so one
-# round trip, and one constant text (parsed once, then a server-side prepared
-# statement). The sequence counters are upserted in sorted key order (the order of
-# their row locks); each delivery's number is its key's new last number minus the
-# key's row count plus its offset. `ev` runs although nothing reads it (PostgreSQL
-# always runs data-modifying CTEs), and the foreign key to outbox_events is checked
-# at the end of the statement, after every part of it ran.
-_POSTGRES_WRITE = """
+# The whole write is ONE statement with three JSON parameters, so one round trip, and
+# one constant text (parsed once, then a server-side prepared statement). The sequence
+# counters are upserted in sorted key order (the order of their row locks), so writers
+# of the same aggregate and destination take numbers in commit order; each delivery's
+# number is its key's new last number minus the key's row count plus its offset. `ev`
+# runs although nothing reads it (PostgreSQL always runs data-modifying CTEs), and the
+# foreign key to outbox_events is checked at the end of the statement, after every part
+# of it ran.
+_WRITE = """
 WITH ev AS (
     INSERT INTO outbox_events (event_id, event_type, event_version, aggregate_type,
         aggregate_id, aggregate_version, partition, channel, correlation_id, causation_id,
@@ -193,7 +130,7 @@ ORDER BY d.event_id, d.destination
 """
 
 
-def _write_postgres(
+def _write(
     conn: sa.Connection,
     event_rows: list[dict[str, Any]],
     delivery_rows: list[dict[str, Any]],
@@ -206,7 +143,7 @@ def _write_postgres(
         for (a, i, d), n in counts.items()
     ]
     conn.exec_driver_sql(
-        _POSTGRES_WRITE,
+        _WRITE,
         (_json(event_rows), _json(sequence_rows), _json(delivery_rows)),
     )
 

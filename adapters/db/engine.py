@@ -1,8 +1,6 @@
-"""Engines for PostgreSQL (psycopg 3) and the embedded SQLite file."""
+"""Engines for PostgreSQL (psycopg 3): pool, connect arguments, disconnect detection."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -12,26 +10,8 @@ from sqlalchemy.engine import ExceptionContext
 from adapters.db.errors import server_gone
 
 
-def is_sqlite(url: str) -> bool:
-    return url.startswith("sqlite")
-
-
-SQLITE_POOL = 8
-
-
 def make_engine(url: str, *, pool_size: int = 20) -> sa.Engine:
-    """An engine with our settings; SQLite gets WAL and BEGIN IMMEDIATE (one writer at a time)."""
-    if is_sqlite(url):
-        # SQLite has one writer at a time (BEGIN IMMEDIATE); WAL lets readers run beside it.
-        engine = sa.create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=SQLITE_POOL,
-            max_overflow=0,
-            pool_timeout=60,
-        )
-        _sqlite_setup(engine)
-        return engine
+    """An engine with our settings for a postgresql+psycopg:// URL."""
     # No pre-ping: it costs a round trip on every checkout. A connection the server
     # dropped fails its first statement instead, and SQLAlchemy then invalidates the
     # pool (the request gets a 503 and the next one a fresh connection).
@@ -84,25 +64,6 @@ def _mark_disconnects(context: ExceptionContext) -> None:
         context.invalidate_pool_on_disconnect = False
     elif server_gone(orig):
         context.is_disconnect = True
-
-
-def _sqlite_setup(engine: sa.Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: sa.Connection) -> None:
-        # Take the write lock up front: a deferred transaction that reads and then
-        # writes fails with SQLITE_BUSY instead of waiting.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def raw_postgres_dsn(url: str) -> str:

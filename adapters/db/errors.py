@@ -1,13 +1,11 @@
-"""Driver errors are converted once, here: nothing above adapters/db sees psycopg or sqlite3.
+"""Driver errors are converted once, here: nothing above adapters/db sees psycopg.
 
 Classification is by exception type and attributes (SQLSTATE, SQLAlchemy's
-`connection_invalidated`, SQLite's result code), never by the driver's wording:
-the wording changes between versions and languages (lc_messages), the codes do not.
+`connection_invalidated`), never by the driver's wording: the wording changes
+between versions and languages (lc_messages), the codes do not.
 """
 
 from __future__ import annotations
-
-import sqlite3
 
 import psycopg
 from sqlalchemy import exc
@@ -21,11 +19,10 @@ _RETRYABLE_SQLSTATES = {"40P01", "40001", "55P03"}
 # cannot_connect_now, query_canceled…), 53 insufficient resources (too_many_connections,
 # disk_full, out_of_memory). A retry later may succeed; the request itself was not wrong.
 _UNAVAILABLE_CLASSES = {"08", "53", "57"}
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CANTOPEN = 5, 6, 14
 
 # Everything a database call can raise: the driver's errors, raw or wrapped by SQLAlchemy,
 # and SQLAlchemy's own (pool timeout, invalidated transaction…).
-DATABASE_ERRORS: tuple[type[Exception], ...] = (exc.SQLAlchemyError, psycopg.Error, sqlite3.Error)
+DATABASE_ERRORS: tuple[type[Exception], ...] = (exc.SQLAlchemyError, psycopg.Error)
 
 
 class PersistenceError(Exception):
@@ -55,20 +52,12 @@ def unreachable(orig: BaseException) -> bool:
     if server_gone(orig):
         return True
     sqlstate = getattr(orig, "sqlstate", None)
-    if isinstance(orig, psycopg.Error) and sqlstate:
-        return sqlstate[:2] in _UNAVAILABLE_CLASSES
-    return isinstance(orig, sqlite3.Error) and _sqlite_code(orig) == _SQLITE_CANTOPEN
-
-
-def _sqlite_code(error: sqlite3.Error) -> int | None:
-    code = getattr(error, "sqlite_errorcode", None)
-    return None if code is None else code & 0xFF  # the primary code of an extended one
+    if not isinstance(orig, psycopg.Error) or not sqlstate:
+        return False
+    return sqlstate[:2] in _UNAVAILABLE_CLASSES
 
 
 def _retryable(orig: BaseException) -> bool:
-    if isinstance(orig, sqlite3.Error):
-        # The busy timeout ran out: another writer held the database.
-        return _sqlite_code(orig) in (_SQLITE_BUSY, _SQLITE_LOCKED)
     return getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
 
 

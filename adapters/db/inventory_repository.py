@@ -6,9 +6,9 @@ import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 
 from adapters.db import mapping
-from adapters.db.dialect import dialect_insert
 from adapters.db.tables import locations, reservations, skus, stock
 from domain.allocation import StockLevel
 from domain.orders import Reservation
@@ -33,17 +33,8 @@ _READ_STOCK = (
     .where(skus.c.sku.in_(_WANTED))
     .order_by(skus.c.sku, stock.c.location)
 )
-_SAVE_LEVEL = (
-    sa.update(stock)
-    .where(stock.c.sku == sa.bindparam("b_sku"), stock.c.location == sa.bindparam("b_loc"))
-    .values(
-        on_hand=sa.bindparam("b_on_hand"),
-        reserved=sa.bindparam("b_reserved"),
-        updated_at=sa.func.now(),
-    )
-)
 # One statement for any number of rows (executemany would send one per row).
-_POSTGRES_SAVE_LEVELS = """
+_SAVE_LEVELS = """
 UPDATE stock SET on_hand = v.on_hand, reserved = v.reserved, updated_at = now()
 FROM (SELECT x->>0 AS sku, x->>1 AS location, (x->>2)::int AS on_hand, (x->>3)::int AS reserved
       FROM jsonb_array_elements(%s::jsonb) AS x) AS v
@@ -98,20 +89,19 @@ class SqlInventoryRepository(InventoryRepository):
 
     def ensure(self, pairs: Sequence[tuple[str, str]]) -> None:
         unique = sorted(set(pairs))
-        dialect = self.conn.dialect.name
         self.conn.execute(
-            dialect_insert(dialect, skus).on_conflict_do_nothing(),
+            insert(skus).on_conflict_do_nothing(),
             [{"sku": s, "version": 0} for s in sorted({s for s, _ in unique})],
         )
         self.conn.execute(
-            dialect_insert(dialect, locations).on_conflict_do_nothing(),
+            insert(locations).on_conflict_do_nothing(),
             [
                 {"code": loc, "type": "warehouse", "priority": 100}
                 for loc in sorted({loc for _, loc in unique})
             ],
         )
         self.conn.execute(
-            dialect_insert(dialect, stock).on_conflict_do_nothing(),
+            insert(stock).on_conflict_do_nothing(),
             [{"sku": s, "location": loc, "on_hand": 0, "reserved": 0} for s, loc in unique],
         )
 
@@ -119,22 +109,8 @@ class SqlInventoryRepository(InventoryRepository):
         if not levels:
             return
         ordered = sorted(levels, key=lambda lv: (lv.sku, lv.location))
-        if self.conn.dialect.name == "postgresql":
-            rows = [[lv.sku, lv.location, lv.on_hand, lv.reserved] for lv in ordered]
-            self.conn.exec_driver_sql(_POSTGRES_SAVE_LEVELS, (json.dumps(rows),))
-            return
-        self.conn.execute(
-            _SAVE_LEVEL,
-            [
-                {
-                    "b_sku": lv.sku,
-                    "b_loc": lv.location,
-                    "b_on_hand": lv.on_hand,
-                    "b_reserved": lv.reserved,
-                }
-                for lv in ordered
-            ],
-        )
+        rows = [[lv.sku, lv.location, lv.on_hand, lv.reserved] for lv in ordered]
+        self.conn.exec_driver_sql(_SAVE_LEVELS, (json.dumps(rows),))
 
     def bump_versions(self, names: Sequence[str]) -> dict[str, int]:
         if not names:

@@ -7,7 +7,7 @@ import functools
 import types
 import typing
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -16,12 +16,6 @@ import sqlalchemy as sa
 from adapters.db import tables
 from domain.money import Money
 from domain.orders import Order, OrderLine, Reservation
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes: everything we store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
 
 # Money is stored as integer minor units in `<field>_minor`, in the order's currency.
 _MINOR = "_minor"
@@ -52,7 +46,7 @@ def _field_values(model: type, table: sa.Table, row: Any, currency: str = "") ->
             value = getattr(row, f.name)
             if isinstance(kind, type) and issubclass(kind, Enum):
                 value = kind(value)
-            values[f.name] = aware(value) if isinstance(value, datetime) else value
+            values[f.name] = value
     return values
 
 

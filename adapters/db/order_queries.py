@@ -49,20 +49,17 @@ _HORIZON = sa.text(
 )
 
 
-def _horizon(conn: sa.Connection) -> int | None:
-    """Only changes below this feed position are served (None: no limit).
+def _horizon(conn: sa.Connection) -> int:
+    """Only changes below this feed position are served.
 
     A feed ordered by a time or a sequence taken at write time skips rows that
     commit late: a reader passes position 10 while the writer of position 9 is
-    still running, and never goes back. On PostgreSQL the position is the writing
-    transaction's id, and the feed serves only ids below every transaction that
-    may still commit (_HORIZON): everything there has committed or rolled back,
-    and whatever commits later sits above every position served. A long
+    still running, and never goes back. The position is the writing transaction's
+    id, and the feed serves only ids below every transaction that may still commit
+    (_HORIZON): everything there has committed or rolled back, and whatever commits
+    later sits above every position served. A long
     transaction in this database holds the feed back; it never loses a row.
-    SQLite has one writer at a time, so its counter is already in commit order.
     """
-    if conn.dialect.name != "postgresql":
-        return None
     return int(conn.execute(_HORIZON).scalar_one())
 
 
@@ -86,9 +83,7 @@ def find_orders(
     if after is not None:
         query = query.where(sa.tuple_(orders.c.change_seq, orders.c.id) > sa.tuple_(*after))
     if external_id is None:  # a feed, not a look-up: serve only what cannot be overtaken
-        horizon = _horizon(conn)
-        if horizon is not None:
-            query = query.where(orders.c.change_seq < horizon)
+        query = query.where(orders.c.change_seq < _horizon(conn))
     rows = list(conn.execute(query.order_by(orders.c.change_seq, orders.c.id).limit(limit)))
     last = (rows[-1].change_seq, rows[-1].id) if rows else None
     return Page(load_orders(conn, rows), last)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import uuid
 from datetime import UTC, datetime
@@ -12,13 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from adapters.db import mapping
-from adapters.db.dialect import dialect_insert
 from adapters.db.tables import order_lines, orders, reservations
 from domain.orders import Order
 from domain.ports import OrderRepository
 
 # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT (see outbox/writer.py).
-_INSERT_LINES = sa.insert(order_lines).returning(order_lines.c.line_no)
 _INSERT_RESERVATIONS = sa.insert(reservations).returning(reservations.c.id)
 _LINES_OF = sa.select(order_lines).where(
     order_lines.c.order_id.in_(sa.bindparam("ids", expanding=True))
@@ -52,39 +49,19 @@ def load_orders(conn: sa.Connection, rows: list[sa.Row]) -> list[Order]:  # type
     return [mapping.order(r, lines[r.id], held[r.id]) for r in rows]
 
 
-def change_seq(dialect: str) -> Any:
-    """The change feed position of a write: the transaction id on PostgreSQL (ordered like
-    the snapshot horizon the feed reads up to); max + 1 on SQLite (one writer at a time)."""
-    if dialect == "postgresql":
-        return sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
-    return sa.select(sa.func.coalesce(sa.func.max(orders.c.change_seq), 0) + 1).scalar_subquery()
-
-
-@functools.cache
-def _insert_order(dialect: str) -> Any:
-    # DO NOTHING without a target covers both unique keys: (channel, external_id)
-    # and (channel, idempotency_key). A concurrent twin waits here for the first
-    # writer's commit, then sees the conflict.
-    return (
-        dialect_insert(dialect, orders)
-        .values(change_seq=change_seq(dialect))
-        .on_conflict_do_nothing()
-        .returning(orders.c.id)
+# The change feed position of a write: its transaction id (ordered like the snapshot
+# horizon the feed reads up to, adapters/db/order_queries.py).
+_CHANGE_SEQ = sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
+_UPDATE_ORDER = (
+    sa.update(orders)
+    .where(orders.c.id == sa.bindparam("b_id"))
+    .values(
+        status=sa.bindparam("b_status"),
+        version=sa.bindparam("b_version"),
+        updated_at=sa.bindparam("b_updated_at"),
+        change_seq=_CHANGE_SEQ,
     )
-
-
-@functools.cache
-def _update_order(dialect: str) -> Any:
-    return (
-        sa.update(orders)
-        .where(orders.c.id == sa.bindparam("b_id"))
-        .values(
-            status=sa.bindparam("b_status"),
-            version=sa.bindparam("b_version"),
-            updated_at=sa.bindparam("b_updated_at"),
-            change_seq=change_seq(dialect),
-        )
-    )
+)
 
 
 # Every column but the feed position, which the statement computes.
@@ -108,7 +85,10 @@ def _recordset(table: sa.Table) -> tuple[str, str, str]:
 _LINE_COLUMNS, _LINE_VALUES, _LINE_RECORD = _recordset(order_lines)
 _HELD_COLUMNS, _HELD_VALUES, _HELD_RECORD = _recordset(reservations)
 # The lines and reservations are inserted only if the order was (ON CONFLICT DO NOTHING
-# returns no row for a duplicate): the same all-or-nothing as three statements.
+# returns no row for a duplicate): the same all-or-nothing as three statements. DO NOTHING
+# without a target covers both unique keys, (channel, external_id) and (channel,
+# idempotency_key); a concurrent twin waits for the first writer's commit, then sees the
+# conflict.
 _POSTGRES_ADD = f"""
 WITH o AS (
     INSERT INTO orders ({", ".join(_ORDER_COLUMNS)}, change_seq)
@@ -144,15 +124,7 @@ class SqlOrderRepository(OrderRepository):
     def add(self, order: Order) -> bool:
         now = datetime.now(UTC)
         row = mapping.order_row(order, now)
-        if self.conn.dialect.name == "postgresql":
-            inserted = self._add_postgres(order, row)
-        else:
-            inserted = self.conn.execute(_insert_order("sqlite"), row).first() is not None
-            if inserted:
-                self.conn.execute(_INSERT_LINES, mapping.line_rows(order))
-                if order.reservations:
-                    rows = mapping.reservation_rows(order.reservations)
-                    self.conn.execute(_INSERT_RESERVATIONS, rows)
+        inserted = self._add_postgres(order, row)
         if inserted:
             order.created_at = order.updated_at = now
         return inserted
@@ -188,7 +160,7 @@ class SqlOrderRepository(OrderRepository):
     def save(self, order: Order) -> None:
         now = datetime.now(UTC)
         self.conn.execute(
-            _update_order(self.conn.dialect.name),
+            _UPDATE_ORDER,
             {
                 "b_id": order.id,
                 "b_status": order.status.value,

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 
 from adapters import apikeys
-from adapters.db.dialect import insert
-from adapters.db.mapping import aware
 from adapters.db.tables import channels, locations, systems
 
 CHANNEL_KINDS = ("canonical", "pos", "b2b", "shopify", "woocommerce", "amazon", "square")
@@ -48,7 +47,7 @@ def add_channel(
         raise RegistryError(f"unknown channel kind {kind!r}; one of {', '.join(CHANNEL_KINDS)}")
     key = apikeys.mint("ch")
     stmt = (
-        insert(conn, channels)
+        insert(channels)
         .values(
             id=uuid.uuid4(),
             name=name,
@@ -74,7 +73,7 @@ def add_system(conn: sa.Connection, name: str, kind: str) -> str:
         raise RegistryError(f"unknown system kind {kind!r}; one of {', '.join(SYSTEM_KINDS)}")
     key = apikeys.mint("sys")
     stmt = (
-        insert(conn, systems)
+        insert(systems)
         .values(
             id=uuid.uuid4(),
             name=name,
@@ -94,7 +93,7 @@ def add_location(conn: sa.Connection, code: str, type_: str, priority: int) -> N
     """Create a location, or update its type and priority."""
     if type_ not in LOCATION_TYPES:
         raise RegistryError(f"unknown location type {type_!r}; one of {', '.join(LOCATION_TYPES)}")
-    stmt = insert(conn, locations).values(code=code, type=type_, priority=priority)
+    stmt = insert(locations).values(code=code, type=type_, priority=priority)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[locations.c.code], set_={"type": type_, "priority": priority}
@@ -171,4 +170,4 @@ def authenticate(conn: sa.Connection, key: str) -> Caller | None:
 
 
 def _plain(row: dict[str, object]) -> dict[str, object]:
-    return {k: (aware(v).isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}

@@ -6,7 +6,6 @@ import uuid
 
 import sqlalchemy as sa
 
-from adapters.db.mapping import aware
 from adapters.db.tables import shipments
 from domain.ports import ShipmentRepository
 from domain.shipments import Shipment, ShippedLine
@@ -46,5 +45,5 @@ class SqlShipmentRepository(ShipmentRepository):
             row.tracking_number,
             [ShippedLine(ln["sku"], ln["quantity"]) for ln in row.lines],
             id=row.id,
-            created_at=aware(row.created_at),
+            created_at=row.created_at,
         )

@@ -114,8 +114,8 @@ class OrderRow(SQLModel, table=True):
     totals: dict[str, Any] = Field(sa_column=sa.Column(Json, nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(Timestamp, nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(Timestamp, nullable=False))
-    # The change feed's order: the writing transaction's id on PostgreSQL (see
-    # adapters/db/order_queries.py for why not updated_at), a counter on SQLite.
+    # The change feed's order: the writing transaction's id (see
+    # adapters/db/order_queries.py for why not updated_at).
     change_seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
 
     __table_args__ = (
@@ -126,7 +126,6 @@ class OrderRow(SQLModel, table=True):
             "idempotency_key",
             unique=True,
             postgresql_where=sa.text("idempotency_key IS NOT NULL"),
-            sqlite_where=sa.text("idempotency_key IS NOT NULL"),
         ),
         sa.Index("ix_orders_changes", "change_seq", "id"),
         sa.Index("ix_orders_channel_changes", "channel", "change_seq", "id"),

@@ -36,11 +36,7 @@ class SqlUnitOfWork(UnitOfWork):
             self.connection = self.engine.connect()
         except DATABASE_ERRORS as error:  # refused, or the pool gave none in time
             raise convert(error) from error
-        try:
-            self.connection.begin()
-        except DATABASE_ERRORS as error:  # SQLite's BEGIN IMMEDIATE, busy
-            self.connection.close()
-            raise convert(error) from error
+        self.connection.begin()  # no round trip: psycopg sends BEGIN with the first statement
         self.orders = SqlOrderRepository(self.connection)
         self.inventory = SqlInventoryRepository(self.connection)
         self.shipments = SqlShipmentRepository(self.connection)

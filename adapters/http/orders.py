@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
-from adapters.db.ledger_queries import deliveries_of
+from adapters.db.ledger import deliveries_of
 from adapters.db.order_queries import Page, find_orders, get_order
 from adapters.db.registry import Caller
 from adapters.http.auth import require

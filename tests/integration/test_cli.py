@@ -143,10 +143,34 @@ def test_a_bad_setting_is_named_in_a_clear_error(monkeypatch: pytest.MonkeyPatch
     assert "Traceback" not in result.output
 
 
-def test_an_unmigrated_database_says_to_run_db_upgrade(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["db", "upgrade"],
+        ["api", "--port", "0"],
+        ["relay"],
+        ["worker"],
+        ["channel", "list"],
+        ["outbox", "stats"],
+        ["destination", "pause", "erp"],
+    ],
+    ids=" ".join,
+)
+def test_a_command_without_a_database_url_says_which_variable_to_set(
+    monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
-    monkeypatch.setenv("ORDERSYNC_DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
+    monkeypatch.delenv("ORDERSYNC_DATABASE_URL", raising=False)
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 1, result.output
+    assert "ORDERSYNC_DATABASE_URL is not set" in result.output
+    assert "only `ordersync demo` starts a server of its own" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_an_unmigrated_database_says_to_run_db_upgrade(
+    monkeypatch: pytest.MonkeyPatch, empty_database_url: str
+) -> None:
+    monkeypatch.setenv("ORDERSYNC_DATABASE_URL", empty_database_url)
     result = CliRunner().invoke(main, ["channel", "list"])
     assert result.exit_code == 1
     assert "ordersync db upgrade" in result.output

@@ -1,5 +1,5 @@
 """The consumer's guard: once, in order, poison and outages parked — against real
-PostgreSQL (its statements are PostgreSQL's own) and the embedded SQLite (portable ones).
+PostgreSQL.
 
 The handler here records its calls; the actors put the real system clients there."""
 
@@ -9,7 +9,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -20,9 +19,9 @@ import sqlalchemy as sa
 from actors.guard import Outcome, dead_letter, deliver, park_waiting
 from actors.probe import pause, probe_once, resume
 from actors.registry import Policy, _apply
-from adapters.db import consumer
+from adapters.db import breakers
 from adapters.db.engine import make_engine, raw_postgres_dsn
-from adapters.db.migrate import upgrade
+from adapters.db.ledger import release_waiting
 from adapters.systems.errors import PermanentError, TransientError
 from domain.events import DomainEvent, InventoryChanged, LocationStock
 from outbox.envelope import Envelope
@@ -54,14 +53,9 @@ def ledger(engine: sa.Engine, destination: str) -> dict[tuple[str, int], Any]:
         return {(r.aggregate_id, r.sequence): r for r in rows}
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    if request.param == "postgresql":
-        url = request.getfixturevalue("database_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'guard.db'}"
-        upgrade(url)
-    engine = make_engine(url, pool_size=8)
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = make_engine(database_url, pool_size=8)
     yield engine
     engine.dispose()
 
@@ -72,22 +66,8 @@ def wms(engine: sa.Engine) -> list[Envelope]:
     return envelopes(engine, "wms")
 
 
-# The race tests run on PostgreSQL only: there a waiting transaction can be seen
-# (pg_stat_activity), so each test proves its interleaving happened. SQLite takes its
-# one write lock at BEGIN, so its transactions never interleave at all.
-@pytest.fixture
-def pg_engine(database_url: str) -> Iterator[sa.Engine]:
-    engine = make_engine(database_url, pool_size=8)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def pg_wms(pg_engine: sa.Engine) -> list[Envelope]:
-    write_orders(pg_engine, aggregates=2, events_each=3)
-    return envelopes(pg_engine, "wms")
-
-
+# The race tests see a waiting transaction (pg_stat_activity), so each proves its
+# interleaving happened.
 def lock_waiters(engine: sa.Engine) -> int:
     """Backends of this database waiting for a lock right now."""
     with engine.connect() as conn:
@@ -158,11 +138,11 @@ def test_the_same_message_twice_is_applied_once(engine: sa.Engine, wms: list[Env
 
 
 def test_two_copies_handled_at_once_by_two_threads_have_one_effect(
-    pg_engine: sa.Engine, pg_wms: list[Envelope]
+    engine: sa.Engine, wms: list[Envelope]
 ) -> None:
     system = Recorder()
-    message = by_key(pg_wms, "o-0", 1)
-    outcomes = two_copies_at_once(pg_engine, message, system)
+    message = by_key(wms, "o-0", 1)
+    outcomes = two_copies_at_once(engine, message, system)
     assert sorted(outcomes) == sorted([Outcome.APPLIED, Outcome.DUPLICATE])
     assert system.applied == [("o-0", 1)]
 
@@ -197,8 +177,7 @@ def test_a_poison_message_parks_only_its_own_aggregates_successors(
     rows = ledger(engine, "wms")
     assert rows[("o-0", 1)].status == "dead" and "unknown SKU" in rows[("o-0", 1)].last_error
     assert rows[("o-0", 2)].status == "parked"
-    # (a raw read: SQLite gives the uuid as 32 hex digits)
-    assert uuid.UUID(str(rows[("o-0", 2)].blocked_by)) == by_key(wms, "o-0", 1).event_id
+    assert rows[("o-0", 2)].blocked_by == by_key(wms, "o-0", 1).event_id
     with engine.connect() as conn:
         dead = conn.execute(sa.text("SELECT * FROM dead_letters")).all()
     assert [(d.aggregate_id, d.sequence, d.destination) for d in dead] == [("o-0", 1, "wms")]
@@ -259,14 +238,14 @@ def test_a_replay_is_applied_again_once_and_leaves_the_cursor_alone(
 
 
 def test_two_copies_of_a_replay_at_once_have_one_effect(
-    pg_engine: sa.Engine, pg_wms: list[Envelope]
+    engine: sa.Engine, wms: list[Envelope]
 ) -> None:
     """A replay does not move the cursor: only the inbox, read after the lock, tells the
     second copy that the first one was applied while it waited."""
     system = Recorder()
-    assert deliver(pg_engine, by_key(pg_wms, "o-0", 1), system) is Outcome.APPLIED
-    replay = by_key(pg_wms, "o-0", 1).model_copy(update={"generation": 1})
-    outcomes = two_copies_at_once(pg_engine, replay, system)
+    assert deliver(engine, by_key(wms, "o-0", 1), system) is Outcome.APPLIED
+    replay = by_key(wms, "o-0", 1).model_copy(update={"generation": 1})
+    outcomes = two_copies_at_once(engine, replay, system)
     assert sorted(outcomes) == sorted([Outcome.APPLIED, Outcome.DUPLICATE])
     assert system.applied == [("o-0", 1), ("o-0", 1)]
 
@@ -322,43 +301,41 @@ def test_a_released_successor_wakes_a_listening_relay(database_url: str) -> None
 
 
 def test_two_copies_of_a_poison_message_at_once_leave_one_dead_letter(
-    pg_engine: sa.Engine, pg_wms: list[Envelope]
+    engine: sa.Engine, wms: list[Envelope]
 ) -> None:
     """The second copy waits on the cursor while the first dies: it must see that (the
     cursor names the dead event) rather than park the dead row behind itself."""
-    poison = by_key(pg_wms, "o-0", 1)
+    poison = by_key(wms, "o-0", 1)
 
     def reject(envelope: Envelope) -> None:
         raise PermanentError("wms", "unknown SKU", status=422)
 
-    outcomes = two_copies_at_once(pg_engine, poison, reject)
+    outcomes = two_copies_at_once(engine, poison, reject)
     assert sorted(outcomes) == sorted([Outcome.DEAD, Outcome.DUPLICATE])
-    assert ledger(pg_engine, "wms")[("o-0", 1)].status == "dead"
-    with pg_engine.connect() as conn:
+    assert ledger(engine, "wms")[("o-0", 1)].status == "dead"
+    with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM dead_letters")).scalar_one() == 1
 
 
 def test_a_message_arriving_while_the_breaker_closes_is_applied_not_stranded(
-    pg_engine: sa.Engine, pg_wms: list[Envelope]
+    engine: sa.Engine, wms: list[Envelope]
 ) -> None:
     """The probe closes the breaker and releases what waits in one transaction; a message
     whose guard saw the breaker open before that committed must not park as waiting after
     the release ran (nothing would release it again)."""
     system = Recorder()
-    pause(pg_engine, "wms", "maintenance")
-    message = by_key(pg_wms, "o-0", 1)
+    pause(engine, "wms", "maintenance")
+    message = by_key(wms, "o-0", 1)
     outcomes: list[Outcome] = []
-    with pg_engine.connect() as probe, probe.begin():
-        consumer.set_breaker(probe, "wms", "closed", "health probe")  # row locked, uncommitted
-        guard = threading.Thread(
-            target=lambda: outcomes.append(deliver(pg_engine, message, system))
-        )
+    with engine.connect() as probe, probe.begin():
+        breakers.set_breaker(probe, "wms", "closed", "health probe")  # row locked, uncommitted
+        guard = threading.Thread(target=lambda: outcomes.append(deliver(engine, message, system)))
         guard.start()
-        await_lock_waiter(pg_engine, guard)  # the guard waits for the breaker row
-        consumer.release_waiting(probe, "wms")
+        await_lock_waiter(engine, guard)  # the guard waits for the breaker row
+        release_waiting(probe, "wms")
     guard.join(10)
     assert outcomes == [Outcome.APPLIED]
-    assert ledger(pg_engine, "wms")[("o-0", 1)].status == "applied"
+    assert ledger(engine, "wms")[("o-0", 1)].status == "applied"
 
 
 def test_a_stock_figure_that_a_newer_one_follows_is_superseded_not_sent(
@@ -399,7 +376,7 @@ def test_parking_as_waiting_while_a_resume_runs_strands_nothing(database_url: st
         write_orders(engine, aggregates=1, events_each=1)
         message = by_key(envelopes(engine, "wms"), "o-0", 1)
         with engine.begin() as conn:
-            consumer.set_breaker(conn, "wms", "open", "503 from the WMS")
+            breakers.set_breaker(conn, "wms", "open", "503 from the WMS")
         about_to_commit, resumed = threading.Event(), threading.Event()
 
         @sa.event.listens_for(park_engine, "commit")
@@ -422,7 +399,7 @@ def test_parking_as_waiting_while_a_resume_runs_strands_nothing(database_url: st
 
         row = ledger(engine, "wms")[("o-0", 1)]
         with engine.connect() as conn:
-            state = consumer.breaker_state(conn, "wms")
+            state = breakers.breaker_state(conn, "wms")
         assert not (row.status == "waiting" and state == "closed"), "stranded"
         assert (row.status, row.published_at, state) == ("pending", None, "closed")
         assert resume_waited_for_the_park  # the race happened: the resume queued on the lock
@@ -459,7 +436,7 @@ def test_the_sweep_releases_what_waits_under_a_closed_breaker_and_counts_it(
                 .where(d.c.id == row.id)
                 .values(status="waiting", published_at=hour_ago, updated_at=updated)
             )
-        consumer.set_breaker(conn, "channel:web", "open", "down")  # its waiting rows are fine
+        breakers.set_breaker(conn, "channel:web", "open", "down")  # its waiting rows are fine
     before = counted()
     assert sweep_stranded(engine, older_than_s=30) == {"wms": 1}
     assert counted() == before + 1
@@ -502,7 +479,7 @@ def test_a_document_failing_while_its_destination_is_up_is_poison_for_its_order_
     (dead,) = dead_letters(engine)
     assert (dead.aggregate_id, dead.sequence) == ("o-0", 1) and "HTTP 500" in dead.error
     with engine.connect() as conn:
-        assert consumer.breaker_state(conn, "wms") == "closed"  # the others never waited
+        assert breakers.breaker_state(conn, "wms") == "closed"  # the others never waited
     assert _apply(engine, by_key(wms, "o-0", 2), system, policy, healthy=up) == "parked"
     for sequence in (2, 3):
         assert _apply(engine, by_key(wms, "o-1", sequence), system, policy, healthy=up) == "applied"

@@ -170,7 +170,26 @@ def test_the_pipelined_loop_overlaps_batches_and_recovers_from_a_failed_one(
     one behind it down too, then the loop reconnects, re-declares, publishes all."""
     write_orders(engine, aggregates=200, events_each=3)  # 600 wms, 300 channel rows
     relay = Relay(engine, RabbitPublisher(broker_url), batch_size=50)
-    assert relay.pipelined
+    open_batches, peak = 0, 0
+    start, finish = relay._start, relay._finish
+
+    def counted_start(**options: Any) -> Any:
+        nonlocal open_batches, peak
+        batch = start(**options)
+        if batch is not None:
+            open_batches += 1
+            peak = max(peak, open_batches)
+        return batch
+
+    def counted_finish(batch: Any, **options: Any) -> int:
+        nonlocal open_batches
+        try:
+            return finish(batch, **options)
+        finally:
+            open_batches -= 1
+
+    relay._start = counted_start  # type: ignore[method-assign]
+    relay._finish = counted_finish  # type: ignore[method-assign]
     relay.publisher.connect(["wms", "channels"])
     delete_queues(broker_url, ["wms"])  # behind the connected publisher's back
     stop = threading.Event()
@@ -184,6 +203,7 @@ def test_the_pipelined_loop_overlaps_batches_and_recovers_from_a_failed_one(
     finally:
         stop.set()
         worker.join(10)
+    assert peak == 2  # a second batch was claimed while the first awaited its confirms
     assert relay.stats.failed > 0 and "NO_ROUTE" in " ".join(
         [*relay.stats.errors, relay.stats.last_error or ""]
     )

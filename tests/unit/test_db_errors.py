@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import psycopg
 import pytest
 from psycopg import errors as pg
@@ -138,23 +135,3 @@ def test_errors_of_the_statement_are_plain_persistence_errors(orig: Exception) -
     converted = convert(wrapped(orig))
     assert type(converted) is PersistenceError
     assert orig.sqlstate is not None and orig.sqlstate in str(converted)
-
-
-def test_a_sqlite_file_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> None:
-    with pytest.raises(sqlite3.OperationalError) as raised:
-        sqlite3.connect(tmp_path / "no-such-folder" / "ordersync.db")
-    assert isinstance(convert(raised.value), DatabaseUnavailable)
-
-
-def test_a_busy_sqlite_database_is_a_conflict(tmp_path: Path) -> None:
-    path = tmp_path / "ordersync.db"
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    other = sqlite3.connect(path, isolation_level=None, timeout=0)
-    try:
-        with pytest.raises(sqlite3.OperationalError) as raised:
-            other.execute("BEGIN IMMEDIATE")
-    finally:
-        other.close()
-        holder.close()
-    assert isinstance(convert(raised.value), ConcurrencyConflict)

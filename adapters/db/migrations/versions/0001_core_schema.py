@@ -52,7 +52,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "outbox_events",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("id", sa.BigInteger(), nullable=False),
         sa.Column("event_id", sa.Uuid(), nullable=False),
         sa.Column("event_type", sa.String(length=64), nullable=False),
         sa.Column("event_version", sa.SmallInteger(), nullable=False),
@@ -71,7 +71,7 @@ def upgrade() -> None:
         ),
         sa.Column(
             "payload",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("id"),
@@ -129,32 +129,32 @@ def upgrade() -> None:
         sa.Column("placed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column(
             "customer",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column(
             "shipping_address",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column(
             "billing_address",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=True,
         ),
         sa.Column(
             "shipping",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=True,
         ),
         sa.Column(
             "payment",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=True,
         ),
         sa.Column(
             "totals",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -177,11 +177,10 @@ def upgrade() -> None:
         ["channel", "idempotency_key"],
         unique=True,
         postgresql_where=sa.text("idempotency_key IS NOT NULL"),
-        sqlite_where=sa.text("idempotency_key IS NOT NULL"),
     )
     op.create_table(
         "outbox_deliveries",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("id", sa.BigInteger(), nullable=False),
         sa.Column("event_id", sa.Uuid(), nullable=False),
         sa.Column("destination", sa.String(length=80), nullable=False),
         sa.Column("aggregate_type", sa.String(length=32), nullable=False),
@@ -225,7 +224,6 @@ def upgrade() -> None:
         ["destination", "status"],
         unique=False,
         postgresql_where=sa.text("status IN ('waiting', 'parked', 'dead')"),
-        sqlite_where=sa.text("status IN ('waiting', 'parked', 'dead')"),
     )
     op.create_index(
         "ix_deliveries_unpublished",
@@ -233,7 +231,6 @@ def upgrade() -> None:
         ["partition", "id"],
         unique=False,
         postgresql_where=sa.text("published_at IS NULL"),
-        sqlite_where=sa.text("published_at IS NULL"),
     )
     op.create_table(
         "stock",
@@ -303,13 +300,11 @@ def downgrade() -> None:
         "ix_deliveries_unpublished",
         table_name="outbox_deliveries",
         postgresql_where=sa.text("published_at IS NULL"),
-        sqlite_where=sa.text("published_at IS NULL"),
     )
     op.drop_index(
         "ix_deliveries_attention",
         table_name="outbox_deliveries",
         postgresql_where=sa.text("status IN ('waiting', 'parked', 'dead')"),
-        sqlite_where=sa.text("status IN ('waiting', 'parked', 'dead')"),
     )
     op.drop_index("ix_deliveries_aggregate", table_name="outbox_deliveries")
     op.drop_table("outbox_deliveries")
@@ -317,7 +312,6 @@ def downgrade() -> None:
         "uq_order_channel_idempotency_key",
         table_name="orders",
         postgresql_where=sa.text("idempotency_key IS NOT NULL"),
-        sqlite_where=sa.text("idempotency_key IS NOT NULL"),
     )
     op.drop_index("ix_orders_changes", table_name="orders")
     op.drop_index("ix_orders_channel_changes", table_name="orders")

@@ -34,7 +34,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "dead_letters",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("id", sa.BigInteger(), nullable=False),
         sa.Column("destination", sa.String(length=80), nullable=False),
         sa.Column("event_id", sa.Uuid(), nullable=False),
         sa.Column("generation", sa.Integer(), nullable=False),
@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column(
             "envelope",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column(
@@ -90,7 +90,7 @@ def upgrade() -> None:
         sa.Column("tracking_number", sa.String(length=128), nullable=False),
         sa.Column(
             "lines",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column(

@@ -23,9 +23,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        op.drop_index("ix_deliveries_aggregate", table_name="outbox_deliveries")
-        return
     # CONCURRENTLY: no ACCESS EXCLUSIVE lock queued behind the relays' and workers'
     # transactions (and every statement queued behind it) on a live database.
     with op.get_context().autocommit_block():
