@@ -30,7 +30,6 @@ from sqlalchemy.dialects import postgresql
 
 from outbox.messages import build
 from outbox.publisher import Confirmations, Publisher, PublisherError
-from outbox.queues import ALL_QUEUES
 from outbox.tables import deliveries_table as d
 from outbox.tables import events_table as e
 
@@ -167,6 +166,7 @@ class Relay:
         engine: sa.Engine,
         publisher: Publisher,
         *,
+        queues: Sequence[str],
         leases: Any | None = None,
         wait_for_rows: Callable[[float], object] | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
@@ -176,6 +176,7 @@ class Relay:
     ) -> None:
         self.engine = engine
         self.publisher = publisher
+        self.queues = tuple(queues)  # declared before the first publish (outbox.queues)
         self.leases = leases
         self.wait_for_rows = wait_for_rows
         self.batch_size = batch_size
@@ -208,7 +209,7 @@ class Relay:
         `rebalance`: whether the leases may change now (never with a batch in flight)."""
         self.stats.cycles += 1
         if not self.publisher.connected:
-            self.publisher.connect(ALL_QUEUES)
+            self.publisher.connect(self.queues)
         partitions = self.partitions(rebalance=rebalance)
         if partitions is not None and not partitions:
             return None

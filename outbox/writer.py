@@ -2,7 +2,8 @@
 
 Three statements whatever the number of events: the sequence counters (one
 upsert), the events (one multi-row insert) and their deliveries (one multi-row
-insert, one row per event and destination).
+insert, one row per event and destination). Which destinations an event has is the
+`Routing` the caller hands in (the unit of work holds it; ops.wiring builds the product's).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.events import DomainEvent
 from outbox.partition import partition_of
-from outbox.routing import destinations, needs_channel_list
+from outbox.routing import Routing
 from outbox.tables import deliveries_table, events_table, sequences_table
 
 
@@ -84,12 +85,13 @@ def write_events(
     context: TraceContext,
     channel_names: Callable[[], list[str]],
     *,
+    routing: Routing,
     notify: bool = False,
 ) -> list[uuid.UUID]:
     """Insert the events and one delivery row per routed destination; returns the event ids."""
     if not events:
         return []
-    channels = channel_names() if needs_channel_list(events) else []
+    channels = channel_names() if routing.needs_channel_list(events) else []
     counts: Counter[tuple[str, str, str]] = Counter()
     event_ids: list[uuid.UUID] = []
     event_rows: list[dict[str, Any]] = []
@@ -116,7 +118,7 @@ def write_events(
                 "payload": event.payload.model_dump(mode="json"),
             }
         )
-        for dest in destinations(event, channels):
+        for dest in routing.destinations(event, channels):
             key = (event.aggregate_type, event.aggregate_id, dest)
             delivery_rows.append(
                 {
