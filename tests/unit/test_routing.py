@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from actors.systems import SYSTEMS, Systems
 from domain.events import (
     EVENT_TYPES,
     BackorderedLine,
@@ -242,3 +243,9 @@ def test_a_partition_is_in_range_and_what_crc32_modulo_64_gives(
     partition = partition_of(aggregate_type, aggregate_id)
     assert 0 <= partition < PARTITIONS == 64
     assert partition == crc32_by_hand(f"{aggregate_type}:{aggregate_id}".encode()) % 64
+
+
+def test_systems_that_leave_an_event_type_untaken_fail_when_the_routing_is_built() -> None:
+    # Without the WMS nobody takes allocations: the product would refuse to start.
+    with pytest.raises(RoutingError, match=r"without a route: \['order\.allocated'\]"):
+        routing(Systems(SYSTEMS["erp"], SYSTEMS["crm"]))
