@@ -1,31 +1,31 @@
-"""Channels: the order's status back to the channel it came from, and stock figures to every
-channel. Generic for channels with an --api-url; a channel without one takes nothing back.
-(The channel issue adds one module per channel kind.)"""
+"""Channels: the order's status back to the channel it came from, and stock figures to
+every channel, each sent as the channel's kind says (adapters.channels: the kind's
+handler table and client).
+
+A channel without an --api-url takes nothing back: its deliveries are applied without a
+call, by design (`TAKES_NOTHING_BACK`), not by a handler that silently did nothing.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from adapters.systems.shipment import Shipment
-from domain.events import InventoryChanged, OrderAccepted, OrderBackordered
+from actors.clients import SystemClients
+from adapters.systems.errors import PermanentError
+from adapters.systems.handlers import dispatch
 from outbox.envelope import Envelope
 from outbox.queues import CHANNEL_PREFIX
 
+TAKES_NOTHING_BACK = "the channel has no --api-url: it takes nothing back"
 
-def handle(envelope: Envelope, clients: Any) -> object:
-    client = clients.channel(envelope.destination.removeprefix(CHANNEL_PREFIX))
-    if client is None:
-        return None
-    key, payload = envelope.idempotency_key(), envelope.payload
-    match envelope.event_type:
-        case "order.accepted":
-            return client.acknowledge(OrderAccepted.model_validate(payload), idempotency_key=key)
-        case "order.backordered":
-            return client.backordered(OrderBackordered.model_validate(payload), idempotency_key=key)
-        case "shipment.dispatched":
-            return client.shipped(Shipment.model_validate(payload), idempotency_key=key)
-        case "inventory.changed":
-            return client.update_stock(
-                InventoryChanged.model_validate(payload), idempotency_key=key
-            )
-    return None
+
+class UnknownChannel(PermanentError):
+    """No such channel in the channels table: nobody to send the message to."""
+
+
+def handle(envelope: Envelope, clients: SystemClients) -> object:
+    name = envelope.destination.removeprefix(CHANNEL_PREFIX)
+    end = clients.channel(name)
+    if end is None:
+        raise UnknownChannel(envelope.destination)
+    if end.client is None:
+        return TAKES_NOTHING_BACK
+    return dispatch(end.kind.handlers, end.client, envelope)

@@ -1,30 +1,44 @@
-"""The downstream-system clients the actors call, and their health for the probe."""
+"""The clients the actors call — one per downstream system, one per channel that takes
+updates back — and their health for the probe. Generic over a `Systems` registry and
+the channel kinds: no system is named here."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from actors.systems import SYSTEMS, Systems
+from adapters.channels import CHANNELS
+from adapters.channels.kind import ChannelKind
 from adapters.db.tables import channels
-from adapters.systems.channel import ChannelClient
-from adapters.systems.crm import CrmClient
-from adapters.systems.erp import ErpClient
-from adapters.systems.wms import WmsClient
+from adapters.systems.handlers import dispatch
+from adapters.systems.http import SystemClient
+from outbox.envelope import Envelope
 from outbox.queues import CHANNEL_PREFIX
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelEnd:
+    """A channel as the actors see it: its kind, and its client (None: no --api-url, so
+    it takes nothing back)."""
+
+    kind: ChannelKind
+    client: SystemClient | None
+    url: str | None
 
 
 @dataclass
 class SystemClients:
-    erp: ErpClient
-    wms: WmsClient
-    crm: CrmClient
+    systems: Systems
+    clients: dict[str, SystemClient]  # by system name
     engine: sa.Engine
     read_timeout_s: float = 5.0
     refresh_s: float = 30.0  # how soon a changed channel --api-url is picked up
-    _channels: dict[str, ChannelClient | None] = field(default_factory=dict)
+    _channels: dict[str, ChannelEnd] = field(default_factory=dict)
     _read_at: float = -float("inf")
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -32,49 +46,65 @@ class SystemClients:
     def create(
         cls,
         engine: sa.Engine,
-        erp_url: str,
-        wms_url: str,
-        crm_url: str,
+        urls: Mapping[str, str],
         read_timeout_s: float = 5.0,
+        *,
+        systems: Systems = SYSTEMS,
     ) -> SystemClients:
-        options = {"read_timeout_s": read_timeout_s}
-        return cls(
-            ErpClient(erp_url, **options),
-            WmsClient(wms_url, **options),
-            CrmClient(crm_url, **options),
-            engine,
-            read_timeout_s,
-        )
+        """One client per system of `systems`, at its URL in `urls` (by name; all needed)."""
+        missing = [name for name in systems if name not in urls]
+        if missing:
+            raise ValueError(f"no URL for {', '.join(missing)}")
+        clients = {
+            s.name: s.client(urls[s.name], system=s.name, read_timeout_s=read_timeout_s)
+            for s in systems.values()
+        }
+        return cls(systems, clients, engine, read_timeout_s)
 
-    def channel(self, name: str) -> ChannelClient | None:
-        """The client of a channel that takes updates back (has an --api-url), else None."""
+    def system(self, name: str) -> SystemClient:
+        return self.clients[name]
+
+    def applier(self, name: str) -> Callable[[Envelope], object]:
+        """How a system's messages are applied: its handler table, with its client."""
+        table, client = self.systems[name].handlers, self.clients[name]
+        return lambda envelope: dispatch(table, client, envelope)
+
+    def channel(self, name: str) -> ChannelEnd | None:
+        """The channel's kind and client (None: no such channel)."""
         with self._lock:
             if time.monotonic() - self._read_at > self.refresh_s or name not in self._channels:
                 self._reload()
             return self._channels.get(name)
 
     def _reload(self) -> None:
+        query = sa.select(channels.c.name, channels.c.kind, channels.c.api_url)
         with self.engine.connect() as conn:
-            urls = dict(conn.execute(sa.select(channels.c.name, channels.c.api_url)).all())
-        for name, url in urls.items():
+            rows = conn.execute(query).all()
+        for name, kind_name, url in rows:
             current = self._channels.get(name)
-            if url is None:
-                self._channels[name] = None
-            elif current is None or str(current._http.base_url).rstrip("/") != url.rstrip("/"):
-                self._channels[name] = ChannelClient(
-                    url, channel=name, read_timeout_s=self.read_timeout_s
-                )
+            if current is not None and current.url == url and current.kind.name == kind_name:
+                continue
+            kind = CHANNELS[kind_name]
+            client = (
+                None
+                if url is None
+                else kind.client(url, channel=name, read_timeout_s=self.read_timeout_s)
+            )
+            # The old client is left to the collector, not closed: another thread may be
+            # in the middle of a call with it.
+            self._channels[name] = ChannelEnd(kind, client, url)
         self._read_at = time.monotonic()
 
     def healthy(self, destination: str) -> bool:
         """For the health probe: whether the destination answers again."""
         if destination.startswith(CHANNEL_PREFIX):
-            client = self.channel(destination.removeprefix(CHANNEL_PREFIX))
-            return client is None or client.probe()
-        system = {"erp": self.erp, "wms": self.wms, "crm": self.crm}.get(destination)
-        return system is not None and system.probe()
+            end = self.channel(destination.removeprefix(CHANNEL_PREFIX))
+            return end is None or end.client is None or end.client.probe()
+        client = self.clients.get(destination)
+        return client is not None and client.probe()
 
     def close(self) -> None:
-        for client in (self.erp, self.wms, self.crm, *self._channels.values()):
+        ends = [end.client for end in self._channels.values()]
+        for client in (*self.clients.values(), *ends):
             if client is not None:
                 client.close()

@@ -1,18 +1,72 @@
-"""CRM: the customer (one contact across channels, by normalized e-mail) and the order on
-their timeline."""
+"""The CRM: the customer as one contact across channels (by normalized e-mail), and each
+order on their timeline. Its documents, its client and its handler table; its entry in
+actors/systems.py names it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from adapters.systems.handlers import handlers, on
+from adapters.systems.http import SystemClient, part_key, reply_field
 from domain.events import OrderAccepted
-from outbox.envelope import Envelope
 
 
-def handle(envelope: Envelope, clients: Any) -> object:
-    if envelope.event_type == "order.accepted":
-        return clients.crm.record_order(
-            OrderAccepted.model_validate(envelope.payload),
-            idempotency_key=envelope.idempotency_key(),
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def contact_document(order: OrderAccepted) -> dict[str, Any]:
+    """The contact to upsert for an order's customer."""
+    customer = order.customer
+    return {
+        "email": normalize_email(str(customer.get("email", ""))),
+        "name": customer.get("name"),
+        "phone": customer.get("phone"),
+        "channel": order.channel,
+        "address": order.billing_address or order.shipping_address,
+    }
+
+
+def timeline_document(order: OrderAccepted) -> dict[str, Any]:
+    """The timeline entry for an accepted order."""
+    items = sum(line.quantity for line in order.lines)
+    total = order.totals.get("grand_total", "")
+    return {
+        "email": normalize_email(str(order.customer.get("email", ""))),
+        "order_id": order.order_id,
+        "order_number": order.external_id,
+        "channel": order.channel,
+        "event": "order.accepted",
+        "occurred_at": order.placed_at.isoformat(),
+        "summary": f"Order {order.external_id} on {order.channel}: {items} item(s), "
+        f"{total} {order.currency}",
+        "amount": total,
+        "currency": order.currency,
+    }
+
+
+class CrmClient(SystemClient):
+    default_system = "crm"
+
+    def upsert_contact(self, order: OrderAccepted, *, idempotency_key: str) -> str:
+        """Create or update the customer's contact; the CRM's contact id."""
+        reply = self.post("contacts", contact_document(order), idempotency_key=idempotency_key)
+        return reply_field(self.system, reply, "contact_id")
+
+    def add_timeline_entry(self, order: OrderAccepted, *, idempotency_key: str) -> str:
+        """Put the order on the contact's timeline (the contact must exist); the entry id."""
+        reply = self.post("timeline", timeline_document(order), idempotency_key=idempotency_key)
+        return reply_field(self.system, reply, "entry_id")
+
+    def record_order(self, order: OrderAccepted, *, idempotency_key: str) -> tuple[str, str]:
+        """Both calls for an accepted order, in order, each under a key derived from the event's."""
+        contact_id = self.upsert_contact(
+            order, idempotency_key=part_key(idempotency_key, "contact")
         )
-    return None
+        entry_id = self.add_timeline_entry(
+            order, idempotency_key=part_key(idempotency_key, "timeline")
+        )
+        return contact_id, entry_id
+
+
+HANDLERS = handlers(on(OrderAccepted, CrmClient.record_order))

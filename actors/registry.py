@@ -1,8 +1,10 @@
 """Dramatiq actors, one per queue, registered through a factory that takes the broker.
 
-Each downstream system is one module with a `handle(envelope, clients)` function
-and one line in HANDLERS; the queue and actor names come from outbox.queues, so
-what the relay publishes and what the workers consume cannot drift apart.
+One actor per downstream system of the clients' `Systems` registry (actors.systems),
+applying a message with that system's handler table, and one for the channels' shared
+queue (actors.channel, by the channel's kind). Queue and actor names come from
+outbox.queues, so what the relay publishes and what the workers consume cannot drift
+apart.
 
 What happens to a message is decided here and recorded in the database before the
 message is acknowledged:
@@ -36,7 +38,8 @@ from dramatiq.common import compute_backoff
 from dramatiq.middleware import CurrentMessage
 from pydantic import ValidationError
 
-from actors import channel, crm, erp, logsafe, wms
+from actors import channel, logsafe
+from actors.clients import SystemClients
 from actors.guard import (
     Outcome,
     dead_letter,
@@ -49,18 +52,12 @@ from actors.guard import (
 from actors.outage import Hold, database_conflict, database_down
 from adapters.systems.errors import TransientError
 from outbox.envelope import Envelope
-from outbox.queues import CHANNEL_PREFIX, CHANNEL_QUEUE, SYSTEM_QUEUES, queue_for
+from outbox.queues import CHANNEL_PREFIX, CHANNEL_QUEUE, QueueRoute
 
 log = logging.getLogger("ordersync.actors")
 
-Handle = Callable[[Envelope, Any], object]
+Handler = Callable[[Envelope], object]
 Healthy = Callable[[str], bool]
-HANDLERS: dict[str, Handle] = {
-    "erp": erp.handle,
-    "wms": wms.handle,
-    "crm": crm.handle,
-    CHANNEL_QUEUE.queue_name: channel.handle,
-}
 # A copy's failures in this delivery cycle, kept in the Dramatiq message's options: a
 # message the relay sends again (released after an outage) starts a new cycle at 0.
 CYCLE_FAILURES = "ordersync_failures"
@@ -87,22 +84,24 @@ class Policy:
     last_applied: dict[str, float] = field(default_factory=dict)  # destination → monotonic
 
 
-def register(broker: dramatiq.Broker, engine: sa.Engine, clients: Any, policy: Policy) -> list[Any]:
-    """Declare one actor per queue on `broker` (RabbitMQ, or the in-process stub)."""
+def register(
+    broker: dramatiq.Broker, engine: sa.Engine, clients: SystemClients, policy: Policy
+) -> list[Any]:
+    """Declare one actor per queue on `broker` (RabbitMQ, or the in-process stub): one per
+    system of `clients.systems`, and the channels' one."""
     logsafe.install()
     if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
         broker.add_middleware(CurrentMessage())
+    routes: list[tuple[QueueRoute, Handler]] = [
+        (system.queue, clients.applier(system.name)) for system in clients.systems.values()
+    ]
+    routes.append((CHANNEL_QUEUE, lambda envelope: channel.handle(envelope, clients)))
     actors = []
-    for queue in (*SYSTEM_QUEUES, CHANNEL_QUEUE.queue_name):
-        handle = HANDLERS[queue]
-        route = queue_for(queue if queue != CHANNEL_QUEUE.queue_name else "channel:_")
+    for route, handler in routes:
 
-        def apply(raw: dict[str, Any], _handle: Handle = handle) -> None:
-            def handler(envelope: Envelope) -> object:
-                return _handle(envelope, clients)
-
+        def apply(raw: dict[str, Any], _handler: Handler = handler) -> None:
             policy.hold.run(
-                lambda: _settle(engine, raw, handler, clients, policy),
+                lambda: _settle(engine, raw, _handler, clients, policy),
                 logsafe.envelope_fields(raw),
             )
 

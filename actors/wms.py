@@ -1,21 +1,106 @@
-"""WMS: a fulfillment order per allocated location; backorders for its information."""
+"""The WMS: one fulfillment order per allocated location, and backorder notices. Its
+documents, its client and its handler table; its entry in actors/systems.py names it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from adapters.systems.handlers import handlers, on
+from adapters.systems.http import SystemClient, part_key, reply_field
 from domain.events import OrderAllocated, OrderBackordered
-from outbox.envelope import Envelope
 
 
-def handle(envelope: Envelope, clients: Any) -> object:
-    key = envelope.idempotency_key()
-    if envelope.event_type == "order.allocated":
-        return clients.wms.post_fulfillment_orders(
-            OrderAllocated.model_validate(envelope.payload), idempotency_key=key
+def fulfillment_order_documents(order: OrderAllocated) -> list[dict[str, Any]]:
+    """One fulfillment order per location, in location order, with that location's lines.
+
+    Each names all the order's current locations, so the WMS cancels what an
+    earlier allocation sent to a location that no longer ships any of it.
+    """
+    by_location: dict[str, list[dict[str, Any]]] = {}
+    for reservation in sorted(order.reservations, key=lambda r: (r.location, r.line_no)):
+        by_location.setdefault(reservation.location, []).append(
+            {
+                "line_no": reservation.line_no,
+                "sku": reservation.sku,
+                "quantity": reservation.quantity,
+            }
         )
-    if envelope.event_type == "order.backordered":
-        return clients.wms.post_backorder(
-            OrderBackordered.model_validate(envelope.payload), idempotency_key=key
-        )
-    return None
+    locations = sorted(by_location)
+    return [
+        {
+            "order_id": order.order_id,
+            "order_number": order.external_id,
+            "channel": order.channel,
+            "location": location,
+            "allocation_locations": locations,
+            "ship_to": order.shipping_address,
+            "shipping": order.shipping,
+            "lines": lines,
+        }
+        for location, lines in by_location.items()
+    ]
+
+
+def cancellation_document(order: OrderAllocated) -> dict[str, Any]:
+    """Nothing of the order is allocated any more: its fulfillment orders are void."""
+    return {
+        "order_id": order.order_id,
+        "order_number": order.external_id,
+        "channel": order.channel,
+        "reason": "no stock is allocated to the order any more",
+    }
+
+
+def backorder_document(order: OrderBackordered) -> dict[str, Any]:
+    """The order's quantities that no location can ship yet (the WMS holds consolidation)."""
+    return {
+        "order_id": order.order_id,
+        "order_number": order.external_id,
+        "channel": order.channel,
+        "lines": [
+            {"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity}
+            for line in order.lines
+        ],
+    }
+
+
+class WmsClient(SystemClient):
+    default_system = "wms"
+
+    def post_fulfillment_orders(
+        self, order: OrderAllocated, *, idempotency_key: str
+    ) -> dict[str, str]:
+        """Release the order to each location; location → fulfillment-order number.
+
+        One request per location, each under its own key derived from the
+        event's, so a retry after a partial failure repeats the ones that
+        succeeded as duplicates and sends only the rest anew. An allocation with
+        no reservations left (a stock correction took them all) cancels what the
+        WMS holds for the order instead.
+        """
+        if not order.reservations:
+            self.post(
+                "fulfillment-orders/cancellations",
+                cancellation_document(order),
+                idempotency_key=idempotency_key,
+            )
+            return {}
+        numbers: dict[str, str] = {}
+        for document in fulfillment_order_documents(order):
+            location = document["location"]
+            reply = self.post(
+                "fulfillment-orders", document, idempotency_key=part_key(idempotency_key, location)
+            )
+            numbers[location] = reply_field(self.system, reply, "fulfillment_order_number")
+        return numbers
+
+    def post_backorder(self, order: OrderBackordered, *, idempotency_key: str) -> str:
+        """Tell the WMS what is backordered; its backorder reference."""
+        reply = self.post("backorders", backorder_document(order), idempotency_key=idempotency_key)
+        return reply_field(self.system, reply, "backorder_ref")
+
+
+HANDLERS = handlers(
+    on(OrderAllocated, WmsClient.post_fulfillment_orders),
+    on(OrderBackordered, WmsClient.post_backorder),
+)

@@ -930,6 +930,7 @@ def product_round_trips(
     from adapters.db.engine import make_engine
     from adapters.http.app import init_app
     from adapters.http.keys import HttpConfig
+    from ops.wiring import ROUTING
 
     async def one_run(n: int, tmp: Path) -> dict[str, Any]:
         engine = make_engine(sa_url(db), pool_size=2)
@@ -950,7 +951,7 @@ def product_round_trips(
             head = " ".join(statement.split()[:4])[:60]
             statements[("executemany: " if many else "") + head] += 1
 
-        app = init_app(engine, HttpConfig(admin_token=ADMIN_TOKEN), threads=1)
+        app = init_app(engine, HttpConfig(admin_token=ADMIN_TOKEN), routing=ROUTING, threads=1)
         rng = random.Random(f"rt-{n}")
         make_body = BodyMaker()
         async with TestClient(TestServer(app)) as client:

@@ -59,6 +59,7 @@ _OUTBOX_IN_THE_TRANSACTION = """\
                 self.pending_events,
                 self.context,
                 lambda: self.channels(self.connection),
+                routing=self.routing,
                 notify=self.notify,
             )
             self.connection.commit()
@@ -70,6 +71,7 @@ _OUTBOX_OWN_TRANSACTION = """\
                     self.pending_events,
                     self.context,
                     lambda: self.channels(outbox),
+                    routing=self.routing,
                     notify=self.notify,
                 )
 """

@@ -200,9 +200,10 @@ class CpuMeter:
 
 
 def all_declarations() -> list[tuple[str, dict[str, object]]]:
-    from outbox.queues import ALL_QUEUES, declarations
+    from ops.wiring import QUEUES
+    from outbox.queues import declarations
 
-    return [d for q in ALL_QUEUES for d in declarations(q)]
+    return [d for q in QUEUES for d in declarations(q)]
 
 
 def purge_queues(vhost: str) -> dict[str, int]:
@@ -587,6 +588,7 @@ def xacts(db: str) -> int:
 def run_latency(
     ctx: Context, mode: str, tag: str, *, profile: Path | None = None
 ) -> dict[str, Any]:
+    from ops.wiring import ROUTING
     from outbox.writer import write_events
     from tests.outbox_rows import TRACE, order_events
 
@@ -605,7 +607,7 @@ def run_latency(
     def commit(event: Any) -> float:
         t_begin = time.time()
         with ctx.engine.begin() as conn:
-            write_events(conn, [event], TRACE, lambda: ["web"], notify=notify)
+            write_events(conn, [event], TRACE, lambda: ["web"], routing=ROUTING, notify=notify)
         t_commit = time.time()
         commits[event.aggregate_id] = t_commit
         return (t_commit - t_begin) * 1000
@@ -723,13 +725,14 @@ def run_commit_cost(ctx: Context, mode: str, tag: str) -> dict[str, Any]:
     """The writer's own statements (captured from write_events, one event per commit)
     replayed with plain psycopg on COMMIT_THREADS connections as fast as they go, with
     or without its pg_notify; a relay in the matching mode drains meanwhile."""
+    from ops.wiring import ROUTING
     from outbox.writer import write_events
     from tests.outbox_rows import TRACE, order_events
 
     notify = mode == "notify"
     template = order_events("cc-TEMPLATE-AGG", 1)[0]
     capture = _CaptureConn()
-    write_events(capture, [template], TRACE, lambda: ["web"], notify=True)  # type: ignore[arg-type]
+    write_events(capture, [template], TRACE, lambda: ["web"], routing=ROUTING, notify=True)  # type: ignore[arg-type]
     (write_sql, write_params), notify_call = capture.calls[0], capture.calls[1]
     template_id = json.loads(write_params[0])[0]["event_id"]
     ctx.reset_outbox()

@@ -11,6 +11,8 @@ from adapters.http.app import init_app
 from adapters.http.keys import HttpConfig
 from adapters.secretbox import SecretBox
 from ops.settings import Settings
+from ops.wiring import ROUTING
+from outbox.routing import Routing
 
 
 def engine_for(settings: Settings) -> sa.Engine:
@@ -21,7 +23,9 @@ def migrate(settings: Settings) -> None:
     upgrade(settings.require_database_url())
 
 
-def http_app(settings: Settings, engine: sa.Engine) -> web.Application:
+def http_app(
+    settings: Settings, engine: sa.Engine, *, routing: Routing = ROUTING
+) -> web.Application:
     config = HttpConfig(
         admin_token=settings.admin_token,
         max_body_bytes=settings.max_body_bytes,
@@ -30,7 +34,7 @@ def http_app(settings: Settings, engine: sa.Engine) -> web.Application:
         outbox_notify=settings.outbox_notify,
         secret_key=settings.secret_key,
     )
-    return init_app(engine, config, threads=settings.api_threads)
+    return init_app(engine, config, routing=routing, threads=settings.api_threads)
 
 
 def secret_box(settings: Settings) -> SecretBox:

@@ -15,10 +15,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import exc
 
+from actors.systems import SYSTEMS
+from adapters.channels import CHANNELS
 from adapters.db import registry
 from adapters.secretbox import SecretKeyMissing
 from ops import bootstrap
 from ops.settings import Settings, SettingsError, load_settings
+from ops.wiring import QUEUES
 from outbox.relay import DEFAULT_BATCH_SIZE
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -145,7 +148,7 @@ def relay(name: str | None, batch_size: int) -> None:
 
 @main.command()
 @click.option(
-    "--queues", default="", help="Comma-separated queues (default: all: erp,wms,crm,channels)."
+    "--queues", default="", help=f"Comma-separated queues (default: all: {','.join(QUEUES)})."
 )
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
 def worker(queues: str, threads: int) -> None:
@@ -153,7 +156,24 @@ def worker(queues: str, threads: int) -> None:
     from ops.worker_process import run_worker
 
     chosen = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = [q for q in chosen if q not in QUEUES]
+    if unknown:
+        raise click.BadParameter(
+            f"no queue {', '.join(unknown)}; choose from {', '.join(QUEUES)}", param_hint="--queues"
+        )
     run_worker(settings(), queues=chosen, threads=threads)
+
+
+def simulator_key_options(fn: F) -> F:
+    """--<name>-key for each system whose simulator calls ordersync back (SYSTEMS says)."""
+    for system in reversed(list(SYSTEMS.values())):
+        if system.simulator_key_option:
+            fn = click.option(
+                f"--{system.name}-key",
+                system.simulator_key_option,
+                help=f"The simulated {system.name}'s system key, to call ordersync back.",
+            )(fn)
+    return fn
 
 
 @main.command()
@@ -165,20 +185,26 @@ def worker(queues: str, threads: int) -> None:
     type=click.IntRange(0, 65535),
     help="0: a free port the kernel picks (logged: `listening on URL`).",
 )
-@click.option("--ordersync-url", help="Where the WMS ships back to (POST /v1/shipments).")
-@click.option("--wms-key", help="The WMS's system key for shipping back.")
+@click.option("--ordersync-url", help="Where the simulators call back to (POST /v1/shipments).")
+@simulator_key_options
 @click.option("--ship-after", type=float, help="Seconds after a fulfillment order to ship it.")
 def sim(
-    host: str, port: int, ordersync_url: str | None, wms_key: str | None, ship_after: float | None
+    host: str,
+    port: int,
+    ordersync_url: str | None,
+    ship_after: float | None,
+    **keys: str | None,
 ) -> None:
     """Serve the simulated ERP, WMS, CRM and channel back-ends."""
     from ops.sim_process import run_sim
 
-    if (ordersync_url is None) != (wms_key is None) or (ship_after and not ordersync_url):
+    given = {option: key for option, key in keys.items() if key is not None}
+    if (ordersync_url is None) != (not given) or (ship_after and not ordersync_url):
+        flags = " and ".join(f"--{option.replace('_', '-')}" for option in keys)
         raise click.UsageError(
-            "--ordersync-url and --wms-key go together (and --ship-after needs them)"
+            f"--ordersync-url and {flags} go together (and --ship-after needs them)"
         )
-    run_sim(host, port, ordersync_url=ordersync_url, wms_key=wms_key, ship_after_s=ship_after)
+    run_sim(host, port, ordersync_url=ordersync_url, keys=given, ship_after_s=ship_after)
 
 
 @main.group()
@@ -187,7 +213,7 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@click.option("--destination", help="Only this destination (erp, wms, crm, channel:NAME).")
+@click.option("--destination", help=f"Only this destination ({', '.join(SYSTEMS)}, channel:NAME).")
 @json_option
 def dlq_list(destination: str | None, as_json: bool) -> None:
     """List dead letters."""
@@ -250,7 +276,7 @@ def channel() -> None:
 
 @channel.command("add")
 @click.argument("name")
-@click.option("--kind", required=True, type=click.Choice(registry.CHANNEL_KINDS))
+@click.option("--kind", required=True, type=click.Choice(CHANNELS.names))
 @click.option("--secret", help="The channel's webhook signing secret (stored encrypted).")
 @click.option("--api-url", help="Where status updates go back to the channel.")
 @click.option("--shop-domain", help="The shop's domain (Shopify, WooCommerce).")

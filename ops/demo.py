@@ -30,11 +30,13 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from actors.systems import SYSTEMS
 from adapters.db import registry
 from adapters.db.embedded import EmbeddedPostgres
 from ops import bootstrap
 from ops.interrupts import sigterm_as_interrupt
 from ops.settings import Settings, load_settings
+from ops.wiring import QUEUES
 from ops.worker_process import make_broker, start_workers
 from outbox.inprocess_publisher import InProcessPublisher
 from outbox.publisher import Publisher
@@ -172,23 +174,19 @@ def _run(settings: Settings, suffix: str, orders: int, concurrency: int, console
     engine = bootstrap.engine_for(settings)
     stop = threading.Event()
     with engine.begin() as conn:
-        wms_key = registry.add_system(conn, f"wms{suffix}", "wms")
-    # The simulated ERP, WMS, CRM and channels; the WMS ships what it receives.
+        callback_keys = _callback_keys(conn, suffix)
+    # The simulated systems and channels; the ones that call back (the WMS ships what it
+    # receives) get their system keys.
     sim = ServerThread(
         init_sim_app(
-            ordersync_url=f"http://127.0.0.1:{api_port}", wms_key=wms_key, ship_after_s=0.5
+            ordersync_url=f"http://127.0.0.1:{api_port}", ship_after_s=0.5, **callback_keys
         )
     ).start()
     settings = settings.model_copy(
-        update={
-            "admin_token": admin,
-            "erp_url": f"{sim.url}/erp",
-            "wms_url": f"{sim.url}/wms",
-            "crm_url": f"{sim.url}/crm",
-        }
+        update={"admin_token": admin, "system_urls": SYSTEMS.urls_at(sim.url)}
     )
     broker = make_broker(settings)
-    relay = Relay(engine, _publisher(settings, broker), batch_size=500)
+    relay = Relay(engine, _publisher(settings, broker), queues=QUEUES, batch_size=500)
     relay_thread = threading.Thread(target=relay.run, args=(stop,), name="demo-relay")
     worker = clients = probe_stop = None
     try:
@@ -221,6 +219,16 @@ def _run(settings: Settings, suffix: str, orders: int, concurrency: int, console
         engine.dispose()
 
 
+def _callback_keys(conn: sa.Connection, suffix: str) -> dict[str, Any]:
+    """A system key for each system whose simulator calls ordersync back, by the
+    simulators' option name (actors.systems says which)."""
+    return {
+        system.simulator_key_option: registry.add_system(conn, f"{system.name}{suffix}", name)
+        for name, system in SYSTEMS.items()
+        if system.simulator_key_option
+    }
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -248,7 +256,7 @@ def _print_simulators(console: Console, sim_url: str) -> None:
     table = Table(title="what the simulated systems received (each document once)")
     for column in ("system", "documents", "by type", "duplicate calls absorbed"):
         table.add_column(column)
-    for system in ("erp", "wms", "crm", "channels"):
+    for system in (*SYSTEMS, "channels"):
         with urllib.request.urlopen(f"{sim_url}/_sim/{system}/documents", timeout=5) as reply:
             body = json.load(reply)
         kinds = Counter(d["type"] for d in body["documents"])
@@ -287,7 +295,8 @@ async def _serve_and_drive(
     try:
         stats = await _drive(f"http://127.0.0.1:{port}", admin, keys, orders, concurrency, console)
         sent = time.perf_counter()
-        with console.status("delivering to the ERP, WMS, CRM and channels; shipping back"):
+        systems = ", ".join(s.upper() for s in SYSTEMS)
+        with console.status(f"delivering to the {systems} and channels; shipping back"):
             await _wait_until_settled(engine)
         stats["settled_after"] = time.perf_counter() - sent
         stats["sent_in"] = sent - stats["started"]

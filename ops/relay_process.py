@@ -14,6 +14,7 @@ import psycopg
 from adapters.db.engine import raw_postgres_dsn
 from ops import bootstrap
 from ops.settings import Settings
+from ops.wiring import QUEUES
 from outbox.leases import Leases
 from outbox.rabbitmq_publisher import RabbitPublisher
 from outbox.relay import DEFAULT_BATCH_SIZE, Relay
@@ -74,6 +75,7 @@ def run_relay(
     relay = Relay(
         engine,
         publisher,
+        queues=QUEUES,
         leases=leases,
         wait_for_rows=notify_waiter(conn) if settings.outbox_notify else None,
         batch_size=batch_size,

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from actors.systems import SYSTEMS, Systems
+from ops.system_urls import system_urls
 
 NO_DATABASE = (
     "ORDERSYNC_DATABASE_URL is not set: this command needs PostgreSQL "
@@ -26,9 +31,9 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(None, description="amqp://…; unset: the in-process broker")
     admin_token: str | None = Field(None, min_length=16, description="bearer token for /ops/*")
     secret_key: str | None = Field(None, min_length=16, description="encrypts stored secrets")
-    erp_url: str = "http://127.0.0.1:8090/erp"
-    wms_url: str = "http://127.0.0.1:8090/wms"
-    crm_url: str = "http://127.0.0.1:8090/crm"
+    # Each downstream system's base URL, by name: ORDERSYNC_<NAME>_URL, read by
+    # load_settings for every system of the registry (ops.system_urls).
+    system_urls: dict[str, str] = Field(default_factory=dict, exclude=True)
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     body_timeout_s: float = Field(10.0, gt=0, le=300)
     db_pool_size: int = Field(20, ge=1, le=200)
@@ -75,13 +80,19 @@ class Settings(BaseSettings):
         return self.database_url
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment; a bad value raises SettingsError naming the variable."""
+def load_settings(*, systems: Systems = SYSTEMS, **overrides: object) -> Settings:
+    """Settings from the environment, with a URL for every system of `systems`; a bad value
+    raises SettingsError naming the variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         problems = "; ".join(
             f"ORDERSYNC_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
             for e in error.errors()
         )
         raise SettingsError(f"invalid settings: {problems}") from None
+    try:
+        urls = system_urls(systems, os.environ)
+    except ValueError as error:
+        raise SettingsError(f"invalid settings: {error}") from None
+    return settings.model_copy(update={"system_urls": {**urls, **settings.system_urls}})

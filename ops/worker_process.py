@@ -15,9 +15,10 @@ from actors.broker import OrdersyncRabbitmqBroker
 from actors.clients import SystemClients
 from actors.probe import run_probe
 from actors.registry import Policy, register
+from actors.systems import SYSTEMS, Systems
 from ops import bootstrap
 from ops.settings import Settings
-from outbox.queues import ALL_QUEUES
+from ops.wiring import queues as queues_of
 
 log = logging.getLogger("ordersync.worker")
 
@@ -41,13 +42,19 @@ def start_workers(
     queues: list[str] | None = None,
     threads: int = 8,
     policy: Policy | None = None,
+    systems: Systems = SYSTEMS,
 ) -> tuple[dramatiq.Worker, SystemClients, threading.Event]:
-    """Register the actors, start the worker threads and the probe; returns what to stop."""
+    """Register the actors of `systems` and the channels', start the worker threads and the
+    probe; returns what to stop. `queues`: a subset of them (default: all)."""
+    known = queues_of(systems)
+    unknown = sorted(set(queues or ()) - set(known))
+    if unknown:
+        raise ValueError(f"unknown queues {', '.join(unknown)}; choose from {', '.join(known)}")
     clients = SystemClients.create(
-        engine, settings.erp_url, settings.wms_url, settings.crm_url, settings.client_timeout_s
+        engine, settings.system_urls, settings.client_timeout_s, systems=systems
     )
     register(broker, engine, clients, policy or Policy())
-    worker = dramatiq.Worker(broker, queues=set(queues or ALL_QUEUES), worker_threads=threads)
+    worker = dramatiq.Worker(broker, queues=set(queues or known), worker_threads=threads)
     worker.start()
     stop = threading.Event()
     threading.Thread(
@@ -76,7 +83,7 @@ def run_worker(settings: Settings, *, queues: list[str], threads: int) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("worker started: queues %s, %d threads", ", ".join(queues or ALL_QUEUES), threads)
+    log.info("worker started: queues %s, %d threads", ", ".join(queues or queues_of()), threads)
     done.wait()
     stop.set()
     worker.stop()

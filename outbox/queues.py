@@ -1,13 +1,15 @@
 """Which broker queue and Dramatiq actor receive a destination's messages.
 
-One queue per downstream system; every channel destination shares the
-`channels` queue (the envelope names the channel), so a new channel needs no new
-queue or worker. Ordering and circuit breaking are per destination in the
-database, not per queue.
+One queue per downstream system, named after it, and its actor `<name>.deliver`; every
+channel destination shares the `channels` queue (the envelope names the channel), so a
+new channel needs no new queue or worker. Ordering and circuit breaking are per
+destination in the database, not per queue. Which systems there are is not known here
+(the outbox sits below the actors): the relay is handed the queue names to declare.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 CHANNEL_PREFIX = "channel:"
@@ -19,17 +21,21 @@ class QueueRoute:
     actor_name: str
 
 
-SYSTEM_QUEUES = ("erp", "wms", "crm")
 CHANNEL_QUEUE = QueueRoute("channels", "channels.deliver")
-ALL_QUEUES = (*SYSTEM_QUEUES, CHANNEL_QUEUE.queue_name)
 
 
 def queue_for(destination: str) -> QueueRoute:
+    """A system's own queue, or the channels' shared one."""
     if destination.startswith(CHANNEL_PREFIX):
         return CHANNEL_QUEUE
-    if destination not in SYSTEM_QUEUES:
+    if not destination or destination == CHANNEL_QUEUE.queue_name or ":" in destination:
         raise ValueError(f"no queue for destination {destination!r}")
     return QueueRoute(destination, f"{destination}.deliver")
+
+
+def queue_names(systems: Iterable[str]) -> tuple[str, ...]:
+    """Every queue of these systems and the channels' queue: what a relay declares."""
+    return (*(queue_for(s).queue_name for s in systems), CHANNEL_QUEUE.queue_name)
 
 
 def queue_arguments(queue_name: str, *, quorum: bool = False) -> dict[str, object]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,6 @@ import sqlalchemy as sa
 
 from outbox.messages import build
 from outbox.publisher import Confirmations, Publisher, PublisherError
-from outbox.queues import ALL_QUEUES
 from outbox.relay_queries import MARK_FAILED, claim, mark_published
 
 log = logging.getLogger("ordersync.relay")
@@ -67,6 +66,7 @@ class Relay:
         engine: sa.Engine,
         publisher: Publisher,
         *,
+        queues: Sequence[str],
         leases: Any | None = None,
         wait_for_rows: Callable[[float], object] | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
@@ -76,6 +76,7 @@ class Relay:
     ) -> None:
         self.engine = engine
         self.publisher = publisher
+        self.queues = tuple(queues)  # declared before the first publish (outbox.queues)
         self.leases = leases
         self.wait_for_rows = wait_for_rows
         self.batch_size = batch_size
@@ -105,7 +106,7 @@ class Relay:
         `rebalance`: whether the leases may change now (never with a batch in flight)."""
         self.stats.cycles += 1
         if not self.publisher.connected:
-            self.publisher.connect(ALL_QUEUES)
+            self.publisher.connect(self.queues)
         partitions = self.partitions(rebalance=rebalance)
         if partitions is not None and not partitions:
             return None

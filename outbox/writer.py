@@ -1,7 +1,9 @@
 """The outbox writer: domain events → outbox rows and ledger rows, in the caller's transaction.
 
 One statement whatever the number of events (_WRITE): the sequence counters (one
-upsert), the events and their deliveries (one row per event and destination).
+upsert), the events and their deliveries (one row per event and destination). Which
+destinations an event has is the `Routing` the caller hands in (the unit of work holds
+it; ops.wiring builds the product's).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sqlalchemy as sa
 
 from domain.events import DomainEvent
 from outbox.partition import partition_of
-from outbox.routing import destinations, needs_channel_list
+from outbox.routing import Routing
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +41,13 @@ def write_events(
     context: TraceContext,
     channel_names: Callable[[], list[str]],
     *,
+    routing: Routing,
     notify: bool = False,
 ) -> list[uuid.UUID]:
     """Insert the events and one delivery row per routed destination; returns the event ids."""
     if not events:
         return []
-    channels = channel_names() if needs_channel_list(events) else []
+    channels = channel_names() if routing.needs_channel_list(events) else []
     counts: Counter[tuple[str, str, str]] = Counter()
     event_ids: list[uuid.UUID] = []
     event_rows: list[dict[str, Any]] = []
@@ -71,7 +74,7 @@ def write_events(
                 "payload": event.payload.model_dump(mode="json"),
             }
         )
-        for dest in destinations(event, channels):
+        for dest in routing.destinations(event, channels):
             key = (event.aggregate_type, event.aggregate_id, dest)
             delivery_rows.append(
                 {

@@ -13,6 +13,7 @@ from domain.events import (
     OrderBackordered,
     ReservationOut,
 )
+from ops.wiring import ROUTING
 from outbox.envelope import Envelope
 from outbox.messages import build
 from outbox.relay_queries import deliveries_with_events
@@ -61,7 +62,7 @@ def write_orders(engine: sa.Engine, aggregates: int, events_each: int, *, prefix
                     order_events(f"{prefix}-{i}", events_each)[version]
                     for i in range(start, min(start + 250, aggregates))
                 ]
-                write_events(conn, batch, TRACE, lambda: ["web"])
+                write_events(conn, batch, TRACE, lambda: ["web"], routing=ROUTING)
     with engine.connect() as conn:
         return int(conn.execute(sa.text("SELECT count(*) FROM outbox_deliveries")).scalar_one())
 

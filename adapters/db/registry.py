@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from adapters import apikeys
+from adapters.channels import CHANNELS
 from adapters.db.tables import channels, locations, systems
 
-CHANNEL_KINDS = ("canonical", "pos", "b2b", "shopify", "woocommerce", "amazon", "square")
+CHANNEL_KINDS = CHANNELS.names  # adapters.channels: one module and one line per kind
 SYSTEM_KINDS = ("erp", "wms", "crm", "payments")
 LOCATION_TYPES = ("warehouse", "store")
 

@@ -1,4 +1,13 @@
-"""The SQL unit of work: one connection, one transaction, outbox rows written at commit."""
+"""The SQL unit of work: one connection, one transaction, outbox rows written at commit.
+
+Which destinations the outbox rows go to is a `Routing` every unit of work is given
+(required, never a default): the routing is made from the downstream systems and channel
+kinds, which live above this layer, so only the composition root can build it (ops.wiring);
+a module-level routing set from above would be a global that one test's extra system
+leaks into the next. Passed per unit of work, a test declares a system of its own by
+building its own Routing and handing it to its own app (adapters.http.app.init_app) or
+units of work, and no other test sees it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +22,7 @@ from adapters.db.inventory_repository import SqlInventoryRepository
 from adapters.db.order_repository import SqlOrderRepository
 from adapters.db.shipment_repository import SqlShipmentRepository
 from domain.ports import UnitOfWork
+from outbox.routing import Routing
 from outbox.writer import TraceContext, write_events
 
 
@@ -22,11 +32,13 @@ class SqlUnitOfWork(UnitOfWork):
         engine: sa.Engine,
         context: TraceContext | None = None,
         *,
+        routing: Routing,
         notify: bool = False,
         channels: Callable[[sa.Connection], list[str]] = registry.active_channel_names,
     ) -> None:
         self.engine = engine
         self.context = context or TraceContext()
+        self.routing = routing
         self.notify = notify
         self.channels = channels
 
@@ -80,6 +92,7 @@ class SqlUnitOfWork(UnitOfWork):
                 self.pending_events,
                 self.context,
                 lambda: self.channels(self.connection),
+                routing=self.routing,
                 notify=self.notify,
             )
             self.connection.commit()

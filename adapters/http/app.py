@@ -17,15 +17,20 @@ from adapters.http.keys import (
     ENGINE,
     EXECUTOR,
     KEY_CACHE,
+    ROUTING,
     HttpConfig,
 )
 from adapters.http.middleware import body_middleware, error_middleware, header_middleware
 from adapters.http.openapi import openapi_json
 from adapters.http.routes import ROUTES
+from outbox.routing import Routing
 
 
-def init_app(engine: sa.Engine, config: HttpConfig, *, threads: int = 8) -> web.Application:
-    """The HTTP app over an engine; the caller owns the engine (and disposes of it)."""
+def init_app(
+    engine: sa.Engine, config: HttpConfig, *, routing: Routing, threads: int = 8
+) -> web.Application:
+    """The HTTP app over an engine; the caller owns the engine (and disposes of it).
+    `routing`: where the outbox rows of its changes go (ops.wiring builds the product's)."""
     # aiohttp's own limit is set high: body_middleware enforces ours, as problem+json.
     app = web.Application(
         middlewares=[error_middleware, header_middleware, body_middleware],
@@ -36,6 +41,7 @@ def init_app(engine: sa.Engine, config: HttpConfig, *, threads: int = 8) -> web.
     app[KEY_CACHE] = {}
     app[CURSOR_KEY] = cursor_key(config.secret_key, config.admin_token)
     app[CHANNELS] = ActiveChannels()
+    app[ROUTING] = routing
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     app.router.add_get("/openapi.json", openapi_json)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from adapters.db.uow import SqlUnitOfWork
-from adapters.http.keys import CHANNELS, CONFIG, CORRELATION_ID, ENGINE
+from adapters.http.keys import CHANNELS, CONFIG, CORRELATION_ID, ENGINE, ROUTING
 from outbox.writer import TraceContext
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -41,4 +41,6 @@ def unit_of_work(request: web.Request) -> Callable[[], SqlUnitOfWork]:
     """A factory of units of work for this request (a retry needs a fresh one)."""
     app, context = request.app, trace_context(request)
     notify = app[CONFIG].outbox_notify
-    return lambda: SqlUnitOfWork(app[ENGINE], context, notify=notify, channels=app[CHANNELS])
+    return lambda: SqlUnitOfWork(
+        app[ENGINE], context, routing=app[ROUTING], notify=notify, channels=app[CHANNELS]
+    )

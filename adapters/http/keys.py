@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from adapters.db.registry import ActiveChannels
+from outbox.routing import Routing
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 KEY_CACHE = web.AppKey("key_cache", dict)
 CHANNELS = web.AppKey("channels", ActiveChannels)
 CURSOR_KEY = web.AppKey("cursor_key", bytes)
+ROUTING = web.AppKey("routing", Routing)  # where each event's outbox rows go
 
 BODY = web.RequestKey("body", bytes)
 CORRELATION_ID = web.RequestKey("correlation_id", str)

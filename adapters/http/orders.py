@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
+from adapters.channels import CANONICAL
 from adapters.db.ledger import deliveries_of
 from adapters.db.order_queries import Page, find_orders, get_order
 from adapters.db.registry import Caller
@@ -21,7 +22,7 @@ from adapters.http.params import text_param
 from adapters.http.problems import ProblemError
 from adapters.http.serialize import order_json
 from adapters.http.threads import run
-from domain.commands import PlaceOrder, Timestamp
+from domain.commands import Timestamp
 from domain.services import place_order, retrying
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -33,7 +34,7 @@ def _json(body: object, status: int = 200) -> web.Response:
 
 async def post_order(request: web.Request) -> web.Response:
     who = await require(request, "channel")
-    cmd = PlaceOrder.model_validate(json_body(request))
+    cmd = CANONICAL.normalize(json_body(request))
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise ProblemError(400, "Bad Request", "Idempotency-Key must be 1 to 255 characters")

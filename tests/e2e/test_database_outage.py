@@ -18,7 +18,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from outbox.queues import ALL_QUEUES
+from ops.wiring import QUEUES
 from tests.broker import queue_depth
 from tests.e2e.processes import log_of, wait_until
 from tests.e2e.stack import Stack, arrival_orders, delivery_keys
@@ -126,7 +126,7 @@ def test_a_database_outage_under_load_loses_nothing_and_keeps_order(
         ).items():
             assert sequences == sorted(set(sequences)), (destination, aggregate, sequences)
         # Nothing in Dramatiq's own dead-letter queues.
-        for queue in ALL_QUEUES:
+        for queue in QUEUES:
             assert queue_depth(stack.broker_url, f"{queue}.XQ") == 0, queue
     finally:
         stack.down()

@@ -30,7 +30,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from outbox.queues import ALL_QUEUES
+from ops.wiring import QUEUES
 from tests.e2e.processes import log_of, wait_until
 from tests.e2e.stack import SYSTEMS, Sent, Stack, arrival_orders, delivery_keys
 from tests.factories import order_doc
@@ -185,7 +185,7 @@ def test_every_call_is_applied_once_and_in_order_through_a_kill_and_a_republish(
         assert sum(stack.calls(s)["total"] for s in SYSTEMS) == calls_before  # no new call
 
         check_exactly_once_and_in_order(stack, engine, victim_calls, orders)
-        for queue in ALL_QUEUES:
+        for queue in QUEUES:
             assert stack.queues().get(f"{queue}.XQ", (0, 0)) == (0, 0), queue
     except BaseException:
         print(with_logs(stack, *killed))

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, settings
 
 from adapters.http.app import init_app
 from adapters.http.keys import HttpConfig
+from ops.wiring import ROUTING
 
 # Small and derandomized in CI (a run takes seconds and repeats itself); HYPOTHESIS_PROFILE=dev
 # by hand for a real search. Same names as tests/unit/conftest.py.
@@ -46,7 +47,7 @@ def serve(engine: sa.Engine, config: HttpConfig) -> Iterator[str]:
     state: dict[str, Any] = {}
 
     async def start() -> None:
-        runner = web.AppRunner(init_app(engine, config, threads=8))
+        runner = web.AppRunner(init_app(engine, config, routing=ROUTING, threads=8))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

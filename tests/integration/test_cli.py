@@ -112,17 +112,20 @@ def test_outbox_stats_reports_the_backlog_per_destination(
     from adapters.db.uow import SqlUnitOfWork
     from domain.commands import AdjustInventory, PlaceOrder
     from domain.services import adjust_inventory, place_order
+    from ops.wiring import ROUTING
     from tests.factories import order_doc
 
     assert cli.invoke(main, ["channel", "add", "web", "--kind", "canonical"]).exit_code == 0
     adjust_inventory(
-        SqlUnitOfWork(engine),
+        SqlUnitOfWork(engine, routing=ROUTING),
         AdjustInventory.model_validate(
             {"adjustments": [{"sku": "A", "location": "WH", "set_on_hand": 5}]}
         ),
     )
     place_order(
-        SqlUnitOfWork(engine), PlaceOrder.model_validate(order_doc("S1", [("A", 1)])), channel="web"
+        SqlUnitOfWork(engine, routing=ROUTING),
+        PlaceOrder.model_validate(order_doc("S1", [("A", 1)])),
+        channel="web",
     )
     result = cli.invoke(main, ["outbox", "stats", "--json"])
     assert result.exit_code == 0, result.output

@@ -17,6 +17,7 @@ from adapters.db.errors import DatabaseUnavailable
 from adapters.db.uow import SqlUnitOfWork
 from domain.commands import PlaceOrder
 from domain.services import place_order
+from ops.wiring import ROUTING
 from tests.factories import order_doc
 from tests.netcut import NetCut, via
 
@@ -53,7 +54,7 @@ def _orders(engine: sa.Engine) -> int:
 def test_a_connection_dropped_mid_transaction_is_unavailable(
     proxied: sa.Engine, cut: NetCut
 ) -> None:
-    with pytest.raises(DatabaseUnavailable), SqlUnitOfWork(proxied) as uow:
+    with pytest.raises(DatabaseUnavailable), SqlUnitOfWork(proxied, routing=ROUTING) as uow:
         uow.inventory.lock(["A"])
         cut.cut()
         uow.inventory.lock(["A"])
@@ -64,9 +65,9 @@ def test_a_connection_dropped_mid_transaction_is_unavailable(
 def test_a_refused_connect_is_unavailable(proxied: sa.Engine, cut: NetCut) -> None:
     cut.cut()
     with pytest.raises(DatabaseUnavailable):
-        place_order(SqlUnitOfWork(proxied), _order("R-1"), channel="web")
+        place_order(SqlUnitOfWork(proxied, routing=ROUTING), _order("R-1"), channel="web")
     cut.restore()
-    _, created = place_order(SqlUnitOfWork(proxied), _order("R-1"), channel="web")
+    _, created = place_order(SqlUnitOfWork(proxied, routing=ROUTING), _order("R-1"), channel="web")
     assert created
 
 
@@ -81,14 +82,16 @@ def test_a_failure_inside_commit_is_unavailable_and_writes_nothing(
 
     with pytest.raises(DatabaseUnavailable):
         place_order(
-            SqlUnitOfWork(proxied, channels=channels_then_cut), _order("C-1"), channel="web"
+            SqlUnitOfWork(proxied, routing=ROUTING, channels=channels_then_cut),
+            _order("C-1"),
+            channel="web",
         )
     assert _orders(engine) == 0
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT reserved FROM stock")).scalar_one() == 0
         assert conn.execute(sa.text("SELECT count(*) FROM outbox_events")).scalar_one() == 0
     cut.restore()
-    assert place_order(SqlUnitOfWork(proxied), _order("C-1"), channel="web")[1]
+    assert place_order(SqlUnitOfWork(proxied, routing=ROUTING), _order("C-1"), channel="web")[1]
 
 
 def test_after_an_outage_no_dead_connection_is_handed_out_twice(
@@ -103,11 +106,13 @@ def test_after_an_outage_no_dead_connection_is_handed_out_twice(
     cut.restore()
     # Without pre-ping the first request meets a dead connection (503). That failure
     # invalidates it and recycles the rest of the pool: every later request succeeds.
-    with pytest.raises(DatabaseUnavailable), SqlUnitOfWork(proxied) as uow:
+    with pytest.raises(DatabaseUnavailable), SqlUnitOfWork(proxied, routing=ROUTING) as uow:
         uow.inventory.lock(["A"])
     accepted = cut.accepted
     for n in range(6):
-        _, created = place_order(SqlUnitOfWork(proxied), _order(f"P-{n}"), channel="web")
+        _, created = place_order(
+            SqlUnitOfWork(proxied, routing=ROUTING), _order(f"P-{n}"), channel="web"
+        )
         assert created
     assert cut.accepted > accepted  # on new connections
 
@@ -120,7 +125,7 @@ def test_a_terminated_backend_is_unavailable_and_replaced(
         pid = _pid(own)
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})  # 57P01
-        with pytest.raises(DatabaseUnavailable), SqlUnitOfWork(own) as uow:
+        with pytest.raises(DatabaseUnavailable), SqlUnitOfWork(own, routing=ROUTING) as uow:
             uow.inventory.lock(["A"])
         assert _pid(own) != pid
     finally:
@@ -135,13 +140,13 @@ def test_a_database_not_accepting_connections_is_unavailable(
     admin = psycopg.connect(raw_postgres_dsn(postgres_admin_url), autocommit=True)
     try:
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')  # type: ignore[arg-type]
-        with pytest.raises(DatabaseUnavailable) as raised, SqlUnitOfWork(own):
+        with pytest.raises(DatabaseUnavailable) as raised, SqlUnitOfWork(own, routing=ROUTING):
             pass
         # The engine marks a failed connect as a disconnect, whatever its SQLSTATE.
         assert isinstance(raised.value.__cause__, sa.exc.DBAPIError)
         assert raised.value.__cause__.connection_invalidated
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')  # type: ignore[arg-type]
-        with SqlUnitOfWork(own) as uow:
+        with SqlUnitOfWork(own, routing=ROUTING) as uow:
             assert uow.inventory.lock(["nothing"]) == {}
     finally:
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from adapters.db.engine import make_engine, raw_postgres_dsn
 from adapters.db.ledger import release_waiting
 from adapters.systems.errors import PermanentError, TransientError
 from domain.events import DomainEvent, InventoryChanged, LocationStock
+from ops.wiring import ROUTING
 from outbox.envelope import Envelope
 from outbox.writer import NOTIFY_CHANNEL, write_events
 from tests.outbox_rows import TRACE, envelopes, write_orders
@@ -351,7 +352,9 @@ def test_a_stock_figure_that_a_newer_one_follows_is_superseded_not_sent(
     ]
     with engine.begin() as conn:
         for version, figure in enumerate(figures, start=1):
-            write_events(conn, [DomainEvent(figure, version, None)], TRACE, lambda: ["web"])
+            write_events(
+                conn, [DomainEvent(figure, version, None)], TRACE, lambda: ["web"], routing=ROUTING
+            )
     older, newer = envelopes(engine, "channel:web")
     system = Recorder()
     assert deliver(engine, older, system) is Outcome.SUPERSEDED

@@ -10,14 +10,14 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.errors import ConnectionClosed
 
 from actors.broker import OrdersyncRabbitmqBroker
+from ops.wiring import QUEUES
 from outbox.messages import OutgoingMessage
-from outbox.queues import ALL_QUEUES
 from outbox.rabbitmq_publisher import RabbitPublisher
 
 
 def declare_with_relay(url: str, *, quorum: bool) -> None:
     publisher = RabbitPublisher(url, quorum=quorum)
-    publisher.connect(ALL_QUEUES)
+    publisher.connect(QUEUES)
     outcome = publisher.publish([OutgoingMessage(1, "erp", "m1", b"{}")], 10)
     publisher.close()
     assert outcome.confirmed == [1]
@@ -29,7 +29,7 @@ def test_dramatiqs_own_broker_declares_the_relays_classic_queues_without_conflic
     declare_with_relay(broker_url, quorum=False)
     broker = RabbitmqBroker(url=broker_url)
     try:
-        for queue in ALL_QUEUES:
+        for queue in QUEUES:
             broker.declare_queue(queue, ensure=True)
     finally:
         broker.close()
@@ -47,7 +47,7 @@ def test_quorum_queues_need_our_broker_subclass(broker_url: str) -> None:
 
     ours = OrdersyncRabbitmqBroker(url=broker_url, quorum=True)
     try:
-        for queue in ALL_QUEUES:
+        for queue in QUEUES:
             ours.declare_queue(queue, ensure=True)
     finally:
         ours.close()

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from adapters.http.app import init_app
 from adapters.http.keys import HttpConfig
+from ops.wiring import ROUTING
 from tests.factories import CONTRACT_ORDER, order_doc
 from tests.integration.conftest import ADMIN_TOKEN, Keys, stock
 
@@ -504,10 +505,10 @@ async def test_a_cursor_is_accepted_by_every_app_with_the_same_secret_and_no_oth
     """`ordersync api --processes N` runs N apps over one feed: ORDERSYNC_SECRET_KEY (or,
     without one, the admin token) signs the cursors, so any of them reads any cursor."""
     first = await aiohttp_client(
-        init_app(engine, HttpConfig(secret_key=one[0], admin_token=one[1]))
+        init_app(engine, HttpConfig(secret_key=one[0], admin_token=one[1]), routing=ROUTING)
     )
     second = await aiohttp_client(
-        init_app(engine, HttpConfig(secret_key=other[0], admin_token=other[1]))
+        init_app(engine, HttpConfig(secret_key=other[0], admin_token=other[1]), routing=ROUTING)
     )
     await stock(
         first, replace(keys, admin=one[1]), {"sku": "A", "location": "WH-EAST", "set_on_hand": 10}

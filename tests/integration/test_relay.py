@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from dramatiq.brokers.stub import StubBroker
 
+from ops.wiring import QUEUES
 from outbox.envelope import Envelope
 from outbox.inprocess_publisher import InProcessPublisher
 from outbox.messages import OutgoingMessage, message_id
@@ -33,7 +34,7 @@ def ledger(engine: sa.Engine) -> list[Any]:
 
 @pytest.fixture
 def relay(engine: sa.Engine, broker_url: str) -> Any:
-    relay = Relay(engine, RabbitPublisher(broker_url), batch_size=500)
+    relay = Relay(engine, RabbitPublisher(broker_url), queues=QUEUES, batch_size=500)
     yield relay
     relay.shutdown()
 
@@ -139,11 +140,15 @@ def test_a_publish_the_broker_nacks_stays_unpublished_with_the_reason_and_goes_o
 def test_an_unconfirmed_batch_is_not_marked(engine: sa.Engine, broker_url: str) -> None:
     """A publisher that cannot reach the broker marks nothing, and loses nothing."""
     write_orders(engine, aggregates=5, events_each=1)
-    dead = Relay(engine, RabbitPublisher("amqp://guest:guest@127.0.0.1:1/", connect_timeout=2))
+    dead = Relay(
+        engine,
+        RabbitPublisher("amqp://guest:guest@127.0.0.1:1/", connect_timeout=2),
+        queues=QUEUES,
+    )
     with pytest.raises(Exception, match="connect"):
         dead.run_once()
     assert all(r.published_at is None for r in ledger(engine))
-    live = Relay(engine, RabbitPublisher(broker_url))
+    live = Relay(engine, RabbitPublisher(broker_url), queues=QUEUES)
     try:
         assert live.run_once() == 5
     finally:
@@ -152,7 +157,7 @@ def test_an_unconfirmed_batch_is_not_marked(engine: sa.Engine, broker_url: str) 
 
 def test_the_embedded_relay_publishes_into_the_in_process_broker(engine: sa.Engine) -> None:
     broker = StubBroker()
-    relay = Relay(engine, InProcessPublisher(broker), batch_size=7)
+    relay = Relay(engine, InProcessPublisher(broker), queues=QUEUES, batch_size=7)
     write_orders(engine, aggregates=20, events_each=2)
     published = 0
     while n := relay.run_once():
@@ -169,7 +174,7 @@ def test_the_pipelined_loop_overlaps_batches_and_recovers_from_a_failed_one(
     """run() keeps a second batch in flight; a failed batch (its queue deleted) takes the
     one behind it down too, then the loop reconnects, re-declares, publishes all."""
     write_orders(engine, aggregates=200, events_each=3)  # 600 wms, 300 channel rows
-    relay = Relay(engine, RabbitPublisher(broker_url), batch_size=50)
+    relay = Relay(engine, RabbitPublisher(broker_url), queues=QUEUES, batch_size=50)
     open_batches, peak = 0, 0
     start, finish = relay._start, relay._finish
 
@@ -258,7 +263,7 @@ def test_the_connection_dropping_with_a_batch_in_flight_loses_nothing_and_the_re
 ) -> None:
     write_orders(engine, aggregates=50, events_each=2)  # 150 rows
     broker = FlakyBroker()
-    relay = Relay(engine, broker, batch_size=40, idle_poll_max=0.01)
+    relay = Relay(engine, broker, queues=QUEUES, batch_size=40, idle_poll_max=0.01)
     stop = threading.Event()
     errors: list[BaseException] = []
 

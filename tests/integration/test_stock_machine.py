@@ -51,6 +51,7 @@ from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
 from domain.errors import Conflict, InsufficientStock
 from domain.services import adjust_inventory, place_order
 from domain.shipping import record_shipment
+from ops.wiring import ROUTING
 from tests.db_state import DIGEST
 from tests.factories import order_doc
 
@@ -121,7 +122,7 @@ class StockMachine(RuleBasedStateMachine):
     # -- helpers ------------------------------------------------------------------------
 
     def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+        return SqlUnitOfWork(self.engine, routing=ROUTING)
 
     def digest(self) -> dict[str, str]:
         with self.engine.connect() as conn:

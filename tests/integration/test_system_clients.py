@@ -14,13 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.systems.channel import ChannelClient
-from adapters.systems.crm import CrmClient
-from adapters.systems.erp import ErpClient, sales_order_document
+from actors.crm import CrmClient
+from actors.erp import ErpClient, sales_order_document
+from actors.wms import WmsClient
+from adapters.channels.canonical import ChannelClient
 from adapters.systems.errors import PermanentError, TransientError
 from adapters.systems.http import classify, parse_retry_after
-from adapters.systems.shipment import Shipment
-from adapters.systems.wms import WmsClient
 from domain.events import (
     BackorderedLine,
     EventPayload,
@@ -30,6 +29,8 @@ from domain.events import (
     OrderAllocated,
     OrderBackordered,
     ReservationOut,
+    ShipmentDispatched,
+    ShippedLineOut,
 )
 from outbox.envelope import Envelope
 from simulators.app import init_sim_app
@@ -102,12 +103,16 @@ def envelope(payload: EventPayload, destination: str, generation: int = 0) -> En
     )
 
 
-SHIPMENT = Shipment(
+SHIPMENT = ShipmentDispatched(
     **COMMON,
+    status="fulfilled",
+    shipment_id="s-1",
     location="WH-EAST",
     carrier="DHL",
     tracking_number="JD0001",
-    lines=[{"sku": "TEE-M-BLK", "quantity": 1}],
+    lines=[ShippedLineOut(line_no=1, sku="TEE-M-BLK", quantity=1)],
+    currency="EUR",
+    shipped_value="24.87",
 )
 
 

@@ -15,7 +15,9 @@ from dramatiq.brokers.stub import StubBroker
 
 from actors.clients import SystemClients
 from actors.registry import Policy, register
+from actors.systems import SYSTEMS
 from adapters.db.engine import make_engine
+from ops.wiring import QUEUES
 from outbox.inprocess_publisher import InProcessPublisher
 from outbox.relay import Relay
 from simulators.app import init_sim_app
@@ -41,7 +43,7 @@ def test_the_log_of_a_failing_delivery_holds_no_customer_field(
     engine = make_engine(database_url, pool_size=6)
     broker = StubBroker()
     broker.emit_after("process_boot")
-    clients = SystemClients.create(engine, f"{sim}/erp", f"{sim}/wms", f"{sim}/crm")
+    clients = SystemClients.create(engine, SYSTEMS.urls_at(sim))
     worker = None
     try:
         write_orders(engine, aggregates=3, events_each=1)  # o-0..o-2, order.allocated → wms
@@ -54,7 +56,7 @@ def test_the_log_of_a_failing_delivery_holds_no_customer_field(
             clients,
             Policy(attempts=2, poison_attempts=3, min_backoff_ms=10, max_backoff_ms=20),
         )
-        while Relay(engine, InProcessPublisher(broker)).run_once():
+        while Relay(engine, InProcessPublisher(broker), queues=QUEUES).run_once():
             pass
         worker = dramatiq.Worker(broker, worker_threads=2)
         worker.start()

@@ -20,13 +20,12 @@ from typing import Any
 
 import pytest
 
+# The ERP's sales order, through its public function: the one line to re-point if it moves.
+from actors.erp import sales_order_document as erp_sales_order
 from adapters.db import mapping
 from adapters.db.tables import order_lines, orders, reservations
 from adapters.http.schemas import RESPONSE_SCHEMAS
 from adapters.http.serialize import order_json
-
-# The ERP's sales order, through its public function: the one line to re-point if it moves.
-from adapters.systems.erp import sales_order_document as erp_sales_order
 from domain.allocation import Allocation, Plan
 from domain.commands import PlaceOrder
 from domain.events import BackorderedLine, MoneyLine, OrderAccepted, ShipmentDispatched

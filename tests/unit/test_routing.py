@@ -1,4 +1,5 @@
-"""Routing of event types to destinations, and the partition of each aggregate."""
+"""Routing of event types to destinations (the product's, composed from the systems' and
+channel kinds' handler tables), and the partition of each aggregate."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from actors.systems import SYSTEMS, Systems
 from domain.events import (
     EVENT_TYPES,
     BackorderedLine,
@@ -21,8 +23,13 @@ from domain.events import (
     ShipmentDispatched,
     ShippedLineOut,
 )
+from ops.wiring import ROUTING, routing
 from outbox.partition import PARTITIONS, partition_of
-from outbox.routing import ROUTES, Target, channel_destination, destinations, needs_channel_list
+from outbox.routing import CHANNEL_TARGETS, Routing, RoutingError, channel_destination
+
+ROUTES = ROUTING.routes
+destinations = ROUTING.destinations
+needs_channel_list = ROUTING.needs_channel_list
 
 ORDER_ID = str(uuid.UUID(int=1))
 COMMON = {"order_id": ORDER_ID, "channel": "web", "external_id": "WEB-1", "status": "allocated"}
@@ -122,7 +129,50 @@ def test_only_stock_changes_need_the_channel_list() -> None:
 
 @pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
 def test_every_route_names_known_targets(event_type: str) -> None:
-    assert all(isinstance(t, Target) for t in ROUTES[event_type])
+    assert all(t in ROUTING.systems or t in CHANNEL_TARGETS for t in ROUTES[event_type])
+
+
+def test_the_product_routes_exactly_as_before_the_systems_had_their_own_homes() -> None:
+    # docs/events.md's table, written out: composing it from the handler tables must not
+    # move a single destination.
+    assert dict(ROUTES) == {
+        "order.accepted": ("erp", "crm", "origin-channel"),
+        "order.allocated": ("wms",),
+        "order.backordered": ("wms", "origin-channel"),
+        "shipment.dispatched": ("erp", "origin-channel"),
+        "inventory.changed": ("all-channels",),
+    }
+    assert routing() == ROUTING
+
+
+def test_an_event_type_that_nobody_takes_fails_when_the_routing_is_made() -> None:
+    routes = {t: ("erp",) for t in EVENT_TYPES if t != "inventory.changed"}
+    with pytest.raises(RoutingError, match=r"without a route: \['inventory.changed'\]"):
+        Routing(routes)
+
+
+def test_a_route_for_an_event_type_the_domain_does_not_know_fails() -> None:
+    with pytest.raises(RoutingError, match="unknown event types"):
+        Routing({**ROUTES, "order.teleported": ("erp",)})
+
+
+@pytest.mark.parametrize("target", ["channel:web", "ERP", "", "3pl"])
+def test_a_target_that_is_no_system_name_nor_a_channel_target_fails(target: str) -> None:
+    with pytest.raises(RoutingError, match="neither a system name"):
+        Routing({**ROUTES, "order.allocated": (target,)})
+
+
+def test_a_routing_of_ones_own_adds_a_system_and_leaves_the_products_alone() -> None:
+    own = Routing.of(
+        {"erp": ["order.accepted"], "threepl": ["order.allocated", "order.accepted"]},
+        {t: "all-channels" for t in EVENT_TYPES},
+    )
+    assert own.destinations(event(accepted()), channels=["web"]) == [
+        "erp",
+        "threepl",
+        "channel:web",
+    ]
+    assert "threepl" not in ROUTING.systems
 
 
 @pytest.mark.parametrize(
@@ -193,3 +243,9 @@ def test_a_partition_is_in_range_and_what_crc32_modulo_64_gives(
     partition = partition_of(aggregate_type, aggregate_id)
     assert 0 <= partition < PARTITIONS == 64
     assert partition == crc32_by_hand(f"{aggregate_type}:{aggregate_id}".encode()) % 64
+
+
+def test_systems_that_leave_an_event_type_untaken_fail_when_the_routing_is_built() -> None:
+    # Without the WMS nobody takes allocations: the product would refuse to start.
+    with pytest.raises(RoutingError, match=r"without a route: \['order\.allocated'\]"):
+        routing(Systems(SYSTEMS["erp"], SYSTEMS["crm"]))

@@ -1,16 +1,29 @@
-"""The channel client: order statuses and stock figures back to a sales channel's API.
+"""The canonical channel kind, both directions.
 
-The base URL is the channel's `api_url` (the simulator's is
-http://127.0.0.1:8090/channels/<name>).
+Inbound: a canonical order (the JSON body of POST /v1/orders), from a channel that
+authenticates with its API key (checked by the HTTP door, adapters.http.auth, before
+the body is read), validated into the canonical PlaceOrder command.
+
+Outbound: order statuses and stock figures back to the channel's API, rooted at its
+`api_url` (the simulator's is http://127.0.0.1:8090/channels/<name>). A channel without
+an --api-url takes nothing back (actors.channel says so by name).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from adapters.channels.kind import ChannelKind, Outbound
+from adapters.systems.handlers import on
 from adapters.systems.http import SystemClient
-from adapters.systems.shipment import Shipment
-from domain.events import InventoryChanged, OrderAccepted, OrderBackordered
+from domain.commands import PlaceOrder
+from domain.events import InventoryChanged, OrderAccepted, OrderBackordered, ShipmentDispatched
+from outbox.routing import ALL_CHANNELS, ORIGIN_CHANNEL
+
+
+def normalize_order(body: object) -> PlaceOrder:
+    """The canonical command from a canonical order's JSON body (a ValidationError if bad)."""
+    return PlaceOrder.model_validate(body)
 
 
 def acknowledged_document(order: OrderAccepted) -> dict[str, Any]:
@@ -31,7 +44,7 @@ def backordered_document(order: OrderBackordered) -> dict[str, Any]:
     }
 
 
-def shipped_document(shipment: Shipment) -> dict[str, Any]:
+def shipped_document(shipment: ShipmentDispatched) -> dict[str, Any]:
     """Part or all of the channel's order has shipped, with its tracking."""
     return {
         "order_id": shipment.order_id,
@@ -74,7 +87,7 @@ class ChannelClient(SystemClient):
             backordered_document(order), idempotency_key=idempotency_key
         )
 
-    def shipped(self, shipment: Shipment, *, idempotency_key: str) -> str:
+    def shipped(self, shipment: ShipmentDispatched, *, idempotency_key: str) -> str:
         return self.update_order_status(shipped_document(shipment), idempotency_key=idempotency_key)
 
     def update_stock(self, change: InventoryChanged, *, idempotency_key: str) -> int:
@@ -82,3 +95,17 @@ class ChannelClient(SystemClient):
         reply = self.post("inventory", stock_document(change), idempotency_key=idempotency_key)
         available = reply.get("available")
         return available if isinstance(available, int) else stock_document(change)["available"]
+
+
+KIND = ChannelKind(
+    name="canonical",
+    verification="api-key",
+    normalize=normalize_order,
+    client=ChannelClient,
+    outbound=(
+        Outbound(ORIGIN_CHANNEL, on(OrderAccepted, ChannelClient.acknowledge)),
+        Outbound(ORIGIN_CHANNEL, on(OrderBackordered, ChannelClient.backordered)),
+        Outbound(ORIGIN_CHANNEL, on(ShipmentDispatched, ChannelClient.shipped)),
+        Outbound(ALL_CHANNELS, on(InventoryChanged, ChannelClient.update_stock)),
+    ),
+)

@@ -1,0 +1,98 @@
+"""What a channel kind is, both directions, and the registry of kinds.
+
+Inbound: how a request from a channel of the kind is verified, and how its body becomes
+the canonical command. Outbound: which events the kind takes back (each to the order's
+own channel or to every channel), by which client method, through which client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from adapters.systems.handlers import Handler, HandlerTable, handlers
+from adapters.systems.http import SystemClient
+from domain.commands import PlaceOrder
+from outbox.routing import CHANNEL_TARGETS
+
+Normalize = Callable[[object], PlaceOrder]
+ClientFactory = Callable[..., SystemClient]  # (api_url, *, channel=name, read_timeout_s=…)
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """An event the kind takes back: where it goes (outbox.routing's ORIGIN_CHANNEL or
+    ALL_CHANNELS) and the client method that sends it."""
+
+    target: str
+    handler: Handler[Any]
+
+    def __post_init__(self) -> None:
+        if self.target not in CHANNEL_TARGETS:
+            raise ValueError(f"a channel target is one of {CHANNEL_TARGETS}, not {self.target!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelKind:
+    name: str
+    verification: str  # how its requests are verified (today: "api-key", at the HTTP door)
+    normalize: Normalize  # a request's parsed JSON body → the canonical command
+    client: ClientFactory  # for a channel of this kind that has an --api-url
+    outbound: tuple[Outbound, ...]
+    # The kind whose formats this one speaks until it gets its own (None: its own).
+    speaks_as: str | None = None
+    handlers: HandlerTable[Any] = field(init=False)
+    targets: Mapping[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "handlers", handlers(*(o.handler for o in self.outbound)))
+        object.__setattr__(self, "targets", {o.handler.event_type: o.target for o in self.outbound})
+
+    def spoken_by(self, name: str) -> ChannelKind:
+        """Another kind that speaks this one's formats, both ways, until it has its own."""
+        return replace(self, name=name, speaks_as=self.name)
+
+
+class ChannelKinds(Mapping[str, ChannelKind]):
+    """The kinds by name, the canonical one first. Every kind takes back the same event
+    types, each to the same target: the outbox routes a channel's events without knowing
+    its kind, so a kind that took fewer would receive messages it has no handler for."""
+
+    def __init__(self, *kinds: ChannelKind) -> None:
+        if not kinds:
+            raise ValueError("no channel kinds")
+        self._kinds = {k.name: k for k in kinds}
+        if len(self._kinds) != len(kinds):
+            raise ValueError("a channel kind is named twice")
+        first = kinds[0]
+        for kind in kinds[1:]:
+            if kind.targets != first.targets:
+                raise ValueError(
+                    f"channel kind {kind.name!r} takes back {dict(kind.targets)}, "
+                    f"{first.name!r} takes {dict(first.targets)}: they must agree"
+                )
+        self.first = first
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._kinds)
+
+    @property
+    def targets(self) -> Mapping[str, str]:
+        """Event type → where it goes, for every channel (the routing's channel half)."""
+        return self.first.targets
+
+    def __getitem__(self, name: str) -> ChannelKind:
+        try:
+            return self._kinds[name]
+        except KeyError:
+            raise KeyError(
+                f"unknown channel kind {name!r}; one of {', '.join(self._kinds)}"
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._kinds)
+
+    def __len__(self) -> int:
+        return len(self._kinds)

@@ -1,0 +1,191 @@
+"""Handler tables (a system's, a channel kind's) and the registries built from them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from actors import channel, crm, erp, wms
+from actors.systems import SYSTEMS, DownstreamSystem, Systems
+from adapters.channels import CANONICAL, CHANNELS
+from adapters.channels.canonical import ChannelClient
+from adapters.channels.kind import ChannelKind, ChannelKinds, Outbound
+from adapters.systems.errors import PermanentError
+from adapters.systems.handlers import Unhandled, dispatch, handlers, on
+from domain.events import InventoryChanged, OrderAccepted, OrderAllocated
+from outbox.envelope import Envelope
+from outbox.routing import ALL_CHANNELS, ORIGIN_CHANNEL
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any, str]] = []
+
+    def stock(self, change: InventoryChanged, *, idempotency_key: str) -> int:
+        self.calls.append(("stock", change, idempotency_key))
+        return change.atp
+
+
+def message(event_type: str, payload: dict[str, Any], destination: str = "erp") -> Envelope:
+    return Envelope(
+        event_id=uuid.UUID(int=7),
+        event_type=event_type,
+        event_version=1,
+        aggregate_type="sku",
+        aggregate_id="A",
+        aggregate_version=1,
+        destination=destination,
+        sequence=1,
+        generation=0,
+        occurred_at=datetime(2026, 12, 1, tzinfo=UTC),
+        correlation_id=None,
+        causation_id=None,
+        channel=None,
+        payload=payload,
+    )
+
+
+STOCK = {"sku": "A", "atp": 3, "locations": []}
+
+
+def test_a_table_entry_validates_the_payload_and_passes_the_messages_key() -> None:
+    table = handlers(on(InventoryChanged, Recorder.stock))
+    recorder = Recorder()
+    envelope = message("inventory.changed", STOCK)
+
+    assert dispatch(table, recorder, envelope) == 3
+    [(_, change, key)] = recorder.calls
+    assert change == InventoryChanged(sku="A", atp=3, locations=[])
+    assert key == envelope.idempotency_key()
+
+
+def test_a_payload_that_breaks_the_events_schema_is_refused_before_the_call() -> None:
+    recorder = Recorder()
+    with pytest.raises(ValueError, match="atp"):
+        dispatch(
+            handlers(on(InventoryChanged, Recorder.stock)),
+            recorder,
+            message("inventory.changed", {"sku": "A", "locations": []}),
+        )
+    assert recorder.calls == []
+
+
+def test_an_event_type_the_table_lacks_is_a_permanent_error_naming_it() -> None:
+    table = handlers(on(InventoryChanged, Recorder.stock))
+    with pytest.raises(Unhandled) as raised:
+        dispatch(table, Recorder(), message("order.accepted", {}, destination="threepl"))
+    assert isinstance(raised.value, PermanentError)  # the guard dead-letters it at once
+    assert str(raised.value) == (
+        "threepl: no handler for 'order.accepted' (it handles inventory.changed)"
+    )
+
+
+def test_a_table_takes_each_event_type_once() -> None:
+    with pytest.raises(ValueError, match=r"two handlers for 'inventory\.changed'"):
+        handlers(on(InventoryChanged, Recorder.stock), on(InventoryChanged, Recorder.stock))
+
+
+def test_each_system_handles_what_it_handled_before_its_module_held_everything() -> None:
+    assert {name: sorted(s.handlers) for name, s in SYSTEMS.items()} == {
+        "erp": ["order.accepted", "shipment.dispatched"],
+        "wms": ["order.allocated", "order.backordered"],
+        "crm": ["order.accepted"],
+    }
+    assert SYSTEMS["erp"].handlers is erp.HANDLERS
+    assert SYSTEMS["wms"].handlers is wms.HANDLERS
+    assert SYSTEMS["crm"].handlers is crm.HANDLERS
+
+
+def test_a_system_entry_gives_its_queue_actor_setting_and_default_url() -> None:
+    entry = SYSTEMS["wms"]
+    assert (entry.queue.queue_name, entry.queue.actor_name) == ("wms", "wms.deliver")
+    assert entry.setting == "ORDERSYNC_WMS_URL"
+    assert entry.default_url == "http://127.0.0.1:8090/wms"
+    assert SYSTEMS.urls_at("http://sim:1/") == {
+        "erp": "http://sim:1/erp",
+        "wms": "http://sim:1/wms",
+        "crm": "http://sim:1/crm",
+    }
+
+
+@pytest.mark.parametrize("name", ["channels", "3pl", "Erp", "th-ree", ""])
+def test_a_system_name_that_cannot_be_a_queue_and_a_setting_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="a system name is"):
+        DownstreamSystem(name, erp.ErpClient, erp.HANDLERS, "/x")
+
+
+def test_a_registry_of_ones_own_extends_the_products_and_leaves_it_alone() -> None:
+    own = SYSTEMS.plus(DownstreamSystem("threepl", erp.ErpClient, erp.HANDLERS, "/threepl"))
+    assert own.names == ("erp", "wms", "crm", "threepl")
+    assert SYSTEMS.names == ("erp", "wms", "crm")
+    with pytest.raises(ValueError, match="named twice"):
+        Systems(SYSTEMS["erp"], SYSTEMS["erp"])
+
+
+def test_the_channel_kinds_are_the_interfaces_canonical_first() -> None:
+    assert CHANNELS.names == (
+        "canonical",
+        "pos",
+        "b2b",
+        "shopify",
+        "woocommerce",
+        "amazon",
+        "square",
+    )
+    assert CHANNELS.first is CANONICAL
+
+
+def test_kinds_without_formats_of_their_own_speak_canonical_and_say_so() -> None:
+    for name in CHANNELS.names[1:]:
+        kind = CHANNELS[name]
+        assert kind.speaks_as == "canonical"
+        assert (kind.normalize, kind.handlers) == (CANONICAL.normalize, CANONICAL.handlers)
+    assert CANONICAL.speaks_as is None
+
+
+def test_a_channel_takes_back_statuses_from_its_own_orders_and_every_stock_figure() -> None:
+    assert dict(CHANNELS.targets) == {
+        "order.accepted": ORIGIN_CHANNEL,
+        "order.backordered": ORIGIN_CHANNEL,
+        "shipment.dispatched": ORIGIN_CHANNEL,
+        "inventory.changed": ALL_CHANNELS,
+    }
+
+
+def test_kinds_that_would_take_back_different_events_are_refused() -> None:
+    fewer = ChannelKind(
+        "mute",
+        "api-key",
+        CANONICAL.normalize,
+        ChannelClient,
+        (Outbound(ALL_CHANNELS, on(InventoryChanged, ChannelClient.update_stock)),),
+    )
+    with pytest.raises(ValueError, match="must agree"):
+        ChannelKinds(CANONICAL, fewer)
+
+
+def test_an_outbound_target_is_a_channel_target() -> None:
+    with pytest.raises(ValueError, match="channel target"):
+        Outbound("erp", on(OrderAllocated, ChannelClient.acknowledge))  # type: ignore[arg-type]
+
+
+def test_an_unknown_channel_kind_is_a_clear_error() -> None:
+    with pytest.raises(KeyError, match="unknown channel kind 'fax'; one of canonical, pos"):
+        CHANNELS["fax"]
+
+
+def test_the_canonical_kind_normalizes_a_canonical_order_into_the_command() -> None:
+    from tests.factories import CONTRACT_ORDER
+
+    command = CANONICAL.normalize(CONTRACT_ORDER)
+    assert command.external_id == "WEB-10001"
+    with pytest.raises(ValueError, match="external_id"):
+        CANONICAL.normalize({**CONTRACT_ORDER, "external_id": None})
+
+
+def test_a_channel_without_an_api_url_is_applied_by_name_not_by_a_silent_none() -> None:
+    assert channel.TAKES_NOTHING_BACK.startswith("the channel has no --api-url")
+    assert OrderAccepted in {h.schema for h in CANONICAL.handlers.values()}
