@@ -1,0 +1,1 @@
+"""The `ordersync` commands, one module per kind of work (ops.cli puts them on the group)."""

@@ -1,0 +1,69 @@
+"""What every command shares: the settings, a database connection with readable errors,
+the --json option and table printing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+import sqlalchemy as sa
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import exc
+
+from adapters.db import registry
+from ops import bootstrap
+from ops.settings import Settings, SettingsError, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console()
+
+
+def settings() -> Settings:
+    """The settings of a command on the configured database (all but `demo` and `sim`)."""
+    try:
+        loaded = load_settings()
+        loaded.require_database_url()
+        return loaded
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@contextmanager
+def connection() -> Iterator[sa.Connection]:
+    """A committed-on-success connection to the configured database, with readable errors."""
+    engine = bootstrap.engine_for(settings())
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except registry.RegistryError as error:
+        raise click.ClickException(str(error)) from None
+    except (exc.ProgrammingError, exc.OperationalError) as error:
+        # A missing table is UndefinedTable, a ProgrammingError.
+        if isinstance(error, exc.ProgrammingError):
+            raise click.ClickException(
+                f"the database schema is missing or old ({error.orig}); "
+                "run `ordersync db upgrade` first"
+            ) from None
+        raise click.ClickException(f"cannot reach the database: {error.orig}") from None
+    finally:
+        engine.dispose()
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(fn)
+
+
+def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, default=str, indent=2))
+        return
+    table = Table(title=title)
+    for column in rows[0] if rows else ["(none)"]:
+        table.add_column(str(column))
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(table)
