@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from adapters.db import registry
 from adapters.systems.http import part_key
-from tests.e2e.processes import listening_url, start, stop, wait_until
+from tests.e2e.processes import listening_url, log_of, start, stop, wait_until
 
 SYSTEMS = ("erp", "wms", "crm", "channels")
 # The parts a client posts one event in, each under a key derived from the event's
@@ -33,6 +33,8 @@ SYSTEMS = ("erp", "wms", "crm", "channels")
 CRM_PARTS = ("contact", "timeline")
 
 ADMIN = "e2e-admin-token-0123456789"
+# What each kind of process logs once it consumes (relay: holds its lease and polls).
+STARTED_LINES = {"relay": ") started", "worker": "worker started: "}
 
 
 @dataclass
@@ -88,6 +90,12 @@ class Stack:
             self.start(name, "worker", "--threads", str(threads))
         wait_until(lambda: self._answers(f"{self.api}/readyz"), 30, "the API")
         wait_until(lambda: self._answers(f"{self.sim}/_sim/health"), 30, "the simulators")
+        # A test that injects a fault right after up() means it for running consumers: on a
+        # loaded machine a worker can take longer to start than a short outage lasts.
+        for name, process in self.processes.items():
+            started = STARTED_LINES.get(name.rstrip("0123456789"))
+            if started is not None:
+                wait_until(lambda p=process, s=started: s in log_of(p), 60, f"the {name}")
         return self
 
     def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
