@@ -46,6 +46,7 @@ from actors.guard import (
     record_attempt,
     record_transient_failure,
 )
+from actors.middleware import DeliveryTiming, record_outcome
 from actors.outage import Hold, database_conflict, database_down
 from adapters.systems.errors import TransientError
 from outbox.envelope import Envelope
@@ -92,6 +93,8 @@ def register(broker: dramatiq.Broker, engine: sa.Engine, clients: Any, policy: P
     logsafe.install()
     if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
         broker.add_middleware(CurrentMessage())
+    if not any(isinstance(m, DeliveryTiming) for m in broker.middleware):
+        broker.add_middleware(DeliveryTiming())
     actors = []
     for queue in (*SYSTEM_QUEUES, CHANNEL_QUEUE.queue_name):
         handle = HANDLERS[queue]
@@ -269,6 +272,7 @@ def _dead_lettered(
 
 
 def _count(policy: Policy, destination: str | None, outcome: Outcome) -> str:
+    record_outcome(outcome.value)
     policy.outcomes[outcome.value] = policy.outcomes.get(outcome.value, 0) + 1
     if outcome is Outcome.APPLIED and destination is not None:
         policy.last_applied[destination] = time.monotonic()
