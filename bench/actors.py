@@ -8,39 +8,27 @@ same run.
                                      [--baseline-seconds 8] [--skus 50]
                                      [--skip latency,baselines,throughput] [--json FILE]
 
-What one run does:
+In a scratch database and vhost (dropped at the end, also on Ctrl-C or SIGTERM), the
+stack of tests/e2e/stack.py: ``sim`` (no shipping back), ``api``, ``relay``, 2 ×
+``worker --threads 8``; one channel; --skus SKUs stocked at 10^7. Then, --repeats times
+each, interleaved (tables: the median, each run in brackets):
 
-* a scratch database ``ordersync_bench_actors_<random>`` (migrated) and a RabbitMQ vhost of
-  the same name, dropped at the end, also on failure, Ctrl-C or SIGTERM; on them the stack
-  of tests/e2e/stack.py: ``ordersync sim`` (no shipping back), ``api``, ``relay`` and
-  2 × ``worker --threads 8``; one channel ("web"); --skus SKUs stocked at 10^7;
-* **latency** — orders (tests.factories.order_doc, 2 lines drawn from the SKUs) POSTed
-  open-loop at --rate per second for --seconds, and at --low-rate for --low-seconds. Past
-  --max-backlog unsettled deliveries (checked every 0.25 s) the stack is not keeping up:
-  posting stops, the table says so, and "grows by … ms per second" gives the slope. Each
-  order's ``order.accepted`` → ERP message is timed at every hop by listeners that
-  ``child_main`` below subscribes in the child processes before it runs the CLI (one
-  O_APPEND write per report; nothing of the product is replaced):
-    - api: SQLAlchemy's public events — the outbox statement names the orders of the
-      transaction, the pool's reset after COMMIT returned stamps **commit**;
-    - relay: the relay hooks (outbox/hooks.py): claim start, publish start, confirmed,
-      batch committed;
-    - worker: our Dramatiq middleware (actors/middleware.py): the actor starts, the guard
-      starts, the ERP **handler starts** and returns, the guard's transaction is done;
-    - ERP simulator: ``received_at`` of the sales order; the client: its HTTP response.
-  Two relay modes, interleaved (poll, notify, notify, poll…): *poll* (adaptive polling)
-  and *notify* (ORDERSYNC_OUTBOX_NOTIFY=true on the API and the relay, restarted);
-* **baselines**, at --rate for --baseline-seconds, messages of the ERP message's size:
-  *pika* — a publisher with confirms and a consumer (prefetch 16): before publish →
-  received; *Dramatiq* — ``send()`` with confirms to 2 processes × 8 threads of a
-  trivial actor: before send → the actor starts; and the guard's two statements alone;
-* **throughput** — API, relay and workers restarted with nobody listening (poll mode);
-  --orders orders POSTed on 8 connections; the clock runs from the first POST until every
-  delivery is applied or superseded → end-to-end orders/s; deliveries/s at the workers
-  (the ledger's first and last updated_at); CPU per order of every process (/proc).
-  Baseline: the Dramatiq no-op drain of --drain-messages messages, 2 × 8 threads;
-* every measurement runs --repeats times, interleaved; tables show the median with each
-  run in brackets. Only ratios within one run mean much on a shared machine.
+* **latency** — 2-line orders POSTed open-loop at --rate/s for --seconds and at
+  --low-rate/s for --low-seconds (posting stops past --max-backlog unsettled deliveries;
+  "grows by … ms per second" is the slope), in two relay modes, *poll* and *notify*.
+  Each ``order.accepted`` → ERP message is timed at every hop by listeners that
+  ``child_main`` subscribes in the child processes before running the CLI: in the API,
+  SQLAlchemy's public events (**commit**: the pool's reset after COMMIT returned); in the
+  relay, its hooks (outbox/hooks.py); in the workers, our Dramatiq middleware
+  (actors/middleware.py: actor, guard, **handler** spans); the ERP simulator's
+  ``received_at``; the client's HTTP response;
+* **baselines** at --rate for --baseline-seconds, messages of the ERP message's size: pika
+  publish with confirms → a consumer; Dramatiq ``send()`` → a trivial actor (2 × 8
+  threads); the guard's transaction alone;
+* **throughput** — API, relay and workers restarted with nobody listening: --orders
+  orders on 8 connections, first POST → every delivery applied or superseded; deliveries/s
+  from the ledger; CPU per order of every process (/proc); beside it, the Dramatiq no-op
+  drain of --drain-messages messages by 2 × 8 threads.
 """
 
 from __future__ import annotations
@@ -370,7 +358,6 @@ def read_traces(trace_dir: Path) -> dict[str, Any]:
     commits: dict[str, float] = {}
     batches: dict[int, list[float]] = {}
     deliveries: dict[tuple[str, str], list[float]] = {}
-    runs: collections.Counter[tuple[str, str]] = collections.Counter()
     for path in trace_dir.glob("*.trace"):
         for line in path.read_text().splitlines():
             kind, *parts = line.split(" ")
@@ -380,10 +367,9 @@ def read_traces(trace_dir: Path) -> dict[str, Any]:
                 for i in filter(None, parts[4].split(",")):
                     batches.setdefault(int(i), [float(x) for x in parts[:4]])
             elif kind == "D" and len(parts) == 8:
-                key = (parts[0], parts[1])
-                runs[key] += 1  # a parked message runs again when it is released
-                deliveries[key] = [float(x) for x in parts[2:]]  # its last run applied it
-    return {"C": commits, "P": batches, "D": deliveries, "runs": runs}
+                # a parked message runs again when released: its last run applied it
+                deliveries[(parts[0], parts[1])] = [float(x) for x in parts[2:]]
+    return {"C": commits, "P": batches, "D": deliveries}
 
 
 def latency_run(bench: Bench, mode: str, seconds: float, rate: float) -> dict[str, Any]:
@@ -392,9 +378,7 @@ def latency_run(bench: Bench, mode: str, seconds: float, rate: float) -> dict[st
     tag = bench.next_tag()
     docs = [bench.doc(f"LAT-{tag}-{i}") for i in range(int(seconds * rate))]
     mark = bench.watermark()
-    cpu = bench.cpu().start()
     results, stopped = asyncio.run(bench.post_paced(docs, rate, mark))
-    cpu.stop()
     wait_until(lambda: bench.unsettled(mark) == 0, 120, f"{mode}: settled", 0.1, bench.check)
     time.sleep(0.2)  # the last trace lines
     rows = bench.rows(
@@ -425,16 +409,6 @@ def latency_run(bench: Bench, mode: str, seconds: float, rate: float) -> dict[st
             s["erp"] = erp_at[order_id]
         samples.append({k: v for k, v in s.items() if not math.isnan(v)})
     bench.sim_reset()
-    keys = {
-        (str(r[0]), r[1])
-        for r in bench.rows(
-            "SELECT event_id, destination FROM outbox_deliveries WHERE id > :m", m=mark
-        )
-    }
-    per_destination: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
-    for key in keys:
-        per_destination[key[1].split(":")[0]][0] += 1
-        per_destination[key[1].split(":")[0]][1] += traces["runs"][key]
     sent = [r[1] for r in results]
     return {
         "mode": mode,
@@ -443,8 +417,6 @@ def latency_run(bench: Bench, mode: str, seconds: float, rate: float) -> dict[st
         "offered_rate": (len(sent) - 1) / (max(sent) - min(sent)) if len(sent) > 1 else 0,
         "missing": len(results) - len(samples),
         "statuses": bench.statuses(mark),
-        "actor_runs": dict(per_destination),
-        "cpu": cpu.percent(),
         "samples": samples,
     }
 
@@ -501,21 +473,19 @@ def pika_round_trip(vhost: str, seconds: float, rate: float, size: int) -> dict[
     ch.confirm_delivery()
     props = pika.BasicProperties(delivery_mode=2, content_type="application/json")
     n, pad = int(seconds * rate), b"x" * max(0, size - 17)
-    confirms: list[float] = []
     start = time.perf_counter() + 0.05
     for i in range(n):
         if (delay := start + i / rate - time.perf_counter()) > 0:
             time.sleep(delay)
         t = time.time()
         ch.basic_publish("", queue, f"{t:17.6f}".encode() + pad, props, mandatory=True)
-        confirms.append(1000 * (time.time() - t))
     conn.close()
     deadline = time.monotonic() + 10
     while len(arrivals) < n and time.monotonic() < deadline:
         time.sleep(0.01)
     stop.set()
     consumer.join(5)
-    return {"latency": [1000 * (b - a) for a, b in arrivals], "confirm": confirms}
+    return {"latency": [1000 * (b - a) for a, b in arrivals]}
 
 
 class NoopWorkers:
@@ -708,20 +678,8 @@ def latency_tables(runs: dict[str, list[dict[str, Any]]]) -> str:
         p50, p99 = (med([pct(spans(r["samples"], a, b), q) for r in runs[k]]) for q in (50, 99))
         return f"{p50:.1f} / {p99:.1f}"
 
-    def reruns(k: str, d: str) -> str:
-        return f"{med([r['actor_runs'][d][1] / r['actor_runs'][d][0] for r in runs[k]]):.2f}"
-
-    def cpu(k: str, name: str) -> str:
-        return f"{med([r['cpu'].get(name, math.nan) for r in runs[k]]):.0f}"
-
     hops = [[label, *(hop(k, a, b) for k in keys)] for label, a, b in STAGES]
     out.append(table(["hop", *keys], hops, "Commit → ERP handler, hop by hop (ms, p50 / p99)"))
-    destinations = sorted({d for k in keys for r in runs[k] for d in r["actor_runs"]})
-    per_delivery = [[d, *(reruns(k, d) for k in keys)] for d in destinations]
-    out.append(table(["destination", *keys], per_delivery, "Actor runs per delivery"))
-    names = list(dict.fromkeys(n for k in keys for r in runs[k] for n in r["cpu"]))
-    cpu_rows = [[n, *(cpu(k, n) for k in keys)] for n in names]
-    out.append(table(["process", *keys], cpu_rows, "CPU while posting (% of one core)"))
     return "\n".join(out)
 
 
@@ -731,7 +689,6 @@ PCTS = (50, 95, 99)
 def baseline_table(base: dict[str, list[dict[str, Any]]], rate: float, size: int) -> str:
     labels = [
         ("pika", "latency", "pika: just before publish (confirms on) → consumer has it"),
-        ("pika", "confirm", "pika: publish → its confirm"),
         ("dramatiq", "latency", "Dramatiq: before send() (confirms) → trivial actor starts"),
     ]
     rows = [
@@ -743,40 +700,25 @@ def baseline_table(base: dict[str, list[dict[str, Any]]], rate: float, size: int
 
 
 def throughput_table(tp: list[dict[str, Any]], drains: list[dict[str, Any]]) -> str:
+    def each(key: str, of: list[dict[str, Any]] = tp) -> str:
+        return fmt([r[key] for r in of], 0)
+
     rows: list[list[object]] = []
     if tp:
-        rows += [
-            ["orders POSTed per run (8 connections)", tp[0]["orders"]],
-            [
-                "API intake while the stack drains, orders/s",
-                fmt([r["ingest_per_s"] for r in tp], 0),
-            ],
-            [
-                "**end-to-end orders/s** (first POST → every delivery applied or superseded)",
-                f"**{fmt([r['orders_per_s'] for r in tp], 0)}**",
-            ],
-            ["deliveries per order", f"{tp[0]['deliveries'] / tp[0]['orders']:.2f}"],
-            [
-                "deliveries/s at the workers (ledger: first → last update)",
-                fmt([r["deliveries_per_s"] for r in tp], 0),
-            ],
-        ]
+        rows.append(["orders POSTed per run (8 connections)", tp[0]["orders"]])
+        rows.append(["API intake while the stack drains, orders/s", each("ingest_per_s")])
+        rows.append(["**end-to-end orders/s** (first POST → all applied)", each("orders_per_s")])
+        rows.append(["deliveries per order", f"{tp[0]['deliveries'] / tp[0]['orders']:.2f}"])
+        rows.append(["deliveries/s at the workers (ledger)", each("deliveries_per_s")])
     if drains:
-        rows.append(
-            [
-                f"**Dramatiq no-op drain**, 2 × 8 threads, msg/s ({drains[0]['messages']})",
-                f"**{fmt([d['rate'] for d in drains], 0)}**",
-            ]
-        )
+        rows.append(["**Dramatiq no-op drain**, 2 × 8 threads, msg/s", each("rate", drains)])
     if tp and drains:
         ratio = med([r["deliveries_per_s"] for r in tp]) / med([d["rate"] for d in drains])
         rows.append(["our deliveries/s ÷ no-op msg/s", f"{ratio:.1%}"])
     out = table(["measure", "value"], rows, "Sustained throughput, 2 workers × 8 threads")
     if tp:
-        cpu = [
-            [n, f"{med([r['cpu_ms_per_order'][n] for r in tp]):.1f}"]
-            for n in tp[0]["cpu_ms_per_order"]
-        ]
+        names = tp[0]["cpu_ms_per_order"]
+        cpu = [[n, f"{med([r['cpu_ms_per_order'][n] for r in tp]):.1f}"] for n in names]
         out += "\n" + table(["process", "ms/order"], cpu, "CPU per order (ms of one core)")
     return out
 

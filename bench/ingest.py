@@ -4,34 +4,19 @@
                                      [--repeats R] [--api-procs N] [--json FILE]
                                      [--profile DIR]
 
-What it does, in one run:
+One run, in two scratch databases (the API's and the raw baseline's), dropped at the end:
+a channel, two locations and plenty of stock for every SKU; `ordersync api` as a process
+of its own; one template order posted and read back, so the baseline writes exactly its
+rows; then, per repeat and concurrency level, interleaved: *raw* (plain psycopg 3, a
+thread and a connection per client, one transaction per order), *api* (N aiohttp clients
+looping POST /v1/orders), *raw + NOTIFY* (the raw transaction with the relay's
+pg_notify). A table of medians (each run beside), the CPU per order of the API process,
+the load generator and the PostgreSQL backends.
 
-* creates two scratch databases (migrated with adapters.db.migrate.upgrade): one
-  for the API, one for the raw baseline; registers a channel and two locations
-  and gives every SKU (200 by default) plenty of stock at both locations;
-* starts `ordersync api` as a separate process on a free 127.0.0.1 port and waits
-  for /readyz;
-* posts one template order and reads back what it wrote (orders, lines,
-  reservations, stock, SKU versions, sequences, outbox events and deliveries),
-  so the raw baseline writes exactly the same rows;
-* for each repeat and each concurrency level, interleaved so machine noise hits
-  all three: raw (plain psycopg 3, one thread and connection per client, one
-  transaction per order), api (N aiohttp clients looping POST /v1/orders with
-  unique external ids, 2-line orders over random SKUs), raw + NOTIFY (the same
-  raw transaction with `SELECT pg_notify('ordersync_outbox', '')` in it);
-* prints a table (medians over the repeats, each run beside it), the CPU spent
-  per order by the API process, the load generator and the PostgreSQL backends;
-* drops the scratch databases and stops the API, even on failure.
-
-With --profile DIR it measures where the time goes at 8 clients instead:
-database round trips per order (libpq protocol trace, product vs raw), what
-the PostgreSQL backends are doing (pg_stat_activity sampled every 10 ms), CPU
-per order, and a py-spy profile of the API process (needs `pip install py-spy`)
-classified into HTTP / JSON / pydantic / SQLAlchemy / psycopg / thread pool /
-product code; the raw profile files are kept in DIR.
-
-Figures are only comparable within one run (the machine's other load moves
-absolute figures by ±20-30%); the ratio is the result.
+--profile DIR measures where the time goes instead: round trips per order (libpq trace,
+product vs raw), what the backends are doing (pg_stat_activity every 10 ms), and a py-spy
+profile of the API process (`pip install py-spy`) by library and by function.
+Figures compare within one run only; the ratio is the result.
 """
 
 from __future__ import annotations
@@ -60,6 +45,7 @@ from bench.common import (
     ROOT,
     CpuMeter,
     LoggedProcess,
+    backend_pids,
     child_env,
     connect,
     create_database,
@@ -84,6 +70,8 @@ CHANNEL = "bench"
 LOCATIONS = (("WH-EAST", "warehouse", 10), ("STORE-LIS", "store", 50))
 ON_HAND = 50_000_000  # per SKU and location: orders never run out
 NOTIFY_CHANNEL = "ordersync_outbox"
+MODES = ("raw", "api", "raw+notify")
+CPU = ("api", "bench", "postgres")
 
 
 class ApiProcess(LoggedProcess):
@@ -122,10 +110,6 @@ def product_revision() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (" (product files modified)" if dirty else "")
-
-
-def sku_names(n: int) -> list[str]:
-    return [f"BENCH-{i:04d}" for i in range(n)]
 
 
 def setup_db(db: str, skus: list[str]) -> str:
@@ -178,31 +162,19 @@ def two_skus(rng: random.Random, skus: list[str]) -> tuple[str, str]:
     return (a, b) if a < b else (b, a)
 
 
-# ----------------------------------------------------------------------------
-# The template: what one real order wrote
-# ----------------------------------------------------------------------------
+# -- The template: what one real order wrote -----------------------------------------
 
 
 # Per-order values the raw writer puts in place of the template's (anything else is
 # copied from the real order's rows, so a column added to the product is written too).
 # A value is a context key, or ("sql", expression) evaluated by the server.
+# (change_seq, the change feed's position, is the writing transaction's id.)
 OVERRIDES: dict[str, dict[str, Any]] = {
-    "orders": {
-        "id": "order_id",
-        "external_id": "external_id",
-        "created_at": "now",
-        "updated_at": "now",
-        # the product's change-feed position: the writing transaction's id
-        "change_seq": ("sql", "pg_current_xact_id()::text::bigint"),
-    },
+    "orders": {"id": "order_id", "external_id": "external_id", "created_at": "now"}
+    | {"updated_at": "now", "change_seq": ("sql", "pg_current_xact_id()::text::bigint")},
     "order_lines": {"order_id": "order_id", "sku": "line_sku"},
-    "reservations": {
-        "id": "new_uuid",
-        "order_id": "order_id",
-        "sku": "line_sku",
-        "location": "location",
-        "created_at": "now",
-    },
+    "reservations": {"id": "new_uuid", "order_id": "order_id", "sku": "line_sku"}
+    | {"location": "location", "created_at": "now"},
 }
 
 
@@ -326,9 +298,7 @@ def read_template(db: str, doc: dict[str, Any]) -> Template:
     return Template(tables, order_id, external_id, skus, events, counts)  # type: ignore[arg-type]
 
 
-# ----------------------------------------------------------------------------
-# The raw baseline: plain psycopg 3, one transaction per order
-# ----------------------------------------------------------------------------
+# -- The raw baseline: plain psycopg 3, one transaction per order --------------------
 
 # Lock the SKU rows (sorted), then read their stock in a fresh snapshot: like the
 # product, two statements, because a joined read in the locking statement would see
@@ -463,9 +433,7 @@ class RawWriter:
                 conn.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
 
 
-# ----------------------------------------------------------------------------
-# Measurement windows
-# ----------------------------------------------------------------------------
+# -- Measurement windows -------------------------------------------------------------
 
 
 @dataclass
@@ -491,13 +459,6 @@ class Window:
 
     def cpu_us_per_order(self, who: str) -> float:
         return self.cpu.get(who, float("nan")) / max(self.orders, 1) * 1e6
-
-
-def backend_pids(db: str) -> list[int]:
-    """Every client backend of the database (the API's pool, or the raw writers)."""
-    with connect() as conn:
-        query = "SELECT pid FROM pg_stat_activity WHERE datname = %s"
-        return [r[0] for r in conn.execute(query + " AND backend_type = 'client backend'", [db])]
 
 
 class ActivitySampler(threading.Thread):
@@ -709,9 +670,9 @@ def round_trips(path: Path) -> int:
     return turns
 
 
-def product_round_trips(setup: Setup, n_small: int = 10, n_large: int = 60) -> dict[str, Any]:
-    """Round trips and statements per order through the real app, in this process: two runs
-    on fresh engines, the difference over (n_large - n_small) leaves start-up costs out."""
+def product_round_trips(setup: Setup, n_small: int = 10, n_large: int = 60) -> float:
+    """Round trips per order through the real app, in this process: two runs on fresh
+    engines, the difference over (n_large - n_small) leaves start-up costs out."""
     from aiohttp.test_utils import TestClient, TestServer
     from psycopg.pq import Trace
     from sqlalchemy import event
@@ -720,9 +681,8 @@ def product_round_trips(setup: Setup, n_small: int = 10, n_large: int = 60) -> d
     from adapters.http.app import init_app
     from adapters.http.keys import HttpConfig
 
-    async def one_run(n: int, path: Path) -> tuple[int, collections.Counter[str]]:
+    async def one_run(n: int, path: Path) -> int:
         engine = make_engine(sa_url(setup.dbs["api"]), pool_size=2)
-        statements: collections.Counter[str] = collections.Counter()
         with path.open("w") as trace:
 
             @event.listens_for(engine, "connect")
@@ -730,34 +690,21 @@ def product_round_trips(setup: Setup, n_small: int = 10, n_large: int = 60) -> d
                 dbapi_conn.pgconn.trace(trace.fileno())
                 dbapi_conn.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
 
-            @event.listens_for(engine, "before_cursor_execute")
-            def counted(_c: Any, _cur: Any, statement: str, _p: Any, _x: Any, many: bool) -> None:
-                statements[
-                    ("executemany: " if many else "") + " ".join(statement.split()[:4])[:60]
-                ] += 1
-
             app = init_app(engine, HttpConfig(admin_token=ADMIN_TOKEN), threads=1)
             rng, make_body = random.Random(f"rt-{n}"), BodyMaker()
             headers = {"Authorization": f"Bearer {setup.key}", "Content-Type": "application/json"}
             async with TestClient(TestServer(app)) as client:
                 for k in range(n):
-                    body = make_body(
-                        f"rt-{n}-{k}-{uuid.uuid4().hex[:8]}", two_skus(rng, setup.skus)
-                    )
+                    pair = two_skus(rng, setup.skus)
+                    body = make_body(f"rt-{n}-{k}-{uuid.uuid4().hex[:8]}", pair)
                     response = await client.post("/v1/orders", data=body, headers=headers)
                     assert response.status == 201, await response.text()
             engine.dispose()
-        return round_trips(path), statements
+        return round_trips(path)
 
     with tempfile.TemporaryDirectory() as tmp:
-        (small, s_small), (large, s_large) = (
-            asyncio.run(one_run(n, Path(tmp) / f"{n}.txt")) for n in (n_small, n_large)
-        )
-    per = n_large - n_small
-    statements = {
-        k: (v - s_small.get(k, 0)) / per for k, v in s_large.items() if v - s_small.get(k, 0)
-    }
-    return {"round_trips": (large - small) / per, "statements": statements}
+        small, large = (asyncio.run(one_run(n, Path(tmp) / f"{n}.txt")) for n in (n_small, n_large))
+    return (large - small) / (n_large - n_small)
 
 
 def raw_round_trips(setup: Setup, notify: bool, n: int = 50) -> float:
@@ -798,13 +745,9 @@ CATEGORIES = (
 INCLUSIVE = (  # (label, a frame that starts so): share of samples with it anywhere in the stack
     ("event loop: post_order handler (parse, validate, respond)", "post_order (adapters"),
     ("DB thread: place_order (all)", "place_order (domain"),
-    ("  outbox write_events", "write_events ("),
-    ("  UoW commit (COMMIT)", "Connection.commit ("),
     ("SQLAlchemy Connection.execute (all)", "Connection.execute (sqlalchemy"),
     ("  of which psycopg cursor.execute", "Cursor.execute (psycopg"),
-    ("ThreadPoolExecutor.submit + future callbacks", "ThreadPoolExecutor.submit ("),
 )
-BUSY = ("post_order (adapters", "RequestHandler.start (aiohttp", "_WorkItem.run (concurrent")
 
 
 def category(frames: list[str]) -> str:
@@ -816,28 +759,18 @@ def category(frames: list[str]) -> str:
     return "other (stdlib: uuid, datetime, decimal, logging, ...)"
 
 
-def summarize_profile(path: Path, *, busy_only: bool) -> dict[str, Any]:
-    """Shares of samples: self time by category, inclusive by function. busy_only keeps the
-    threads serving a request and books a psycopg wait as waiting, not as psycopg work."""
+def summarize_profile(path: Path) -> dict[str, Any]:
+    """Shares of the samples: self time by category, inclusive by function."""
     stacks = load_raw_profile(path)
-    if busy_only:
-        stacks = [(f, c) for f, c in stacks if any(b in x for x in f for b in BUSY)]
     total = sum(c for _, c in stacks) or 1
     by_category: collections.Counter[str] = collections.Counter()
     for frames, count in stacks:
-        waiting = busy_only and frames[-1].startswith("Connection.wait (psycopg")
-        by_category[
-            "waiting in psycopg (round trip, server, locks)" if waiting else category(frames)
-        ] += count
+        by_category[category(frames)] += count
     inclusive = {
         label: sum(c for frames, c in stacks if any(f.startswith(needle) for f in frames)) / total
         for label, needle in INCLUSIVE
     }
-    return {
-        "samples": total,
-        "self": {k: v / total for k, v in by_category.most_common()},
-        "inclusive": inclusive,
-    }
+    return {"samples": total, "self": dict(by_category.most_common()), "inclusive": inclusive}
 
 
 def profile(setup: Setup) -> dict[str, Any]:
@@ -846,177 +779,95 @@ def profile(setup: Setup) -> dict[str, Any]:
     prod = product_round_trips(setup)
     raw, raw_notify = raw_round_trips(setup, False), raw_round_trips(setup, True)
     report["round_trips"] = {"product": prod, "raw": raw, "raw+notify": raw_notify}
-    print(
-        f"\nround trips per order: product {prod['round_trips']:.1f}, raw {raw:.1f},"
-        f" raw+notify {raw_notify:.1f}"
-    )
-    for statement, n in sorted(prod["statements"].items(), key=lambda kv: -kv[1]):
-        print(f"   {n:4.1f} × {statement}")
+    print(f"\nround trips per order: product {prod:.1f}, raw {raw:.1f}, +notify {raw_notify:.1f}")
     print(f"\nbackends and CPU at {c} clients (pg_stat_activity every 10 ms):")
     for mode in ("api", "raw", "api", "raw"):
         sampler = ActivitySampler(setup.dbs[mode])
         sampler.start()
         try:
             tag = f"prof-{mode}-{uuid.uuid4().hex[:6]}"
-            w = (
-                run_api(setup, c, tag, sampler)
-                if mode == "api"
-                else run_raw(setup, c, False, tag, sampler)
-            )
+            api = mode == "api"
+            w = run_api(setup, c, tag, sampler) if api else run_raw(setup, c, False, tag, sampler)
         finally:
             sampler.close()
         per_order = {g: round(w.cpu_us_per_order(g)) for g in w.cpu}
-        report.setdefault(mode, []).append(
-            {"rate": w.rate, "cpu_us_per_order": per_order, "backends": sampler.averages()}
-        )
+        report.setdefault(mode, []).append({"rate": w.rate, "backends": sampler.averages()})
         print(f"{mode}: {w.rate:,.0f} orders/s, p50 {w.pct(0.5):.1f} ms; CPU µs/order {per_order}")
         for state, average in sampler.averages().items():
-            print(
-                f"   {average / max(w.rate, 1e-9) * 1000:6.2f} ms of backend time an order: {state}"
-            )
+            print(f"   {average / max(w.rate, 1e-9) * 1000:6.2f} ms an order of backends {state}")
     if (spy := py_spy()) is None:
         print("\npy-spy not found (.venv/bin/pip install py-spy): no Python profile")
         return report
-    for label, flags in (("gil", ["--gil"]), ("wall", ["--idle"])):
-        path, duration = args.profile / f"api-{label}.txt", int(args.seconds) + 1
-        command = [
-            spy,
-            "record",
-            "--pid",
-            str(setup.apis[0].pid),
-            "--rate",
-            "250",
-            "--format",
-            "raw",
-        ]
-        command += ["--duration", str(duration), "--nonblocking", "-o", str(path), *flags]
-        recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(0.5)
-        w = run_api(setup, c, f"spy-{label}-{uuid.uuid4().hex[:6]}", seconds=duration, warmup=0.3)
-        _, err = recorder.communicate(timeout=60)
-        if not path.exists():
-            print(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
-            continue
-        summary = summarize_profile(path, busy_only=label == "wall")
-        report[f"py-spy {label}"] = {"rate_under_profiler": w.rate, **summary}
-        what = (
-            "the thread holding the GIL: the API's CPU"
-            if label == "gil"
-            else "threads serving a request"
-        )
-        print(
-            f"\npy-spy {label} ({what}), {summary['samples']} samples,"
-            f" {w.rate:,.0f} orders/s under it:"
-        )
-        for name, share in [
-            *summary["self"].items(),
-            ("— inclusive —", 0.0),
-            *summary["inclusive"].items(),
-        ]:
-            print(f"   {share * 100:5.1f}%  {name}")
+    # --gil: the thread holding the GIL, i.e. where the API process's CPU goes
+    path, duration = args.profile / "api-gil.txt", int(args.seconds) + 1
+    command = [spy, "record", "--pid", str(setup.apis[0].pid), "--rate", "250", "--gil"]
+    command += ["--format", "raw", "--duration", str(duration), "--nonblocking", "-o", str(path)]
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    w = run_api(setup, c, f"spy-{uuid.uuid4().hex[:6]}", seconds=duration, warmup=0.3)
+    _, err = recorder.communicate(timeout=60)
+    if not path.exists():
+        print(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
+        return report
+    report["py-spy"] = summary = summarize_profile(path)
+    print(f"\npy-spy --gil, {summary['samples']} samples, {w.rate:,.0f} orders/s under it:")
+    for name, count in summary["self"].items():
+        print(f"   {100 * count / summary['samples']:5.1f}%  {name}")
+    for name, share in summary["inclusive"].items():
+        print(f"   {100 * share:5.1f}%  (inclusive) {name}")
     return report
 
 
 # -- report and main ----------------------------------------------------------------------
 
 
-def summarize(windows: list[Window], clients: list[int]) -> list[dict[str, Any]]:
-    rows = []
+def report(windows: list[Window], clients: list[int]) -> list[dict[str, Any]]:
+    """Print the table (medians, each run in brackets) and the CPU per order; return both."""
+    out, rows = [], []
     for c in clients:
-        by = {
-            m: [w for w in windows if w.clients == c and w.mode == m]
-            for m in ("api", "raw", "raw+notify")
-        }
+        by = {m: [w for w in windows if w.clients == c and w.mode == m] for m in MODES}
         api, raw, notified = ([w.rate for w in by[m]] for m in ("api", "raw", "raw+notify"))
-        rows.append(
-            {
-                "clients": c,
-                "api_runs": api,
-                "raw_runs": raw,
-                "raw_notify_runs": notified,
-                "ratio": med([a / r for a, r in zip(api, raw, strict=False) if r]),
-                "notify_cost_pct": med(
-                    [(r - n) / r * 100 for r, n in zip(raw, notified, strict=False) if r]
-                ),
-                **{
-                    f"{m}_p{q}": med([w.pct(q / 100) for w in by[m]])
-                    for m in ("api", "raw")
-                    for q in (50, 99)
-                },
-                "errors": {
-                    m: sum((w.errors for w in ws), collections.Counter()) for m, ws in by.items()
-                },
-                "cpu_us_per_order": {
-                    m: {
-                        g: med([w.cpu_us_per_order(g) for w in ws])
-                        for g in ("api", "bench", "postgres")
-                    }
-                    for m, ws in by.items()
-                },
-            }
-        )
-    return rows
-
-
-def print_table(rows: list[dict[str, Any]]) -> None:
+        ratio = med([a / r for a, r in zip(api, raw, strict=False) if r])
+        cost = med([(r - n) / r * 100 for r, n in zip(raw, notified, strict=False) if r])
+        p50, p99 = (med([w.pct(q) for w in by["api"]]) for q in (0.5, 0.99))
+        rows.append([c, runs(api), runs(raw), runs(notified), f"{ratio:.0%}", f"{cost:.0f}%"])
+        rows[-1].append(f"{p50:.1f} / {p99:.1f}")
+        cpu = {m: {g: med([w.cpu_us_per_order(g) for w in by[m]]) for g in CPU} for m in by}
+        errors = {
+            m: dict(sum((w.errors for w in ws), collections.Counter())) for m, ws in by.items()
+        }
+        out.append({"clients": c, "api": api, "raw": raw, "raw+notify": notified, "ratio": ratio})
+        out[-1].update(notify_cost_pct=cost, api_p50=p50, api_p99=p99, cpu_us=cpu, errors=errors)
     headers = ["clients", "api orders/s", "raw orders/s", "raw+notify orders/s", "api/raw"]
-    print(
-        "\n"
-        + table(
-            [*headers, "notify cost", "api p50 / p99 ms"],
-            [
-                [
-                    r["clients"],
-                    runs(r["api_runs"]),
-                    runs(r["raw_runs"]),
-                    runs(r["raw_notify_runs"]),
-                    f"{r['ratio'] * 100:.0f}%",
-                    f"{r['notify_cost_pct']:.0f}%",
-                    f"{r['api_p50']:.1f} / {r['api_p99']:.1f}",
-                ]
-                for r in rows
-            ],
-        )
-    )
-    print(
-        "CPU per order, µs (median): api mode: API process / load generator / PG backends;"
-        " raw mode: bench threads / PG backends"
-    )
-    for r in rows:
-        a, w = r["cpu_us_per_order"]["api"], r["cpu_us_per_order"]["raw"]
+    print("\n" + table([*headers, "notify cost", "api p50 / p99 ms"], rows))
+    print("CPU per order, µs (median): API process / load generator / PG backends (api mode);")
+    print("bench threads / PG backends (raw mode)")
+    for r in out:
+        a, w = r["cpu_us"]["api"], r["cpu_us"]["raw"]
         print(
             f"  {r['clients']:>2} clients: api {a['api']:.0f} / {a['bench']:.0f} /"
-            f" {a['postgres']:.0f};  raw {w['bench']:.0f} / {w['postgres']:.0f};"
-            f"  raw p50/p99 {r['raw_p50']:.1f}/{r['raw_p99']:.1f} ms"
+            f" {a['postgres']:.0f};  raw {w['bench']:.0f} / {w['postgres']:.0f}"
         )
-    if errors := {(r["clients"], m): dict(e) for r in rows for m, e in r["errors"].items() if e}:
-        print(f"errors / retries: {errors}")
+        if any(r["errors"].values()):
+            print(f"     errors / retries: {r['errors']}")
+    return out
 
 
 def verify(dbs: dict[str, str]) -> dict[str, Any]:
-    """Every order allocated, no stock over-reserved, ledger rows as expected."""
+    """Every order allocated, no stock over-reserved, 6 deliveries an order."""
+    checks = {
+        "stock rows over-reserved": "SELECT count(*) FROM stock WHERE reserved > on_hand",
+        "stock reserved == reservations": "SELECT (SELECT sum(reserved) FROM stock)"
+        " = (SELECT sum(quantity) FROM reservations)",
+        "deliveries per order": "SELECT round((SELECT count(*) FROM outbox_deliveries)"
+        " / greatest((SELECT count(*) FROM orders), 1)::numeric, 2)",
+    }
     out = {}
     for name, db in dbs.items():
         with connect(db) as conn:
-
-            def one(query: str) -> Any:
-                return conn.execute(query).fetchone()[0]
-
-            statuses = dict(
-                conn.execute("SELECT status, count(*) FROM orders GROUP BY status").fetchall()
-            )
-            out[name] = {
-                "orders": statuses,
-                "stock rows over-reserved": one(
-                    "SELECT count(*) FROM stock WHERE reserved > on_hand OR reserved < 0"
-                ),
-                "stock reserved == reservations": one("SELECT sum(reserved) FROM stock")
-                == one("SELECT sum(quantity) FROM reservations"),
-                "deliveries per order": round(
-                    one("SELECT count(*) FROM outbox_deliveries") / max(sum(statuses.values()), 1),
-                    2,
-                ),
-            }
+            statuses = dict(conn.execute("SELECT status, count(*) FROM orders GROUP BY status"))
+            out[name] = {"orders": statuses}
+            out[name] |= {k: conn.execute(q).fetchone()[0] for k, q in checks.items()}
     return out
 
 
@@ -1067,10 +918,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
         windows: list[Window] = []
-        modes = ("raw", "api", "raw+notify")
         for rep in range(args.repeats):
             for c in clients:
-                for mode in modes[rep % 3 :] + modes[: rep % 3]:
+                for mode in MODES[rep % 3 :] + MODES[: rep % 3]:
                     tag = f"r{run_id}-{rep}-{c}-{mode}"
                     w = (
                         run_api(setup, c, tag)
@@ -1086,10 +936,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"  p50 {w.pct(0.5):6.1f} ms  p99 {w.pct(0.99):6.1f} ms{extra}",
                         flush=True,
                     )
-        rows = summarize(windows, clients)
         check = verify(dbs)
         print(f"\ncheck: {check}")
-        print_table(rows)
+        rows = report(windows, clients)
         print(
             f"\n{args.seconds:g}s measured (+{args.warmup:g}s warm-up) per window,"
             f" {args.repeats} interleaved runs, {args.skus} SKUs, {args.api_procs} API"

@@ -28,7 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.common import ROOT
+
 PACKAGES = ("domain", "outbox", "adapters", "actors", "ops", "tests")
 
 # Node ids without a parameter: a test of the guard runs on each engine it is written for
@@ -265,18 +266,9 @@ def run_tests(
     `every_failure` — or the output's tail, seconds)."""
     started = time.monotonic()
     stop_early = [] if every_failure else ["-x"]
+    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout=180"]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            *stop_early,
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--timeout=180",
-            *tests,
-        ],
+        [*pytest, *stop_early, *tests],
         cwd=tree,
         env=environment(tree),
         capture_output=True,

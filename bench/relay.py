@@ -6,27 +6,18 @@ commit → on-queue latency with NOTIFY wake-ups vs adaptive polling.
                                     [--sparse-seconds S] [--commit-seconds S]
                                     [--skip throughput,latency,commit] [--json FILE]
 
-What one run does, in a scratch database and vhost of its own (dropped at the end):
+In a scratch database and vhost (dropped at the end), --repeats times each, interleaved:
 
-* **throughput** — per repeat, interleaved and rotated: *raw* (pika SelectConnection in
-  this process, asynchronous confirms with 1,000 in flight, mandatory, persistent, the
-  real message bodies built by outbox.messages.build) and *relay×1* / *relay×2*
-  (``ordersync relay`` processes on N fresh rows from tests.outbox_rows.write_orders).
-  The relays start while the bench holds every unpublished row FOR UPDATE; once they
-  hold their share of the partition leases the rows are released and the clock starts;
-  it stops when no row is unpublished. Queues are purged between runs;
-* the relay's stages in this process, one thread, batches of 1,000, as the relay hooks
-  (outbox/hooks.py) report them: claim, build, mark, µs per row;
-* **latency** — one relay, idle first (its CPU and its backends' from /proc), then a
-  writer commits one event every 1/--rate s through outbox.writer.write_events; a consumer
-  process timestamps arrivals on the ``wms`` queue: commit → on queue. Then sparse
-  traffic (one commit every 0.25–0.75 s). Modes: *notify* (ORDERSYNC_OUTBOX_NOTIFY=true,
-  safety poll 1 s) and *poll* (adaptive polling up to ORDERSYNC_RELAY_IDLE_POLL_MAX_S);
-* **commit cost** — the writer's statement for one event (captured from write_events)
-  replayed with plain psycopg on 8 connections for --commit-seconds, with and without
-  the pg_notify write_events adds, a relay in the matching mode draining.
-
-Tables show medians with each run in brackets; only same-run ratios mean much.
+* **throughput** — *raw* (pika SelectConnection, asynchronous confirms, 1,000 in flight,
+  mandatory, persistent, the bodies outbox.messages.build makes) against *relay×1* and
+  *relay×2* (``ordersync relay`` processes draining N rows from write_orders; the clock
+  starts once they hold their leases, the bench holding the rows locked until then);
+  and the relay's stages in this process as its hooks report them, µs per row;
+* **latency** — one relay idle (its CPU and its backends'), then one commit every
+  1/--rate s through write_events, arrivals on the ``wms`` queue timestamped by a
+  consumer process, then sparse commits (every 0.25–0.75 s); *notify* against *poll*;
+* **commit cost** — the writer's statement (captured from write_events) on 8 plain
+  psycopg connections for --commit-seconds, with and without its pg_notify.
 """
 
 from __future__ import annotations
@@ -335,13 +326,6 @@ def run_relays(ctx: Context, count: int) -> dict[str, Any]:
     }
 
 
-def xacts(db: str) -> int:
-    """Transactions of the scratch database so far (pg_stat_database; flushed ≤1 s late)."""
-    with connect(db) as conn:
-        sql = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s"
-        return int(conn.execute(sql, [db]).fetchone()[0])
-
-
 def run_latency(ctx: Context, mode: str, tag: str) -> dict[str, Any]:
     from outbox.writer import write_events
     from tests.outbox_rows import TRACE, order_events
@@ -358,12 +342,10 @@ def run_latency(ctx: Context, mode: str, tag: str) -> dict[str, Any]:
     ctx.reset_outbox()
     commits: dict[str, float] = {}
 
-    def commit(event: Any) -> float:
-        t_begin = time.time()
+    def commit(event: Any) -> None:
         with ctx.engine.begin() as conn:
             write_events(conn, [event], TRACE, lambda: ["web"], notify=notify)
         commits[event.aggregate_id] = time.time()
-        return (commits[event.aggregate_id] - t_begin) * 1000
 
     mp = multiprocessing.get_context("spawn")
     parent, child = mp.Pipe()
@@ -380,21 +362,16 @@ def run_latency(ctx: Context, mode: str, tag: str) -> dict[str, Any]:
                 )
 
             time.sleep(2.0)  # settle: idle backoff reached, start-up statistics flushed
-            x0, idle = xacts(ctx.db), meter().start()
+            idle = meter().start()
             time.sleep(ctx.args.idle_seconds)
             idle.stop()
-            idle_cycles = (xacts(ctx.db) - x0) / idle.elapsed
-            commit_ms: list[float] = []
-            x0, busy = xacts(ctx.db), meter().start()
+            busy = meter().start()
             t0 = time.perf_counter() + 0.05
             for i, event in enumerate(events):
                 if (delay := t0 + i / rate - time.perf_counter()) > 0:
                     time.sleep(delay)
-                ms = commit(event)
-                if i >= warm:
-                    commit_ms.append(ms)
+                commit(event)
             busy.stop()
-            busy_cycles = (xacts(ctx.db) - x0 - len(events)) / busy.elapsed
             wait_until(lambda: ctx.unpublished() == 0, 30, "the relay", check=relay.check)
             time.sleep(1.0)  # sparse traffic: the relay backed off between commits
             rng = random.Random(tag)
@@ -423,12 +400,8 @@ def run_latency(ctx: Context, mode: str, tag: str) -> dict[str, Any]:
         **{f"p{p}": pct(latencies, p) for p in (50, 95, 99)},
         "max": max(latencies, default=math.nan),
         "sparse": lat(sparse),
-        "commit_p50": pct(commit_ms, 50),
-        "commit_p99": pct(commit_ms, 99),
         "idle_cpu_pct": idle.percent(),
         "busy_cpu_pct": busy.percent(),
-        "idle_cycles_per_s": idle_cycles,
-        "busy_cycles_per_s": busy_cycles,
     }
 
 
@@ -547,13 +520,8 @@ def throughput(ctx: Context, report: dict[str, Any]) -> None:
     headers = ["run", "msg/s", "vs raw", "80% target", "publisher CPU µs/msg"]
     headers += ["PostgreSQL CPU µs/msg", "RabbitMQ CPU µs/msg"]
     print(table(headers, rows, f"Throughput ({args.rows:,} rows a run, bodies {size:,.0f} B)"))
-    stage_rows = [[k, f"{v:.1f}"] for k, v in stages.items()]
-    stage_rows.append(
-        [
-            "sum → rows/s ceiling of one relay before publishing",
-            f"{1e6 / sum(stages.values()):,.0f}",
-        ]
-    )
+    ceiling = ["sum → rows/s ceiling of one relay", f"{1e6 / sum(stages.values()):,.0f}"]
+    stage_rows = [*([k, f"{v:.1f}"] for k, v in stages.items()), ceiling]
     print(table(["relay stage (1 thread, batches of 1,000)", "µs per row"], stage_rows))
 
 
@@ -578,38 +546,24 @@ def latency(ctx: Context, report: dict[str, Any]) -> None:
             labels[m],
             *(col(rs, p, ".1f") for p in ("p50", "p95", "p99")),
             f"{med([r['max'] for r in rs]):.0f}",
-            f"{med([r['commit_p50'] for r in rs]):.2f} / {med([r['commit_p99'] for r in rs]):.2f}",
             col(rs, "busy_cpu_pct", ".0f", "relay"),
-            col(rs, "busy_cycles_per_s", ".0f"),
         ]
         for m, rs in results.items()
     ]
-    headers = ["wake-up", "p50 ms", "p95 ms", "p99 ms", "max ms", "commit p50 / p99 ms"]
-    print(
-        table(
-            [*headers, "relay CPU %", "relay cycles/s ≈"],
-            busy,
-            f"Commit → on queue at {args.rate:g} commits/s",
-        )
-    )
+    headers = ["wake-up", "p50 ms", "p95 ms", "p99 ms", "max ms", "relay CPU %"]
+    print(table(headers, busy, f"Commit → on queue at {args.rate:g} commits/s"))
     idle = [
         [
             labels[m],
             col(rs, "idle_cpu_pct", ".2f", "relay"),
             col(rs, "idle_cpu_pct", ".2f", "postgres"),
-            col(rs, "idle_cycles_per_s", ".1f"),
             *(f"{pct([x for r in rs for x in r['sparse']], p):.1f}" for p in (50, 90, 100)),
         ]
         for m, rs in results.items()
     ]
-    headers = ["wake-up", "idle relay CPU %", "idle PG backend CPU %", "idle cycles/s ≈"]
-    print(
-        table(
-            [*headers, "sparse p50 ms", "sparse p90 ms", "sparse max ms"],
-            idle,
-            "Idle, and sparse traffic",
-        )
-    )
+    headers = ["wake-up", "idle relay CPU %", "idle PG backend CPU %"]
+    headers += ["sparse p50 ms", "sparse p90 ms", "sparse max ms"]
+    print(table(headers, idle, "Idle, and sparse traffic"))
     missing = sum(r["missing"] for rs in results.values() for r in rs)
     duplicates = sum(r["duplicates"] for rs in results.values() for r in rs)
     print(f"messages missing: {missing}, duplicates: {duplicates}\n")
@@ -625,11 +579,13 @@ def commit_cost(ctx: Context, report: dict[str, Any]) -> None:
         100 * (1 - n["rate"] / p["rate"])
         for n, p in zip(results["notify"], results["poll"], strict=True)
     ]
+    labels = {
+        "poll": "writer statement alone (raw baseline)",
+        "notify": "+ SELECT pg_notify (as write_events sends it)",
+    }
     rows = [
         [
-            "+ SELECT pg_notify (as write_events sends it)"
-            if mode == "notify"
-            else "writer statement alone (raw baseline)",
+            labels[mode],
             runs([r["rate"] for r in rs]),
             f"{med([r['p50'] for r in rs]):.2f} / {med([r['p99'] for r in rs]):.2f}",
             f"{runs(costs, '.0f')}%" if mode == "notify" else "—",
