@@ -153,7 +153,7 @@ def test_a_worker_reports_each_delivery_with_the_guards_phases(database_url: str
         # A copy of one message, sent again: the guard finds it in the inbox.
         first = broker.queues["wms"].queue[0]
         broker.enqueue(dramatiq.Message.decode(first))
-        worker = dramatiq.Worker(broker, worker_threads=2)
+        worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
         worker.start()
         broker.join("wms", timeout=30_000)
         worker.join()

@@ -52,7 +52,7 @@ def broker(hooks: DeliveryHooks) -> Iterator[StubBroker]:
 def _run(broker: StubBroker, actor: Any, *messages: dict[str, Any]) -> None:
     for body in messages:
         actor.send(body)
-    worker = dramatiq.Worker(broker, worker_threads=2)
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
     worker.start()
     try:
         broker.join(actor.queue_name, timeout=10_000, fail_fast=False)
