@@ -30,7 +30,7 @@ unit: install
 ## Deliberate bugs in throwaway copies of the code: each must fail the tests that guard it
 ## (a few minutes; not in CI — run it before resolving a change to the code it mutates).
 mutants: install services
-	$(BIN)/python -m bench.mutants
+	$(BIN)/python -m tests.mutants
 
 lint: install
 	$(BIN)/ruff check .

@@ -33,6 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from actors.middleware import phase, timed
 from adapters.db import breakers, cursors, dead_letters, delivery_transaction, ledger
 from adapters.systems.errors import PermanentError
 from outbox.envelope import Envelope
@@ -50,6 +51,7 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"  # no ledger row: not ours (e.g. pruned); acknowledged
 
 
+@timed("guard")  # a span of the delivery's report (actors.middleware), when one is kept
 def deliver(engine: sa.Engine, envelope: Envelope, handler: Handler) -> Outcome:
     dest = envelope.destination
     with engine.connect() as conn, conn.begin():
@@ -83,7 +85,8 @@ def deliver(engine: sa.Engine, envelope: Envelope, handler: Handler) -> Outcome:
             outcome = Outcome.SUPERSEDED  # a newer figure follows: skip the call
         else:
             try:
-                handler(envelope)
+                with phase("handler"):
+                    handler(envelope)
             except PermanentError as error:
                 _dead(conn, envelope, row, str(error))
                 return Outcome.DEAD

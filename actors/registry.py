@@ -49,6 +49,7 @@ from actors.guard import (
     record_attempt,
     record_transient_failure,
 )
+from actors.middleware import DeliveryTiming, record_outcome
 from actors.outage import Hold, database_conflict, database_down
 from adapters.systems.errors import TransientError
 from outbox.envelope import Envelope
@@ -92,6 +93,8 @@ def register(
     logsafe.install()
     if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
         broker.add_middleware(CurrentMessage())
+    if not any(isinstance(m, DeliveryTiming) for m in broker.middleware):
+        broker.add_middleware(DeliveryTiming())
     routes: list[tuple[QueueRoute, Handler]] = [
         (system.queue, clients.applier(system.name)) for system in clients.systems.values()
     ]
@@ -268,6 +271,7 @@ def _dead_lettered(
 
 
 def _count(policy: Policy, destination: str | None, outcome: Outcome) -> str:
+    record_outcome(outcome.value)
     policy.outcomes[outcome.value] = policy.outcomes.get(outcome.value, 0) + 1
     if outcome is Outcome.APPLIED and destination is not None:
         policy.last_applied[destination] = time.monotonic()

@@ -25,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from outbox.hooks import BatchTimer, RelayHooks, relay_hooks
 from outbox.messages import build
 from outbox.publisher import Confirmations, Publisher, PublisherError
 from outbox.relay_queries import MARK_FAILED, claim, mark_published
@@ -55,6 +56,7 @@ class _InFlight:
     conn: sa.Connection
     transaction: sa.RootTransaction
     confirmations: Confirmations
+    timer: BatchTimer
 
 
 class Relay:
@@ -73,6 +75,7 @@ class Relay:
         confirm_timeout: float = 30.0,
         idle_poll_max: float = 0.2,
         rebalance_every: float = 1.0,
+        hooks: RelayHooks = relay_hooks,
     ) -> None:
         self.engine = engine
         self.publisher = publisher
@@ -84,6 +87,7 @@ class Relay:
         self.idle_poll_max = idle_poll_max
         self.rebalance_every = rebalance_every
         self.stats = RelayStats()
+        self.hooks = hooks
         self._partitions: list[int] | None = None if leases is None else []
         self._rebalanced_at = 0.0
         self._broker_backoff = 0.0
@@ -110,6 +114,7 @@ class Relay:
         partitions = self.partitions(rebalance=rebalance)
         if partitions is not None and not partitions:
             return None
+        timer = self.hooks.timer()  # a no-op one when nobody listens
         conn = self.engine.connect()
         try:
             transaction = conn.begin()
@@ -117,18 +122,25 @@ class Relay:
             if not rows:
                 conn.close()
                 return None
-            confirmations = self.publisher.send([build(row) for row in rows])
+            timer.done("claim", len(rows))
+            messages = [build(row) for row in rows]
+            timer.done("build", len(messages))
+            confirmations = self.publisher.send(messages)
+            timer.done("publish", len(messages))
         except BaseException:
             conn.close()  # rolls back: the rows stay unpublished
             raise
-        return _InFlight(conn, transaction, confirmations)
+        return _InFlight(conn, transaction, confirmations, timer)
 
     def _finish(self, batch: _InFlight, *, collateral: bool = False) -> int:
         """Wait for the batch's confirmations; mark what was confirmed; commit.
         `collateral`: the batch failed only because an earlier one closed the connection
         under it; its rows keep their error, but the cause reported stays the earlier one."""
+        timer = batch.timer
         with batch.conn:
+            timer.resume()
             outcome = batch.confirmations.wait(self.confirm_timeout)
+            timer.done("confirm", len(outcome.confirmed))
             if outcome.confirmed:
                 mark_published(batch.conn, outcome.confirmed)
             if outcome.failed:
@@ -137,6 +149,7 @@ class Relay:
                     [{"b_id": i, "b_error": err[:500]} for i, err in outcome.failed.items()],
                 )
             batch.transaction.commit()
+        timer.finish(outcome)
         self.stats.published += len(outcome.confirmed)
         if outcome.failed and not collateral:
             self._report_failures(outcome.failed)

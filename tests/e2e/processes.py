@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 CLI = str(Path(sys.executable).parent / "ordersync")
@@ -25,16 +25,21 @@ LISTENING = re.compile(r" listening on (http://\S+)")
 
 
 def start(
-    *args: str, database_url: str, broker_url: str | None = None, **env: str
+    *args: str,
+    database_url: str,
+    broker_url: str | None = None,
+    command: Sequence[str] = (CLI,),
+    **env: str,
 ) -> subprocess.Popen[bytes]:
-    """Start `ordersync ARGS…`. Its log goes to a file: a pipe nobody reads fills up and
-    then blocks every thread of the process that logs."""
+    """Start `ordersync ARGS…` (or `command ARGS…`, a wrapper that ends in the CLI: the
+    benchmarks' listeners). Its log goes to a file: a pipe nobody reads fills up and then
+    blocks every thread of the process that logs."""
     environment = {**os.environ, "ORDERSYNC_DATABASE_URL": database_url, **env}
     if broker_url:
         environment["ORDERSYNC_BROKER_URL"] = broker_url
     log = tempfile.NamedTemporaryFile(prefix=f"ordersync-{args[0]}-", suffix=".log", delete=False)
     with log:
-        process = subprocess.Popen([CLI, *args], env=environment, stdout=log, stderr=log)
+        process = subprocess.Popen([*command, *args], env=environment, stdout=log, stderr=log)
     process.log_path = log.name  # type: ignore[attr-defined]
     STARTED.append(process)
     return process

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from adapters.db import registry
 from adapters.systems.http import part_key
-from tests.e2e.processes import listening_url, log_of, start, stop, wait_until
+from tests.e2e.processes import CLI, listening_url, log_of, start, stop, wait_until
 
 SYSTEMS = ("erp", "wms", "crm", "channels")
 # The parts a client posts one event in, each under a key derived from the event's
@@ -47,6 +47,7 @@ class Stack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     channel_key: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)  # over env()'s defaults
+    command: tuple[str, ...] = (CLI,)  # what runs `ordersync ARGS…` (see processes.start)
 
     @property
     def sim(self) -> str:
@@ -104,6 +105,7 @@ class Stack:
             *args,
             database_url=self.database_url,
             broker_url=self.broker_url,
+            command=self.command,
             **(self.env() if env is None else env),
         )
 

@@ -20,7 +20,7 @@ through the code under test):
 
 Budget: ORDERSYNC_HYPOTHESIS_PROFILE selects it — `ci` (the default: about a thousand
 steps, ~20 s), `large` (by hand: ~18,000 steps, several minutes) or `mutants` (for
-bench.mutants: up to 100 examples, stopping at the first failure, unshrunk), e.g.
+tests.mutants: up to 100 examples, stopping at the first failure, unshrunk), e.g.
 `ORDERSYNC_HYPOTHESIS_PROFILE=large .venv/bin/pytest tests/integration/test_stock_machine.py`.
 
 Later services extend the machine: subclass StockMachine with their rules, and add
@@ -62,7 +62,7 @@ PROFILES = {
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     ),
-    # What bench.mutants runs: more examples, but no shrinking (the first failure is all
+    # What tests.mutants runs: more examples, but no shrinking (the first failure is all
     # it needs; shrinking one takes minutes).
     "mutants": settings(
         max_examples=100,

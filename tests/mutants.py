@@ -1,6 +1,6 @@
 """Mutation check: deliberate bugs in a throwaway copy of the code must fail their tests.
 
-`python -m bench.mutants` (or `make mutants`) copies the working tree (`git ls-files`,
+`python -m tests.mutants` (or `make mutants`) copies the working tree (`git ls-files`,
 tracked and untracked-but-not-ignored files that exist) into a temporary directory once
 per mutant, applies the mutant there as an exact text replacement (which must match
 exactly once: "mutant X no longer applies" when the code moved — rewrite the mutant
@@ -28,7 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parent.parent
+
 PACKAGES = ("domain", "outbox", "adapters", "actors", "ops", "tests")
 
 # Node ids without a parameter: a test of the guard runs on each engine it is written for
@@ -267,18 +268,9 @@ def run_tests(
     `every_failure` — or the output's tail, seconds)."""
     started = time.monotonic()
     stop_early = [] if every_failure else ["-x"]
+    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout=180"]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            *stop_early,
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--timeout=180",
-            *tests,
-        ],
+        [*pytest, *stop_early, *tests],
         cwd=tree,
         env=environment(tree),
         capture_output=True,
