@@ -36,7 +36,8 @@ CONTROL = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f"
 # least one character that is neither a control character nor white space (the value
 # is stripped, then must not be empty).
 NO_CONTROL_PATTERN = f"^[^{CONTROL}]*$"
-TEXT_PATTERN = f"^[^{CONTROL}]*[^\\s{CONTROL}][^{CONTROL}]*$"
+# U+0085 spelled out: Python strips it as white space, ECMA-262's \s (the schema's) does not.
+TEXT_PATTERN = f"^[^{CONTROL}]*[^\\s\\x85{CONTROL}][^{CONTROL}]*$"
 _CONTROL_RE = re.compile(f"[{CONTROL}]")
 
 

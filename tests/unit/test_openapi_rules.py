@@ -49,7 +49,9 @@ def test_a_sku_the_schema_allows_is_accepted(sku: str) -> None:
         assert accepted(StockAdjustment, document), sku
 
 
-@pytest.mark.parametrize("sku", ["A\x00B", "A\x1fB", "\x07", "", "   ", "\t", "Z" * 65])
+@pytest.mark.parametrize(
+    "sku", ["A\x00B", "A\x1fB", "\x07", "", "   ", "\t", "\x85", " \x85\u3000 ", "Z" * 65]
+)
 def test_the_schema_refuses_what_the_validators_refuse(sku: str) -> None:
     document = {"sku": sku, "location": "WH-EAST", "set_on_hand": 1}
     assert not accepted(StockAdjustment, document)
