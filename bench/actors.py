@@ -181,7 +181,13 @@ class Bench:
         self.traces.mkdir()
         self.engine = make_engine(sa_url(name), pool_size=4)
         self.stack = Stack(self.engine, sa_url(name), amqp_url(name), command=TRACED)
-        self.stack.extra_env.update(BENCH_TRACE_DIR=str(self.traces))
+        # The product's own probe interval and client timeout, not the tests' quick ones: a
+        # probe round every 0.5 s per worker is work the product would not do.
+        self.stack.extra_env.update(
+            BENCH_TRACE_DIR=str(self.traces),
+            ORDERSYNC_PROBE_INTERVAL_S="5",
+            ORDERSYNC_CLIENT_TIMEOUT_S="5",
+        )
         self.extra: list[LoggedProcess] = []
         self.skus = [f"BENCH-{i:03d}" for i in range(args.skus)]
         self.rng = random.Random(7)
