@@ -7,6 +7,7 @@ attribute of the same name instead of a second list in the service.
 
 from __future__ import annotations
 
+import functools
 import typing
 import uuid
 from enum import Enum
@@ -28,7 +29,7 @@ def project(model: type[P], source: object, **given: Any) -> P:
     a list of objects a list of the field's item model, projected the same way.
     """
     values: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
+    for name, item in _fields(model):
         if name in given:
             values[name] = given[name]
             continue
@@ -37,12 +38,23 @@ def project(model: type[P], source: object, **given: Any) -> P:
                 f"{model.__name__}.{name}: {type(source).__name__} has no field {name!r}; "
                 "pass it explicitly"
             )
-        values[name] = _plain(getattr(source, name), info.annotation)
+        values[name] = _plain(getattr(source, name), item)
     return model(**values)
 
 
-def _plain(value: Any, annotation: Any) -> Any:
-    item = _item_model(annotation)
+@functools.cache
+def _fields(model: type[BaseModel]) -> tuple[tuple[str, type[BaseModel] | None], ...]:
+    """Each field's name and, for a `list[Model]`, its item model: read once per model, as
+    every order event is projected through it."""
+    return tuple((name, _item_model(info.annotation)) for name, info in model.model_fields.items())
+
+
+_AS_IS = frozenset({str, int, bool, type(None), dict})
+
+
+def _plain(value: Any, item: type[BaseModel] | None) -> Any:
+    if type(value) in _AS_IS:
+        return value
     if item is not None and isinstance(value, list):
         return [project(item, element) for element in value]
     if isinstance(value, Enum):

@@ -24,30 +24,63 @@ _MINOR = "_minor"
 def _column_values(table: sa.Table, source: object) -> dict[str, Any]:
     """Each of `table`'s columns that `source` has a field for, by name."""
     values: dict[str, Any] = {}
+    for column, attribute, minor in _write_plan(table, type(source)):
+        value = getattr(source, attribute)
+        if minor:
+            value = value.minor
+        elif type(value) not in _AS_STORED and isinstance(value, Enum):
+            value = value.value
+        values[column] = value
+    return values
+
+
+_AS_STORED = frozenset({str, int, bool, type(None), dict, list, datetime})
+
+
+@functools.cache
+def _write_plan(table: sa.Table, kind: type) -> tuple[tuple[str, str, bool], ...]:
+    """(column, the attribute it holds, whether in minor units), matched by name once per
+    table and class: rows are built on every write, the matching need not be."""
+    names = {f.name for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else set()
+
+    def has(name: str) -> bool:
+        return name in names or hasattr(kind, name)  # a field, or a property
+
+    plan = []
     for column in table.c:
         name = column.name
-        if name.endswith(_MINOR) and hasattr(source, name.removesuffix(_MINOR)):
-            values[name] = getattr(source, name.removesuffix(_MINOR)).minor
-        elif hasattr(source, name):
-            value = getattr(source, name)
-            values[name] = value.value if isinstance(value, Enum) else value
-    return values
+        if name.endswith(_MINOR) and has(name.removesuffix(_MINOR)):
+            plan.append((name, name.removesuffix(_MINOR), True))
+        elif has(name):
+            plan.append((name, name, False))
+    return tuple(plan)
 
 
 def _field_values(model: type, table: sa.Table, row: Any, currency: str = "") -> dict[str, Any]:
     """Each of `model`'s fields that `table` has a column for, read from `row` by name."""
-    kinds = _field_types(model)
     values: dict[str, Any] = {}
+    for field, column, kind in _read_plan(model, table):
+        value = getattr(row, column)
+        if kind is Money:
+            values[field] = Money(value, currency)
+        else:
+            values[field] = value if kind is None else kind(value)
+    return values
+
+
+@functools.cache
+def _read_plan(model: type, table: sa.Table) -> tuple[tuple[str, str, Any], ...]:
+    """(field, its column, Money / an Enum class / None for as stored), once per model."""
+    kinds = _field_types(model)
+    plan: list[tuple[str, str, Any]] = []
     for f in dataclasses.fields(model):
         kind = kinds[f.name]
         if kind is Money and f.name + _MINOR in table.c:
-            values[f.name] = Money(getattr(row, f.name + _MINOR), currency)
+            plan.append((f.name, f.name + _MINOR, Money))
         elif f.name in table.c:
-            value = getattr(row, f.name)
-            if isinstance(kind, type) and issubclass(kind, Enum):
-                value = kind(value)
-            values[f.name] = value
-    return values
+            enum = kind if isinstance(kind, type) and issubclass(kind, Enum) else None
+            plan.append((f.name, f.name, enum))
+    return tuple(plan)
 
 
 @functools.cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -23,17 +24,39 @@ def _document(source: object, schema: dict[str, Any]) -> dict[str, Any]:
     """The members `schema` documents, each the model's attribute of that name, in the
     schema's order: what the API shows is declared once, in its published schema (a unit
     test holds it to the model's fields)."""
-    return {
-        name: _json_value(getattr(source, name), member)
-        for name, member in schema["properties"].items()
-    }
+    return {name: convert(getattr(source, name)) for name, convert in _plan(schema)}
 
 
-def _json_value(value: Any, schema: dict[str, Any]) -> Any:
-    if dataclasses.is_dataclass(value) and "properties" in schema:
-        return _document(value, schema)
-    if isinstance(value, list) and "items" in schema:
-        return [_json_value(item, schema["items"]) for item in value]
+Convert = Callable[[Any], Any]
+_PLANS: dict[int, tuple[tuple[str, Convert], ...]] = {}
+
+
+def _plan(schema: dict[str, Any]) -> tuple[tuple[str, Convert], ...]:
+    """Each member's name and converter, worked out from the schema once (the schemas are
+    module constants, so their ids are stable): every response walks it."""
+    plan = _PLANS.get(id(schema))
+    if plan is None:
+        plan = tuple((name, _converter(member)) for name, member in schema["properties"].items())
+        _PLANS[id(schema)] = plan
+    return plan
+
+
+def _converter(schema: dict[str, Any]) -> Convert:
+    if "properties" in schema:
+        # A documented object: a dataclass of ours, or JSON kept as it came (addresses).
+        return lambda value: _document(value, schema) if dataclasses.is_dataclass(value) else value
+    if "items" in schema:
+        item = _converter(schema["items"])
+        return lambda value: [item(v) for v in value] if isinstance(value, list) else value
+    return _scalar
+
+
+_AS_IS = frozenset({str, int, float, bool, type(None), dict, list})
+
+
+def _scalar(value: Any) -> Any:
+    if type(value) in _AS_IS:
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Enum):

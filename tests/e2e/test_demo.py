@@ -10,26 +10,16 @@ import subprocess
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 import sqlalchemy as sa
 
 from adapters.db.embedded import EmbeddedPostgres
 from tests.e2e.processes import CLI
+from tests.postgres_processes import postgres_processes_in
 
 pytestmark = pytest.mark.e2e
 
 ORDERS = 40
-
-
-def _postgres_processes_in(folder: Path) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["name", "cmdline"]):
-        if process.info["name"] == "postgres" and str(folder) in " ".join(
-            process.info["cmdline"] or ()
-        ):
-            found.append(process)
-    return found
 
 
 def _without_ordersync_settings() -> dict[str, str]:
@@ -64,7 +54,7 @@ def test_the_demo_runs_the_whole_flow_on_an_embedded_postgresql_in_an_empty_fold
     assert f"embedded PostgreSQL server in {folder}" in output
     assert f"the embedded PostgreSQL server in {folder} stopped" in output
     assert not (folder / "postmaster.pid").exists()
-    assert _postgres_processes_in(folder) == []
+    assert postgres_processes_in(folder) == []
 
     flat = " ".join(output.split())
     assert f"{ORDERS} of {ORDERS} orders accepted" in flat
@@ -98,7 +88,7 @@ def test_the_demo_runs_the_whole_flow_on_an_embedded_postgresql_in_an_empty_fold
                 sa.text("SELECT count(*) FROM stock WHERE reserved > on_hand")
             ).scalar_one()
         engine.dispose()
-    assert _postgres_processes_in(folder) == []
+    assert postgres_processes_in(folder) == []
     assert orders == ORDERS
     assert unpublished == 0 and published >= deliveries  # released ones go out again
     assert statuses <= {"applied", "superseded"} and dead == 0
@@ -152,7 +142,7 @@ def test_sigterm_stops_the_embedded_server_with_the_demo(tmp_path: Path) -> None
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.1)
             time.sleep(1)  # into the run: orders flowing, workers and relay busy
-            assert _postgres_processes_in(folder)
+            assert postgres_processes_in(folder)
             demo.terminate()
             demo.wait(60)
         finally:
@@ -160,5 +150,5 @@ def test_sigterm_stops_the_embedded_server_with_the_demo(tmp_path: Path) -> None
                 demo.kill()
     assert demo.returncode != 0  # interrupted, not finished
     assert "orders accepted" not in log.read_text()
-    assert _postgres_processes_in(folder) == []
+    assert postgres_processes_in(folder) == []
     assert not (folder / "postmaster.pid").exists()

@@ -8,7 +8,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import psutil
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -17,18 +16,9 @@ from adapters.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from adapters.db.engine import make_engine, raw_postgres_dsn
 from adapters.db.migrate import current_head, upgrade
 from outbox.writer import NOTIFY_CHANNEL
+from tests.postgres_processes import postgres_processes_in
 
 pytestmark = pytest.mark.integration
-
-
-def _postgres_processes_in(folder: Path) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["name", "cmdline"]):
-        if process.info["name"] == "postgres" and str(folder) in " ".join(
-            process.info["cmdline"] or ()
-        ):
-            found.append(process)
-    return found
 
 
 def test_an_embedded_server_runs_the_migrated_schema_and_postgresql_only_statements(
@@ -70,7 +60,7 @@ def test_an_embedded_server_runs_the_migrated_schema_and_postgresql_only_stateme
             assert received == ["wake"]
         finally:
             engine.dispose()
-        assert _postgres_processes_in(folder)
+        assert postgres_processes_in(folder)
         # A second recreate starts from an empty database again.
         again = make_engine(server.recreate_database("ordersync"), pool_size=1)
         with again.connect() as conn:
@@ -80,7 +70,7 @@ def test_an_embedded_server_runs_the_migrated_schema_and_postgresql_only_stateme
             assert tables.scalar_one() == 0
         again.dispose()
     assert not (folder / "postmaster.pid").exists()
-    assert _postgres_processes_in(folder) == []
+    assert postgres_processes_in(folder) == []
 
 
 def test_a_folder_of_other_files_is_refused_with_a_clear_error(tmp_path: Path) -> None:
@@ -103,4 +93,4 @@ def test_a_run_killed_outright_before_does_not_keep_the_server_from_stopping(
         with EmbeddedPostgres(folder) as server:
             with psycopg.connect(raw_postgres_dsn(server.url("postgres"))) as conn:
                 assert conn.execute("SELECT 1").fetchone() == (1,)
-        assert _postgres_processes_in(folder) == []
+        assert postgres_processes_in(folder) == []
