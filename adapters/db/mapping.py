@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from adapters.db import tables
+from domain import field_code
 from domain.money import Money
 from domain.orders import Order, OrderLine, Reservation
 
@@ -23,37 +24,28 @@ _MINOR = "_minor"
 
 def _column_values(table: sa.Table, source: object) -> dict[str, Any]:
     """Each of `table`'s columns that `source` has a field for, by name."""
-    values: dict[str, Any] = {}
-    for column, attribute, minor in _write_plan(table, type(source)):
-        value = getattr(source, attribute)
-        if minor:
-            value = value.minor
-        elif type(value) not in _AS_STORED and isinstance(value, Enum):
-            value = value.value
-        values[column] = value
-    return values
-
-
-_AS_STORED = frozenset({str, int, bool, type(None), dict, list, datetime})
+    return _row_writer(table, type(source))(source)  # type: ignore[no-any-return]
 
 
 @functools.cache
-def _write_plan(table: sa.Table, kind: type) -> tuple[tuple[str, str, bool], ...]:
-    """(column, the attribute it holds, whether in minor units), matched by name once per
-    table and class: rows are built on every write, the matching need not be."""
-    names = {f.name for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else set()
-
-    def has(name: str) -> bool:
-        return name in names or hasattr(kind, name)  # a field, or a property
-
-    plan = []
+def _row_writer(table: sa.Table, kind: type) -> Callable[[Any], dict[str, Any]]:
+    """The row of a `kind`, its columns matched to attributes by name once per table and
+    class and compiled (domain.field_code): rows are built on every write, the matching
+    need not be. Money goes in minor units into `<field>_minor`, an enum as its value."""
+    hints = field_code.hints(kind)
+    values = []
     for column in table.c:
         name = column.name
-        if name.endswith(_MINOR) and has(name.removesuffix(_MINOR)):
-            plan.append((name, name.removesuffix(_MINOR), True))
-        elif has(name):
-            plan.append((name, name, False))
-    return tuple(plan)
+        if name.endswith(_MINOR) and name.removesuffix(_MINOR) in hints:
+            values.append(f"{name!r}: o.{name.removesuffix(_MINOR)}.minor")
+        elif name in hints:
+            hint = _unoptional(hints[name])
+            value = f"o.{name}"
+            if isinstance(hint, type) and issubclass(hint, Enum):
+                value = f"(None if {value} is None else {value}.value)"
+            values.append(f"{name!r}: {value}")
+    body = "{" + ", ".join(values) + "}"
+    return field_code.compile_function(f"{table.name}_row", "o", body, {})
 
 
 def _field_values(model: type, table: sa.Table, row: Any, currency: str = "") -> dict[str, Any]:

@@ -2,68 +2,51 @@
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
 from collections.abc import Callable
-from datetime import datetime
-from enum import Enum
 from typing import Any
 
 from adapters.http.schemas import RESPONSE_SCHEMAS
-from domain.money import Money
+from domain import field_code
 from domain.orders import Order
 from domain.ports import SkuStock
 
 
 def order_json(order: Order) -> dict[str, Any]:
     """The API's document of an order: its published schema, filled from the order."""
-    return _document(order, RESPONSE_SCHEMAS["Order"])
+    return _writer(RESPONSE_SCHEMAS["Order"], type(order))(order)
 
 
-def _document(source: object, schema: dict[str, Any]) -> dict[str, Any]:
-    """The members `schema` documents, each the model's attribute of that name, in the
+Writer = Callable[[Any], dict[str, Any]]
+_WRITERS: dict[tuple[int, type], Writer] = {}
+
+
+def _writer(schema: dict[str, Any], cls: type) -> Writer:
+    """The members `schema` documents, each the attribute of that name of a `cls`, in the
     schema's order: what the API shows is declared once, in its published schema (a unit
-    test holds it to the model's fields)."""
-    return {name: convert(getattr(source, name)) for name, convert in _plan(schema)}
+    test holds it to the model's fields). Compiled once per schema (a module constant, so
+    its id is stable) and class."""
+    writer = _WRITERS.get((id(schema), cls))
+    if writer is None:
+        writer = _WRITERS[(id(schema), cls)] = _compile(schema, cls)
+    return writer
 
 
-Convert = Callable[[Any], Any]
-_PLANS: dict[int, tuple[tuple[str, Convert], ...]] = {}
+def _compile(schema: dict[str, Any], cls: type) -> Writer:
+    hints, namespace = field_code.hints(cls), dict[str, Any]()
+    members = []
+    for name, member in schema["properties"].items():
+        nested_schema = member.get("items", member)
 
+        def nested(item: type, nested_schema: dict[str, Any] = nested_schema) -> Writer | None:
+            # A documented object is one of our records; anything else is JSON kept as
+            # it came (addresses, totals).
+            return _writer(nested_schema, item) if "properties" in nested_schema else None
 
-def _plan(schema: dict[str, Any]) -> tuple[tuple[str, Convert], ...]:
-    """Each member's name and converter, worked out from the schema once (the schemas are
-    module constants, so their ids are stable): every response walks it."""
-    plan = _PLANS.get(id(schema))
-    if plan is None:
-        plan = tuple((name, _converter(member)) for name, member in schema["properties"].items())
-        _PLANS[id(schema)] = plan
-    return plan
-
-
-def _converter(schema: dict[str, Any]) -> Convert:
-    if "properties" in schema:
-        # A documented object: a dataclass of ours, or JSON kept as it came (addresses).
-        return lambda value: _document(value, schema) if dataclasses.is_dataclass(value) else value
-    if "items" in schema:
-        item = _converter(schema["items"])
-        return lambda value: [item(v) for v in value] if isinstance(value, list) else value
-    return _scalar
-
-
-_AS_IS = frozenset({str, int, float, bool, type(None), dict, list})
-
-
-def _scalar(value: Any) -> Any:
-    if type(value) in _AS_IS:
-        return value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Money | uuid.UUID):
-        return str(value)
-    return value
+        hint = hints.get(name, Any)
+        value = field_code.expression(f"o.{name}", hint, namespace, nested, dates_as_text=True)
+        members.append(f"{name!r}: {value}")
+    body = "{" + ", ".join(members) + "}"
+    return field_code.compile_function(f"write_{cls.__name__}", "o", body, namespace)
 
 
 def stock_json(stock: SkuStock) -> dict[str, Any]:
