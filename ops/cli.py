@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ops.commands import operations, processes, registration
+from ops.commands import audit, operations, processes, registration
 
 
 @click.group()
@@ -34,6 +34,7 @@ for command in (
     operations.dlq,
     operations.destination,
     operations.outbox,
+    audit.audit,
     registration.channel,
     registration.system,
     registration.location,

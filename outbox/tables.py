@@ -82,6 +82,11 @@ class OutboxDeliveryRow(SQLModel, table=True):
     )
     last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     blocked_by: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid))
+    # A reprocess replay that selected this row (replays.id) and the row's place in its
+    # aggregate's chain at that destination (1, 2, …): the consumer applies a chain in
+    # order and holds the aggregate's new events until the chain is through.
+    replay_id: int | None = Field(default=None, sa_column=sa.Column(BigId))
+    replay_step: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
     created_at: datetime = Field(
         sa_column=sa.Column(Timestamp, nullable=False, server_default=sa.func.now())
     )
@@ -105,6 +110,12 @@ class OutboxDeliveryRow(SQLModel, table=True):
             "partition",
             "id",
             postgresql_where=sa.text("published_at IS NULL"),
+        ),
+        sa.Index(
+            "ix_deliveries_replay",
+            "replay_id",
+            "id",
+            postgresql_where=sa.text("replay_id IS NOT NULL"),
         ),
         sa.Index(
             "ix_deliveries_attention",

@@ -42,6 +42,16 @@ class ConsumerCursorRow(SQLModel, table=True):
         default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
     )
     blocked_by: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid))
+    # A reprocess replay's hold on the aggregate here (replays.id): its chain of
+    # `replay_steps` messages goes first, `replay_step` of them applied so far; live
+    # messages park until it is through.
+    replay_id: int | None = Field(default=None, sa_column=sa.Column(BigId))
+    replay_step: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
+    replay_steps: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
     updated_at: datetime = Field(
         sa_column=sa.Column(Timestamp, nullable=False, server_default=sa.func.now())
     )
@@ -65,6 +75,9 @@ class DeadLetterRow(SQLModel, table=True):
         sa_column=sa.Column(Timestamp, nullable=False, server_default=sa.func.now())
     )
     requeued_at: datetime | None = Field(default=None, sa_column=sa.Column(Timestamp))
+    # Purged: given up on by an operator (the reason is also in the audit trail).
+    purged_at: datetime | None = Field(default=None, sa_column=sa.Column(Timestamp))
+    purge_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
     __table_args__ = (
         sa.UniqueConstraint("destination", "event_id", "generation", name="uq_dead_letter"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import click
@@ -67,3 +68,28 @@ def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row.values()))
     console.print(table)
+
+
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str) -> timedelta:
+    """ "7d", "12h", "30m", "90s", "2w" → a timedelta (a ClickException otherwise)."""
+    number, unit = text[:-1].strip(), text[-1:].lower()
+    if unit not in _AGE_UNITS or not number.isdigit():
+        raise click.BadParameter(f"{text!r} is not an age like 7d, 12h, 30m or 90s")
+    return timedelta(seconds=int(number) * _AGE_UNITS[unit])
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time (a date alone is its midnight); without an offset, UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def engine() -> sa.Engine:
+    """An engine on the configured database (the caller disposes of it)."""
+    return bootstrap.engine_for(settings())
