@@ -75,6 +75,13 @@ def deliver(engine: sa.Engine, envelope: Envelope, handler: Handler) -> Outcome:
         ):
             ledger.set_status(conn, row.id, "parked", blocked_by=cursor.blocked_by)
             return Outcome.PARKED
+        # A reprocess replay holds the aggregate: its chain goes in step order, and the
+        # aggregate's own next message waits until the chain is through.
+        chained = delivery_transaction.in_chain(opened, envelope)
+        early_step = chained and row.replay_step != cursor.replay_step + 1
+        if early_step or (not replay and cursor.replay_id is not None):
+            ledger.set_status(conn, row.id, "parked")
+            return Outcome.PARKED
         # The breaker as the locking read saw it may be older than the cursor lock; parking
         # on it needs it current (else a resume that ran meanwhile would miss this row).
         if opened.breaker != "closed" and breakers.breaker_state_locked(conn, dest) != "closed":
@@ -91,7 +98,7 @@ def deliver(engine: sa.Engine, envelope: Envelope, handler: Handler) -> Outcome:
                 _dead(conn, envelope, row, str(error))
                 return Outcome.DEAD
             outcome = Outcome.APPLIED
-        delivery_transaction.close_delivery(conn, envelope, row.id, outcome.value)
+        delivery_transaction.close_delivery(conn, opened, envelope, outcome.value)
         return outcome
 
 

@@ -56,6 +56,12 @@ class ConsumerCursorRow(SQLModel, table=True):
         sa_column=sa.Column(Timestamp, nullable=False, server_default=sa.func.now())
     )
 
+    __table_args__ = (
+        sa.Index(
+            "ix_cursors_replay", "replay_id", postgresql_where=sa.text("replay_id IS NOT NULL")
+        ),
+    )
+
 
 class DeadLetterRow(SQLModel, table=True):
     __tablename__ = "dead_letters"

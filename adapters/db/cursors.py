@@ -23,6 +23,11 @@ from adapters.db.consumer_tables import inbox_table
 class Cursor:
     last_sequence: int
     blocked_by: uuid.UUID | None
+    # A reprocess replay's hold (adapters.db.replays): its chain of replay_steps goes
+    # first, replay_step of them applied so far.
+    replay_id: int | None = None
+    replay_step: int = 0
+    replay_steps: int = 0
 
 
 # Statements a delivery runs are built once (SQLAlchemy then compiles each once): built

@@ -40,10 +40,11 @@ WITH cursor AS (
     VALUES (%(destination)s, %(aggregate_type)s, %(aggregate_id)s, 0, now())
     ON CONFLICT (destination, aggregate_type, aggregate_id)
         DO UPDATE SET last_sequence = c.last_sequence
-    RETURNING c.last_sequence, c.blocked_by
+    RETURNING c.last_sequence, c.blocked_by, c.replay_id, c.replay_step, c.replay_steps
 )
 SELECT cursor.last_sequence, cursor.blocked_by,
-       d.id, d.status, d.attempts, d.coalesce_key,
+       cursor.replay_id, cursor.replay_step, cursor.replay_steps,
+       d.id, d.status, d.attempts, d.coalesce_key, d.replay_id, d.replay_step,
        EXISTS (
            SELECT 1 FROM inbox i
            WHERE i.destination = %(destination)s AND i.event_id = %(event_id)s
@@ -85,10 +86,30 @@ WITH inbox_row AS (
       AND aggregate_type = %(aggregate_type)s AND aggregate_id = %(aggregate_id)s
       AND sequence = %(sequence)s + 1 AND status = 'parked'
     RETURNING 1
+), chain AS (
+    -- A replay chain's step applied: the cursor's hold moves on, and ends with the last.
+    UPDATE consumer_cursors
+    SET replay_step = replay_step + 1, updated_at = now(),
+        replay_id = CASE WHEN %(last_step)s THEN NULL ELSE replay_id END
+    WHERE %(chained)s AND destination = %(destination)s
+      AND aggregate_type = %(aggregate_type)s AND aggregate_id = %(aggregate_id)s
+      AND replay_id = %(replay_id)s
+), chain_successor AS (
+    -- Its next step, if it came early and parked; or, the chain through, the aggregate's
+    -- live message that parked behind the hold.
+    UPDATE outbox_deliveries
+    SET status = 'pending', published_at = NULL, blocked_by = NULL, updated_at = now()
+    WHERE %(chained)s AND destination = %(destination)s
+      AND aggregate_type = %(aggregate_type)s AND aggregate_id = %(aggregate_id)s
+      AND status = 'parked'
+      AND (CASE WHEN %(last_step)s THEN sequence = %(held_sequence)s AND blocked_by IS NULL
+                ELSE replay_id = %(replay_id)s AND replay_step = %(replay_step)s + 1 END)
+    RETURNING 1
 ), breaker AS (
     UPDATE destinations SET failures = 0 WHERE name = %(destination)s AND failures > 0
 )
-SELECT pg_notify(%(notify_channel)s, '') FROM successor
+SELECT pg_notify(%(notify_channel)s, '')
+FROM (SELECT 1 FROM successor UNION ALL SELECT 1 FROM chain_successor LIMIT 1) woken
 """
 
 
@@ -112,10 +133,15 @@ def open_delivery(conn: sa.Connection, envelope: Any) -> Opened:
     (
         last_sequence,
         blocked_by,
+        hold,
+        held_step,
+        held_steps,
         delivery_id,
         status,
         attempts,
         coalesce_key,
+        replay_id,
+        replay_step,
         seen,
         breaker,
         superseded,
@@ -123,28 +149,51 @@ def open_delivery(conn: sa.Connection, envelope: Any) -> Opened:
     if envelope.generation > 0 and not seen:  # see above: replays read it after the lock
         seen = in_inbox(conn, dest, envelope.event_id, envelope.generation)
     return Opened(
-        Cursor(last_sequence, blocked_by),
-        Delivery(delivery_id, status, attempts, coalesce_key) if delivery_id else None,
+        Cursor(last_sequence, blocked_by, hold, held_step, held_steps),
+        Delivery(delivery_id, status, attempts, coalesce_key, replay_id, replay_step)
+        if delivery_id
+        else None,
         seen,
         breaker,
         superseded,
     )
 
 
-def close_delivery(conn: sa.Connection, envelope: Any, delivery_id: int, status: str) -> None:
+def close_delivery(conn: sa.Connection, opened: Opened, envelope: Any, status: str) -> None:
     """The message is done (applied, or superseded by a newer figure): into the inbox, the
     ledger row moved, the destination's failure count reset; unless it is a replay, the
     cursor moves on and the parked successor goes out again through the outbox (the
-    relay sends it once this commits)."""
+    relay sends it once this commits). A step of a replay chain moves the chain on
+    instead, and the last one lets go of the aggregate's live messages."""
+    row, cursor = opened.delivery, opened.cursor
+    assert row is not None
+    chained = in_chain(opened, envelope)
     params = _message_params(envelope)
     params.update(
-        delivery_id=delivery_id,
+        delivery_id=row.id,
         status=status,
         applied=status == "applied",
         advance=envelope.generation == 0,
+        chained=chained,
+        replay_id=row.replay_id,
+        replay_step=row.replay_step or 0,
+        last_step=chained and (row.replay_step or 0) >= cursor.replay_steps,
+        held_sequence=cursor.last_sequence + 1,
         notify_channel=NOTIFY_CHANNEL,
     )
     _driver(conn).execute(_CLOSE, params)
+
+
+def in_chain(opened: Opened, envelope: Any) -> bool:
+    """Whether the message is a step of the replay chain its aggregate's cursor holds."""
+    row, cursor = opened.delivery, opened.cursor
+    return (
+        envelope.generation > 0
+        and row is not None
+        and row.replay_id is not None
+        and row.replay_step is not None
+        and row.replay_id == cursor.replay_id
+    )
 
 
 def _driver(conn: sa.Connection) -> Any:

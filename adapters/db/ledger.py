@@ -24,6 +24,8 @@ class Delivery:
     status: str
     attempts: int
     coalesce_key: str | None
+    replay_id: int | None = None  # the reprocess replay whose chain it is in, and its place
+    replay_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import click
 
 from actors.systems import SYSTEMS
 from ops import bootstrap
+from ops.commands import replay
 from ops.commands.support import connection, json_option, print_rows, settings
 
 
@@ -96,6 +97,10 @@ def outbox_stats(as_json: bool) -> None:
     print_rows(
         [{**h, "partitions": _ranges(h["partitions"])} for h in holders], False, "relay leases"
     )
+
+
+outbox.add_command(replay.outbox_replay)
+outbox.add_command(replay.outbox_replays)
 
 
 def _ranges(numbers: list[int]) -> str:

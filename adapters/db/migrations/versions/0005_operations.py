@@ -89,6 +89,13 @@ def upgrade() -> None:
             "consumer_cursors",
             sa.Column(name, sa.Integer(), server_default="0", nullable=False),
         )
+    op.create_index(
+        "ix_cursors_replay",
+        "consumer_cursors",
+        ["replay_id"],
+        unique=False,
+        postgresql_where=sa.text("replay_id IS NOT NULL"),
+    )
     op.add_column("dead_letters", _at("purged_at", nullable=True))
     op.add_column("dead_letters", sa.Column("purge_reason", sa.Text(), nullable=True))
 
@@ -96,6 +103,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("dead_letters", "purge_reason")
     op.drop_column("dead_letters", "purged_at")
+    op.drop_index("ix_cursors_replay", table_name="consumer_cursors")
     for name in ("replay_steps", "replay_step", "replay_id"):
         op.drop_column("consumer_cursors", name)
     op.drop_index("ix_deliveries_replay", table_name="outbox_deliveries")
