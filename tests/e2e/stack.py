@@ -271,11 +271,13 @@ class Sent(NamedTuple):
     sequence: int
     event_id: uuid.UUID
     part: str | None  # None: the event's own key; else contact, timeline, a location
+    generation: int = 0  # 0, or the reprocess replay that sent it again
 
 
 def delivery_keys(engine: sa.Engine) -> dict[str, Sent]:
-    """Every delivery's Idempotency-Key, uuid5(event_id, "destination/generation") as
-    outbox.envelope makes it, and the part keys derived from it → what it stands for."""
+    """Every delivery's Idempotency-Keys, uuid5(event_id, "destination/generation") as
+    outbox.envelope makes it for each generation it has had (a reprocess replay raises
+    it), and the part keys derived from them → what each stands for."""
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
@@ -286,12 +288,21 @@ def delivery_keys(engine: sa.Engine) -> dict[str, Sent]:
         locations = list(conn.execute(sa.text("SELECT code FROM locations")).scalars())
     keys: dict[str, Sent] = {}
     for r in rows:
-        key = str(uuid.uuid5(r.event_id, f"{r.destination}/{r.generation}"))
-        sent = Sent(r.destination, r.aggregate_type, r.aggregate_id, r.sequence, r.event_id, None)
-        keys[key] = sent
         parts = CRM_PARTS if r.destination == "crm" else locations if r.destination == "wms" else ()
-        for part in parts:
-            keys[part_key(key, part)] = sent._replace(part=part)
+        for generation in range(r.generation + 1):
+            key = str(uuid.uuid5(r.event_id, f"{r.destination}/{generation}"))
+            sent = Sent(
+                r.destination,
+                r.aggregate_type,
+                r.aggregate_id,
+                r.sequence,
+                r.event_id,
+                None,
+                generation,
+            )
+            keys[key] = sent
+            for part in parts:
+                keys[part_key(key, part)] = sent._replace(part=part)
     return keys
 
 
