@@ -10,6 +10,7 @@ from adapters.db.migrate import upgrade
 from adapters.http.app import init_app
 from adapters.http.keys import HttpConfig
 from adapters.secretbox import SecretBox
+from ops import ops_api
 from ops.settings import Settings
 from ops.wiring import ROUTING
 from outbox.routing import Routing
@@ -34,7 +35,16 @@ def http_app(
         outbox_notify=settings.outbox_notify,
         secret_key=settings.secret_key,
     )
-    return init_app(engine, config, routing=routing, threads=settings.api_threads)
+    return product_app(engine, config, routing=routing, threads=settings.api_threads)
+
+
+def product_app(
+    engine: sa.Engine, config: HttpConfig, *, routing: Routing = ROUTING, threads: int = 8
+) -> web.Application:
+    """What `ordersync api` serves: the product's routes and the operator's /ops."""
+    app = init_app(engine, config, routing=routing, threads=threads, routes=ops_api.ROUTES)
+    ops_api.install(app)
+    return app
 
 
 def secret_box(settings: Settings) -> SecretBox:

@@ -464,26 +464,30 @@ _DELIVERED = sa.text(
 
 
 def list_replays(conn: sa.Connection, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest replays with their state and counts; `delivered`: released rows the relay
-    sent again (redeliver) or the destination applied again (reprocess) — while their rows
-    are still marked with the replay (a later replay takes the marks over)."""
+    """The newest replays with their state and counts (see describe)."""
     rows = conn.execute(sa.select(rt).order_by(rt.c.id.desc()).limit(limit)).all()
-    listed = []
-    for r in rows:
-        delivered = conn.execute(_DELIVERED, {"r": r.id}).scalar_one()
-        listed.append(
-            {
-                "id": r.id,
-                "mode": r.mode,
-                "state": r.state,
-                "total": r.total,
-                "released": r.released,
-                "delivered": delivered,
-                "rate": r.rate,
-                "created_by": r.created_by,
-                "created_at": r.created_at,
-                "finished_at": r.finished_at,
-                "filter": {k: v for k, v in r.filter.items() if v not in (None, [])},
-            }
-        )
-    return listed
+    return [_described(conn, r) for r in rows]
+
+
+def describe(conn: sa.Connection, replay_id: int) -> dict[str, Any] | None:
+    row = get(conn, replay_id)
+    return None if row is None else {**_described(conn, row), "counts": row.counts}
+
+
+def _described(conn: sa.Connection, r: Any) -> dict[str, Any]:
+    """A replay's state and counts; `delivered`: released rows the relay sent again
+    (redeliver) or the destination applied again (reprocess) — while their rows are still
+    marked with the replay (a later replay takes the marks over)."""
+    return {
+        "id": r.id,
+        "mode": r.mode,
+        "state": r.state,
+        "total": r.total,
+        "released": r.released,
+        "delivered": conn.execute(_DELIVERED, {"r": r.id}).scalar_one(),
+        "rate": r.rate,
+        "created_by": r.created_by,
+        "created_at": r.created_at,
+        "finished_at": r.finished_at,
+        "filter": {k: v for k, v in r.filter.items() if v not in (None, [])},
+    }

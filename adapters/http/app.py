@@ -17,20 +17,27 @@ from adapters.http.keys import (
     ENGINE,
     EXECUTOR,
     KEY_CACHE,
+    ROUTE_TABLE,
     ROUTING,
     HttpConfig,
 )
 from adapters.http.middleware import body_middleware, error_middleware, header_middleware
 from adapters.http.openapi import openapi_json
-from adapters.http.routes import ROUTES
+from adapters.http.routes import ROUTES, Route
 from outbox.routing import Routing
 
 
 def init_app(
-    engine: sa.Engine, config: HttpConfig, *, routing: Routing, threads: int = 8
+    engine: sa.Engine,
+    config: HttpConfig,
+    *,
+    routing: Routing,
+    threads: int = 8,
+    routes: tuple[Route, ...] = (),
 ) -> web.Application:
     """The HTTP app over an engine; the caller owns the engine (and disposes of it).
-    `routing`: where the outbox rows of its changes go (ops.wiring builds the product's)."""
+    `routing`: where the outbox rows of its changes go (ops.wiring builds the product's);
+    `routes`: served beside the product's own (the composition root's /ops API)."""
     # aiohttp's own limit is set high: body_middleware enforces ours, as problem+json.
     app = web.Application(
         middlewares=[error_middleware, header_middleware, body_middleware],
@@ -42,7 +49,8 @@ def init_app(
     app[CURSOR_KEY] = cursor_key(config.secret_key, config.admin_token)
     app[CHANNELS] = ActiveChannels()
     app[ROUTING] = routing
-    for route in ROUTES:
+    app[ROUTE_TABLE] = ROUTES + routes
+    for route in app[ROUTE_TABLE]:
         app.router.add_route(route.method, route.path, route.handler)
     app.router.add_get("/openapi.json", openapi_json)
 

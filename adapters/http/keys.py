@@ -32,6 +32,7 @@ KEY_CACHE = web.AppKey("key_cache", dict)
 CHANNELS = web.AppKey("channels", ActiveChannels)
 CURSOR_KEY = web.AppKey("cursor_key", bytes)
 ROUTING = web.AppKey("routing", Routing)  # where each event's outbox rows go
+ROUTE_TABLE = web.AppKey("route_table", tuple)  # every route served (/openapi.json's source)
 
 BODY = web.RequestKey("body", bytes)
 CORRELATION_ID = web.RequestKey("correlation_id", str)

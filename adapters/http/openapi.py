@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from adapters.http.keys import ROUTE_TABLE
 from adapters.http.routes import ROUTES, Route
 from adapters.http.schemas import (
     LINKS,
@@ -55,16 +56,21 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
         }
         for name in re.findall(r"{(\w+)}", route.path)
     ]
-    return path + QUERY_PARAMETERS.get(route.handler.__name__, [])
+    return path + QUERY_PARAMETERS.get(route.handler.__name__, []) + list(route.query)
 
 
-def _success(route: Route) -> dict[str, Any]:
+def _success(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     name = route.handler.__name__
-    schema = {"$ref": f"#/components/schemas/{RESPONSES[name]}"} if name in RESPONSES else {}
+    component = RESPONSES.get(name)
+    if route.response is not None:
+        component, components[route.response[0]] = route.response
+    schema = {"$ref": f"#/components/schemas/{component}"} if component else {}
     ok: dict[str, Any] = {"description": "OK", "content": {"application/json": {"schema": schema}}}
     if name in LINKS:
         ok["links"] = LINKS[name]
     # A repeat of a create (same document, same key) answers 200 with what was stored.
+    if route.ok == 202:  # started: the work goes on after the answer
+        return {"202": {**ok, "description": "Accepted"}}
     return {str(route.ok): ok, "200": ok} if route.ok == 201 else {"200": ok}
 
 
@@ -86,7 +92,7 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
                 }
             },
         }
-    op["responses"] = _success(route)
+    op["responses"] = _success(route, components)
     if route.auth or route.body:
         op["responses"].update(
             {
@@ -110,11 +116,11 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     return op
 
 
-def spec() -> dict[str, Any]:
+def spec(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route."""
     components: dict[str, Any] = {"Problem": PROBLEM_SCHEMA, **RESPONSE_SCHEMAS}
     paths: dict[str, Any] = {}
-    for route in ROUTES:
+    for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, components)
     paths["/openapi.json"] = {
         "get": {
@@ -140,4 +146,4 @@ def spec() -> dict[str, Any]:
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(spec())
+    return web.json_response(spec(request.app[ROUTE_TABLE]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -18,9 +19,13 @@ class Route:
     path: str
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     summary: str
-    auth: str = ""  # who may call: "channel", "system", "channel|system", "" (anyone)
+    auth: str = ""  # who may call: "channel", "system", "channel|system", "admin", "" (anyone)
     body: type[BaseModel] | None = None
     ok: int = 200
+    # For /openapi.json, where the tables of http/schemas.py (keyed by handler name) do
+    # not say: the response's component (name, JSON schema) and the query parameters.
+    response: tuple[str, dict[str, Any]] | None = None
+    query: tuple[dict[str, Any], ...] = ()
 
 
 ROUTES: tuple[Route, ...] = (

@@ -9,9 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.db import registry
-from adapters.http.app import init_app
 from adapters.http.keys import HttpConfig
-from ops.wiring import ROUTING
+from ops.bootstrap import product_app
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 
@@ -50,7 +49,7 @@ def http_config() -> HttpConfig:
 
 @pytest.fixture
 async def client(aiohttp_client: Any, engine: sa.Engine, http_config: HttpConfig) -> Any:
-    return await aiohttp_client(init_app(engine, http_config, routing=ROUTING, threads=40))
+    return await aiohttp_client(product_app(engine, http_config, threads=40))
 
 
 async def stock(client: Any, keys: Keys, *adjustments: dict[str, Any]) -> None:

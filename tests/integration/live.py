@@ -18,9 +18,8 @@ import sqlalchemy as sa
 from aiohttp import web
 from hypothesis import HealthCheck, settings
 
-from adapters.http.app import init_app
 from adapters.http.keys import HttpConfig
-from ops.wiring import ROUTING
+from ops.bootstrap import product_app
 
 # Small and derandomized in CI (a run takes seconds and repeats itself); HYPOTHESIS_PROFILE=dev
 # by hand for a real search. Same names as tests/unit/conftest.py.
@@ -41,13 +40,14 @@ def fuzz_settings(ci_examples: int, dev_examples: int) -> settings:
 
 @contextmanager
 def serve(engine: sa.Engine, config: HttpConfig) -> Iterator[str]:
-    """Serve init_app(engine, config) on 127.0.0.1:<free port>; yields the base URL."""
+    """Serve the product's app (ops.bootstrap.product_app) on 127.0.0.1:<free port>;
+    yields the base URL."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
     state: dict[str, Any] = {}
 
     async def start() -> None:
-        runner = web.AppRunner(init_app(engine, config, routing=ROUTING, threads=8))
+        runner = web.AppRunner(product_app(engine, config, threads=8))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

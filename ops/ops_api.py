@@ -1,0 +1,434 @@
+"""/ops: the operator's actions over HTTP, for the dashboard and for scripts.
+
+Served by `ordersync api` beside the product's routes (ops.bootstrap hands them to the
+HTTP app: they use tooling that lives here, in the composition root). Only the admin
+token opens it (Authorization: Bearer <ORDERSYNC_ADMIN_TOKEN>); with no token
+configured, /ops is closed. Every action is audited like its command (via "http"; the
+actor is the admin token, and the name an `X-Operator` header gives, if any).
+
+A replay started here runs in a thread of the API process: the answer is 202 with its id,
+and GET /ops/replays/{id} follows it. If the process stops, the replay is interrupted at
+its checkpoint and is resumed (here or with `ordersync outbox replay --resume ID`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapters.db import audit, replays
+from adapters.http.auth import require
+from adapters.http.jsonutil import dumps
+from adapters.http.keys import CONFIG, ENGINE
+from adapters.http.middleware import json_body
+from adapters.http.problems import ProblemError
+from adapters.http.routes import Route
+from adapters.http.threads import run
+from ops import replay
+from ops.audit import Refused, audited
+
+_OPERATOR = re.compile(r"^[\w .@-]{1,64}$")
+
+
+class Runners:
+    """The replays this process runs in threads, stopped (interrupted) at shutdown."""
+
+    def __init__(self) -> None:
+        self.threads: dict[int, tuple[threading.Thread, threading.Event]] = {}
+
+    def start(self, replay_id: int, target: Callable[[threading.Event], object]) -> None:
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=target, args=(stop,), name=f"ordersync-replay-{replay_id}", daemon=True
+        )
+        self.threads[replay_id] = (thread, stop)
+        thread.start()
+
+    def stop_all(self, timeout: float = 10) -> None:
+        for _, stop in self.threads.values():
+            stop.set()
+        for thread, _ in self.threads.values():
+            thread.join(timeout)
+
+
+RUNNERS = web.AppKey("replay_runners", Runners)
+
+
+def install(app: web.Application) -> None:
+    """What the /ops routes need on the app: the replay runners, stopped at shutdown."""
+    app[RUNNERS] = Runners()
+
+    async def runners(app: web.Application) -> AsyncIterator[None]:
+        yield
+        app[RUNNERS].stop_all()
+
+    app.cleanup_ctx.append(runners)
+
+
+async def operator(request: web.Request) -> str:
+    """The admin, or a problem: 403 while /ops is closed, 401 without the token."""
+    if not request.app[CONFIG].admin_token:
+        raise ProblemError(
+            403, "Forbidden", "the /ops API is closed: set ORDERSYNC_ADMIN_TOKEN to open it"
+        )
+    await require(request, "admin")
+    named = request.headers.get("X-Operator", "").strip()
+    if named and not _OPERATOR.match(named):
+        raise ProblemError(400, "Bad Request", "X-Operator must be 1 to 64 word characters")
+    return f"admin token ({named})" if named else "admin token"
+
+
+def _json(body: object, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=dumps(body), content_type="application/json")
+
+
+async def _audited(
+    request: web.Request,
+    action: str,
+    work: Callable[[Any], object],
+    *,
+    actor: str,
+    filter: dict[str, Any] | None = None,
+    dry_run: bool = False,
+) -> Any:
+    """`work(entry)` on the request thread pool, audited; a refusal is a 409 problem."""
+    engine = request.app[ENGINE]
+
+    def call() -> object:
+        with audited(
+            engine, action, filter=filter, dry_run=dry_run, actor=actor, via="http"
+        ) as entry:
+            try:
+                return work(entry)
+            except replays.ReplayError as error:
+                raise Refused(str(error)) from None
+
+    try:
+        return await run(request, call)
+    except Refused as error:
+        raise ProblemError(409, "Conflict", str(error)) from None
+
+
+# -- outbox ------------------------------------------------------------------------------
+
+
+async def outbox_stats(request: web.Request) -> web.Response:
+    await operator(request)
+    from outbox.stats import backlog, relays
+
+    def read() -> dict[str, Any]:
+        with request.app[ENGINE].connect() as conn:
+            return {"destinations": backlog(conn), "relays": relays(conn)}
+
+    return _json(await run(request, read))
+
+
+class ReplayRequest(BaseModel):
+    """A replay: the mode, the filters of `ordersync outbox replay` (they combine), and
+    `dry_run` to see what would go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["redeliver", "reprocess"]
+    dry_run: bool = False
+    rate: float | None = Field(default=None, gt=0, le=100_000)
+    from_id: int | None = Field(default=None, ge=1)
+    to_id: int | None = Field(default=None, ge=1)
+    since: datetime | None = None
+    until: datetime | None = None
+    orders: list[str] = Field(default_factory=list, max_length=10_000)
+    channel: str | None = Field(default=None, max_length=64)
+    event_types: list[str] = Field(default_factory=list, max_length=64)
+    destinations: list[str] = Field(default_factory=list, max_length=64)
+    statuses: list[str] = Field(default_factory=list, max_length=8)
+
+    def replay_filter(self) -> replays.ReplayFilter:
+        return replays.ReplayFilter(
+            from_id=self.from_id,
+            to_id=self.to_id,
+            since=self.since,
+            until=self.until,
+            orders=tuple(self.orders),
+            channel=self.channel,
+            event_types=tuple(self.event_types),
+            destinations=tuple(self.destinations),
+            statuses=tuple(self.statuses),
+        )
+
+
+async def start_replay(request: web.Request) -> web.Response:
+    actor = await operator(request)
+    body = ReplayRequest.model_validate(json_body(request))
+    flt, engine = body.replay_filter(), request.app[ENGINE]
+    audit_filter = {"mode": body.mode, **flt.as_dict()}
+    if body.dry_run:
+
+        def preview(entry: Any) -> dict[str, Any]:
+            entry.counts = replay.preview(engine, body.mode, flt).counts()
+            return entry.counts  # type: ignore[no-any-return]
+
+        counts = await _audited(
+            request, "outbox.replay", preview, actor=actor, filter=audit_filter, dry_run=True
+        )
+        return _json({"mode": body.mode, "dry_run": True, **counts})
+
+    def plan(entry: Any) -> tuple[int, dict[str, Any]]:
+        replay_id, selection = replay.start(
+            engine, body.mode, flt, created_by=actor, rate=body.rate
+        )
+        entry.counts = {"replay_id": replay_id, **selection.counts()}
+        return replay_id, selection.counts()
+
+    replay_id, counts = await _audited(
+        request, "outbox.replay", plan, actor=actor, filter=audit_filter
+    )
+    _run_in_background(request, replay_id)
+    response = _json({"replay_id": replay_id, "state": "running", **counts}, 202)
+    response.headers["Location"] = f"/ops/replays/{replay_id}"
+    return response
+
+
+def _run_in_background(request: web.Request, replay_id: int) -> None:
+    engine = request.app[ENGINE]
+    request.app[RUNNERS].start(replay_id, lambda stop: replay.run(engine, replay_id, stop=stop))
+
+
+def _replay_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["replay_id"])
+    except ValueError:
+        raise ProblemError(404, "Not Found", "no such replay") from None
+
+
+async def list_replays(request: web.Request) -> web.Response:
+    await operator(request)
+
+    def read() -> list[dict[str, Any]]:
+        with request.app[ENGINE].connect() as conn:
+            return replays.list_replays(conn)
+
+    return _json({"replays": await run(request, read)})
+
+
+async def get_replay(request: web.Request) -> web.Response:
+    await operator(request)
+    replay_id = _replay_id(request)
+
+    def read() -> dict[str, Any] | None:
+        with request.app[ENGINE].connect() as conn:
+            return replays.describe(conn, replay_id)
+
+    found = await run(request, read)
+    if found is None:
+        raise ProblemError(404, "Not Found", f"no replay {replay_id}")
+    return _json(found)
+
+
+async def cancel_replay(request: web.Request) -> web.Response:
+    actor = await operator(request)
+    replay_id = _replay_id(request)
+
+    def cancel(entry: Any) -> dict[str, int]:
+        entry.counts = replay.cancel(request.app[ENGINE], replay_id)
+        return entry.counts  # type: ignore[no-any-return]
+
+    counts = await _audited(
+        request, "outbox.replay.cancel", cancel, actor=actor, filter={"replay_id": replay_id}
+    )
+    return _json({"replay_id": replay_id, "state": "cancelled", **counts})
+
+
+async def resume_replay(request: web.Request) -> web.Response:
+    actor = await operator(request)
+    replay_id = _replay_id(request)
+
+    def check(entry: Any) -> None:
+        with request.app[ENGINE].connect() as conn:
+            found = replays.get(conn, replay_id)
+        if found is None or found.state not in replays.ACTIVE_STATES:
+            state = "missing" if found is None else found.state
+            raise replays.ReplayError(f"replay {replay_id} is {state}; there is nothing to resume")
+
+    await _audited(
+        request, "outbox.replay.resume", check, actor=actor, filter={"replay_id": replay_id}
+    )
+    _run_in_background(request, replay_id)
+    return _json({"replay_id": replay_id, "state": "running"}, 202)
+
+
+# -- destinations --------------------------------------------------------------------------
+
+
+async def list_destinations(request: web.Request) -> web.Response:
+    await operator(request)
+    from adapters.db.breakers import list_destinations as listed
+
+    def read() -> list[dict[str, Any]]:
+        with request.app[ENGINE].connect() as conn:
+            return listed(conn)
+
+    return _json({"destinations": await run(request, read)})
+
+
+class PauseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="paused by an operator", min_length=1, max_length=500)
+
+
+def _destination(request: web.Request) -> str:
+    from actors.systems import SYSTEMS
+
+    name = request.match_info["name"]
+    if name not in SYSTEMS and not (name.startswith("channel:") and 8 < len(name) <= 80):
+        raise ProblemError(404, "Not Found", f"no destination {name!r}")
+    return name
+
+
+async def pause_destination(request: web.Request) -> web.Response:
+    actor = await operator(request)
+    name = _destination(request)
+    body = PauseRequest.model_validate(json_body(request))
+    from actors.probe import pause
+
+    def work(entry: Any) -> None:
+        pause(request.app[ENGINE], name, body.reason)
+        entry.detail = body.reason
+
+    await _audited(request, "destination.pause", work, actor=actor, filter={"destination": name})
+    return _json({"destination": name, "state": "paused", "reason": body.reason})
+
+
+async def resume_destination(request: web.Request) -> web.Response:
+    actor = await operator(request)
+    name = _destination(request)
+    from actors.probe import resume
+
+    def work(entry: Any) -> int:
+        released = resume(request.app[ENGINE], name, reason="resumed by an operator")
+        entry.counts = {"released": released}
+        return released
+
+    released = await _audited(
+        request, "destination.resume", work, actor=actor, filter={"destination": name}
+    )
+    return _json({"destination": name, "state": "closed", "released": released})
+
+
+# -- audit ----------------------------------------------------------------------------------
+
+
+async def list_audit(request: web.Request) -> web.Response:
+    await operator(request)
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 10_000:
+        raise ProblemError(400, "Bad Request", "limit must be an integer from 1 to 10000")
+    action = request.query.get("action") or None
+
+    def read() -> list[dict[str, Any]]:
+        with request.app[ENGINE].connect() as conn:
+            return audit.list_audit(conn, action=action, limit=limit)
+
+    return _json({"entries": await run(request, read)})
+
+
+_LIST = {"type": "object", "additionalProperties": True}
+_LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}
+_ACTION = {"name": "action", "in": "query", "schema": {"type": "string"}}
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        "/ops/outbox/stats",
+        outbox_stats,
+        "Outbox backlog and relays",
+        "admin",
+        response=("OutboxStats", _LIST),
+    ),
+    Route(
+        "POST",
+        "/ops/replays",
+        start_replay,
+        "Start a replay, or dry-run one",
+        "admin",
+        ReplayRequest,
+        202,
+        response=("ReplayStarted", _LIST),
+    ),
+    Route(
+        "GET",
+        "/ops/replays",
+        list_replays,
+        "Replays, newest first",
+        "admin",
+        response=("ReplayList", _LIST),
+    ),
+    Route(
+        "GET",
+        "/ops/replays/{replay_id}",
+        get_replay,
+        "One replay",
+        "admin",
+        response=("Replay", _LIST),
+    ),
+    Route(
+        "POST",
+        "/ops/replays/{replay_id}/cancel",
+        cancel_replay,
+        "Cancel a replay",
+        "admin",
+        response=("ReplayCancelled", _LIST),
+    ),
+    Route(
+        "POST",
+        "/ops/replays/{replay_id}/resume",
+        resume_replay,
+        "Resume a replay",
+        "admin",
+        ok=202,
+        response=("ReplayResumed", _LIST),
+    ),
+    Route(
+        "GET",
+        "/ops/destinations",
+        list_destinations,
+        "Destinations and breakers",
+        "admin",
+        response=("DestinationList", _LIST),
+    ),
+    Route(
+        "POST",
+        "/ops/destinations/{name}/pause",
+        pause_destination,
+        "Pause a destination",
+        "admin",
+        PauseRequest,
+        response=("DestinationPaused", _LIST),
+    ),
+    Route(
+        "POST",
+        "/ops/destinations/{name}/resume",
+        resume_destination,
+        "Resume a destination",
+        "admin",
+        response=("DestinationResumed", _LIST),
+    ),
+    Route(
+        "GET",
+        "/ops/audit",
+        list_audit,
+        "The audit trail, newest first",
+        "admin",
+        response=("AuditList", _LIST),
+        query=(_LIMIT, _ACTION),
+    ),
+)
