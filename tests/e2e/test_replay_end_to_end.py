@@ -57,8 +57,9 @@ def wipe_erp(stack: Stack) -> None:
     assert stack.documents("erp")["count"] == 0
 
 
-def ordersync(stack: Stack, *args: str) -> subprocess.Popen[bytes]:
-    return start(*args, database_url=stack.database_url, **stack.env())
+def ordersync(stack: Stack, command: str) -> subprocess.Popen[bytes]:
+    """`ordersync COMMAND` (split on spaces) on the stack's database and settings."""
+    return start(*command.split(), database_url=stack.database_url, **stack.env())
 
 
 def finished(process: subprocess.Popen[bytes], timeout: float = 60) -> str:
@@ -104,21 +105,12 @@ def test_a_wiped_erp_gets_exactly_its_documents_back_and_a_redeliver_sends_nothi
 
     wipe_erp(stack)
 
-    dry = finished(
-        ordersync(
-            stack, "outbox", "replay", "--reprocess", "--destination", "erp", "--dry-run", "--json"
-        )
-    )
+    dry = finished(ordersync(stack, "outbox replay --reprocess --destination erp --dry-run --json"))
     assert json.loads(dry[dry.index("{") :])["by_destination"] == {"erp": 25}
     assert stack.documents("erp")["count"] == 0  # a dry run sends nothing
 
-    done = last_json(
-        finished(
-            ordersync(
-                stack, "outbox", "replay", "--reprocess", "--destination", "erp", "--yes", "--json"
-            )
-        )
-    )
+    replayed = ordersync(stack, "outbox replay --reprocess --destination erp --yes --json")
+    done = last_json(finished(replayed))
     assert (done["state"], done["released"]) == ("done", 25)
     wait_until(
         lambda: sum(erp_sales_orders(stack).values()) >= 25 and stack.settled(),
@@ -133,13 +125,8 @@ def test_a_wiped_erp_gets_exactly_its_documents_back_and_a_redeliver_sends_nothi
     assert stack.documents("wms")["count"] == wms_before  # only the ERP was replayed to
 
     calls_before = stack.calls("erp")["total"]
-    again = last_json(
-        finished(
-            ordersync(
-                stack, "outbox", "replay", "--redeliver", "--destination", "erp", "--yes", "--json"
-            )
-        )
-    )
+    redelivered = ordersync(stack, "outbox replay --redeliver --destination erp --yes --json")
+    again = last_json(finished(redelivered))
     assert again["released"] == 25
 
     def republished_and_idle() -> bool:
@@ -160,18 +147,7 @@ def test_a_replay_killed_halfway_and_resumed_delivers_every_document_once(stack:
     orders = place(stack, "KILL", 40)
     wait_until(stack.settled, 60, "every delivery applied")
     wipe_erp(stack)
-    runner = ordersync(
-        stack,
-        "outbox",
-        "replay",
-        "--reprocess",
-        "--destination",
-        "erp",
-        "--rate",
-        "10",
-        "--yes",
-        "--json",
-    )
+    runner = ordersync(stack, "outbox replay --reprocess --destination erp --rate 10 --yes --json")
 
     def replay_started() -> Any:
         with stack.engine.connect() as conn:
@@ -185,9 +161,7 @@ def test_a_replay_killed_halfway_and_resumed_delivers_every_document_once(stack:
     replay_id = replay_started().id
     killed = replay_row(stack, replay_id)
     assert killed.state == "running" and 10 <= killed.released < 40  # a crash, mid-way
-    resumed = last_json(
-        finished(ordersync(stack, "outbox", "replay", "--resume", str(replay_id), "--json"))
-    )
+    resumed = last_json(finished(ordersync(stack, f"outbox replay --resume {replay_id} --json")))
     assert (resumed["state"], resumed["released"]) == ("done", 40)
     assert generations(stack, "erp") == Counter({1: 40})  # every row released once
     wait_until(
@@ -218,18 +192,7 @@ def test_a_reprocess_with_new_events_of_the_same_orders_keeps_each_orders_order(
             ).scalar_one() == len(orders)
 
     wait_until(sales_orders_applied, 60, "the sales orders applied")
-    runner = ordersync(
-        stack,
-        "outbox",
-        "replay",
-        "--reprocess",
-        "--destination",
-        "erp",
-        "--rate",
-        "8",
-        "--yes",
-        "--json",
-    )
+    runner = ordersync(stack, "outbox replay --reprocess --destination erp --rate 8 --yes --json")
     wait_until(lambda: _held_cursors(stack) > 0, 30, "the replay holding its orders")
     stack.faults("wms", hold_all=False)
     stack.release("wms")  # the shipments now come back: invoices, new ERP events
