@@ -88,7 +88,13 @@ def dlq() -> None:
 @dlq.command("list")
 @filter_options
 @click.option("--include-resolved", is_flag=True, help="Also those already requeued or purged.")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=1000,
+    show_default=True,
+    help="At most this many (the oldest).",
+)
 @json_option
 def dlq_list(include_resolved: bool, limit: int, as_json: bool, **filters: Any) -> None:
     """List dead letters, oldest first (unresolved ones only, unless --include-resolved)."""
@@ -185,9 +191,9 @@ def _run(
                         raise audit.Refused(f"{verb} of {len(letters)} not confirmed")
                 report = act(engine, letters)
                 entry.counts = report.counts(done)
+                _print_report(verb, done, report, as_json)
         except audit.Refused as refused:
             raise click.ClickException(str(refused)) from None
-    _print_report(verb, done, report, as_json)
 
 
 def _print_dry_run(verb: str, letters: list[dict[str, Any]], as_json: bool) -> None:
