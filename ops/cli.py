@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ops.commands import audit, operations, processes, registration
+from ops.commands import audit, dead_letters, operations, processes, registration
 
 
 @click.group()
@@ -31,7 +31,7 @@ for command in (
     processes.worker,
     processes.sim,
     processes.demo,
-    operations.dlq,
+    dead_letters.dlq,
     operations.destination,
     operations.outbox,
     audit.audit,

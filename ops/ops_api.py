@@ -30,7 +30,7 @@ from adapters.http.middleware import json_body
 from adapters.http.problems import ProblemError
 from adapters.http.routes import Route
 from adapters.http.threads import run
-from ops import replay
+from ops import destinations, replay
 from ops.audit import Refused, audited
 
 _OPERATOR = re.compile(r"^[\w .@-]{1,64}$")
@@ -267,11 +267,10 @@ async def resume_replay(request: web.Request) -> web.Response:
 
 async def list_destinations(request: web.Request) -> web.Response:
     await operator(request)
-    from adapters.db.breakers import list_destinations as listed
 
     def read() -> list[dict[str, Any]]:
         with request.app[ENGINE].connect() as conn:
-            return listed(conn)
+            return destinations.listed(conn)
 
     return _json({"destinations": await run(request, read)})
 
@@ -282,18 +281,21 @@ class PauseRequest(BaseModel):
     reason: str = Field(default="paused by an operator", min_length=1, max_length=500)
 
 
-def _destination(request: web.Request) -> str:
-    from actors.systems import SYSTEMS
-
+async def _destination(request: web.Request) -> str:
     name = request.match_info["name"]
-    if name not in SYSTEMS and not (name.startswith("channel:") and 8 < len(name) <= 80):
-        raise ProblemError(404, "Not Found", f"no destination {name!r}")
+
+    def known() -> bool:
+        with request.app[ENGINE].connect() as conn:
+            return destinations.is_known(conn, name)
+
+    if not await run(request, known):
+        raise ProblemError(404, "Not Found", destinations.unknown_message(name))
     return name
 
 
 async def pause_destination(request: web.Request) -> web.Response:
     actor = await operator(request)
-    name = _destination(request)
+    name = await _destination(request)
     body = PauseRequest.model_validate(json_body(request))
     from actors.probe import pause
 
@@ -307,7 +309,7 @@ async def pause_destination(request: web.Request) -> web.Response:
 
 async def resume_destination(request: web.Request) -> web.Response:
     actor = await operator(request)
-    name = _destination(request)
+    name = await _destination(request)
     from actors.probe import resume
 
     def work(entry: Any) -> int:

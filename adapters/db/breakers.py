@@ -4,7 +4,6 @@ consecutive failures open it, the health probe or an operator closes it again.""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -93,6 +92,6 @@ def destinations_needing_probe(conn: sa.Connection) -> list[str]:
     return list(conn.execute(sa.select(t.c.name).where(t.c.state == "open", due)).scalars())
 
 
-def list_destinations(conn: sa.Connection) -> list[dict[str, Any]]:
-    t = destinations_table
-    return [row._asdict() for row in conn.execute(sa.select(t).order_by(t.c.name))]
+def breaker_exists(conn: sa.Connection, destination: str) -> bool:
+    """Whether the destination has a breaker row (it failed, or was paused, once)."""
+    return conn.execute(_BREAKER_STATE, {"destination": destination}).first() is not None

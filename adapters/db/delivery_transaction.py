@@ -102,7 +102,7 @@ WITH inbox_row AS (
     WHERE %(chained)s AND destination = %(destination)s
       AND aggregate_type = %(aggregate_type)s AND aggregate_id = %(aggregate_id)s
       AND status = 'parked'
-      AND (CASE WHEN %(last_step)s THEN sequence = %(held_sequence)s AND blocked_by IS NULL
+      AND (CASE WHEN %(last_step)s THEN sequence = %(held_sequence)s
                 ELSE replay_id = %(replay_id)s AND replay_step = %(replay_step)s + 1 END)
     RETURNING 1
 ), breaker AS (

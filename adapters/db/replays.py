@@ -419,15 +419,15 @@ _CUT_CHAINS = sa.text(
         WHERE c.replay_id = :r AND c.destination = r.destination
           AND c.aggregate_type = r.aggregate_type AND c.aggregate_id = r.aggregate_id
         RETURNING c.destination, c.aggregate_type, c.aggregate_id, c.last_sequence,
-                  c.replay_id
+                  c.replay_id, c.blocked_by
     ), freed AS (
         UPDATE outbox_deliveries d
-        SET status = 'pending', published_at = NULL, updated_at = now()
+        SET status = 'pending', published_at = NULL, blocked_by = NULL, updated_at = now()
         FROM cut
-        WHERE cut.replay_id IS NULL AND d.destination = cut.destination
+        WHERE cut.replay_id IS NULL AND cut.blocked_by IS NULL
+          AND d.destination = cut.destination
           AND d.aggregate_type = cut.aggregate_type AND d.aggregate_id = cut.aggregate_id
           AND d.sequence = cut.last_sequence + 1 AND d.status = 'parked'
-          AND d.blocked_by IS NULL
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM cut) AS chains, (SELECT count(*) FROM freed) AS freed,
@@ -449,6 +449,56 @@ def cancel(conn: sa.Connection, replay_id: int) -> dict[str, int]:
     ).one()
     set_state(conn, replay_id, "cancelled")
     return {"released": int(replay.released), "chains cut": int(row.chains)}
+
+
+# A chain's step given up on (its dead letter purged): the chain goes on as if it were
+# applied — the hold moves to the next step, or ends and lets the live messages go.
+_PASS_STEP = sa.text(
+    """
+    WITH step AS (
+        SELECT replay_id, replay_step FROM outbox_deliveries
+        WHERE event_id = :event_id AND destination = :destination
+    ), passed AS (
+        UPDATE consumer_cursors c
+        SET replay_step = c.replay_step + 1, updated_at = now(),
+            replay_id = CASE WHEN c.replay_step + 1 >= c.replay_steps THEN NULL
+                             ELSE c.replay_id END
+        FROM step
+        WHERE c.destination = :destination AND c.aggregate_type = :aggregate_type
+          AND c.aggregate_id = :aggregate_id AND c.replay_id = step.replay_id
+          AND c.replay_step + 1 = step.replay_step
+        RETURNING c.replay_id AS still, c.last_sequence, step.replay_id AS r,
+                  step.replay_step AS s
+    ), freed AS (
+        UPDATE outbox_deliveries d
+        SET status = 'pending', published_at = NULL, blocked_by = NULL, updated_at = now()
+        FROM passed
+        WHERE d.destination = :destination AND d.aggregate_type = :aggregate_type
+          AND d.aggregate_id = :aggregate_id AND d.status = 'parked'
+          AND (CASE WHEN passed.still IS NULL THEN d.sequence = passed.last_sequence + 1
+                    ELSE d.replay_id = passed.r AND d.replay_step = passed.s + 1 END)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM passed) AS passed, (SELECT count(*) FROM freed) AS freed
+    """
+)
+
+
+def pass_chain_step(
+    conn: sa.Connection, destination: str, aggregate_type: str, aggregate_id: str, event_id: Any
+) -> int:
+    """Skip a reprocess chain's step that will never be applied (purged); returns how many
+    parked messages that released (the next step, or the live one behind the hold)."""
+    row = conn.execute(
+        _PASS_STEP,
+        {
+            "destination": destination,
+            "aggregate_type": aggregate_type,
+            "aggregate_id": aggregate_id,
+            "event_id": event_id,
+        },
+    ).one()
+    return int(row.freed)
 
 
 _DELIVERED = sa.text(

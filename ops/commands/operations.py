@@ -1,32 +1,19 @@
-"""The operator's commands: dead letters, destinations and their breakers, the outbox."""
+"""The operator's commands: destinations and their breakers, the outbox (dead letters:
+ops.commands.dead_letters)."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC
+from typing import Any
 
 import click
+import sqlalchemy as sa
 
-from actors.systems import SYSTEMS
-from ops import bootstrap
+from adapters.db.destination_status import BACKLOG_STATUSES
+from ops import audit, destinations
 from ops.commands import replay
-from ops.commands.support import connection, json_option, print_rows, settings
-
-
-@click.group()
-def dlq() -> None:
-    """Dead letters: poison messages, recorded with their reason."""
-
-
-@dlq.command("list")
-@click.option("--destination", help=f"Only this destination ({', '.join(SYSTEMS)}, channel:NAME).")
-@json_option
-def dlq_list(destination: str | None, as_json: bool) -> None:
-    """List dead letters."""
-    from adapters.db.dead_letters import list_dead_letters
-
-    with connection() as conn:
-        rows = list_dead_letters(conn, destination)
-    print_rows(rows, as_json, "dead letters")
+from ops.commands.support import connection, database, json_option, print_rows
 
 
 @click.group()
@@ -37,26 +24,55 @@ def destination() -> None:
 @destination.command("list")
 @json_option
 def destination_list(as_json: bool) -> None:
-    """Breaker state per destination (only destinations that ever failed or were paused)."""
-    from adapters.db.breakers import list_destinations
-
+    """Every destination (the systems, each active channel, any with a breaker or a
+    backlog): breaker state, failures, reason, retry_at, the backlog by status (pending,
+    published, waiting, parked) and the age of the oldest waiting delivery."""
     with connection() as conn:
-        rows = list_destinations(conn)
-    print_rows(rows, as_json, "destinations")
+        rows = destinations.listed(conn)
+    print_rows(rows if as_json else [_destination_line(r) for r in rows], as_json, "destinations")
+
+
+def _destination_line(row: dict[str, Any]) -> dict[str, Any]:
+    """A destination as a table row (the JSON has every figure in a field of its own)."""
+    state = row["state"]
+    if row["retry_at"] is not None:
+        state += f" (not before {row['retry_at'].astimezone(UTC):%H:%M:%S} UTC)"
+    waiting = row["oldest_waiting_s"]
+    return {
+        "destination": row["destination"],
+        "breaker": state,
+        "failures": row["failures"],
+        "backlog": row["backlog"],
+        "of which": " ".join(f"{s}={row[s]}" for s in BACKLOG_STATUSES if row[s]),
+        "oldest waiting": "" if waiting is None else f"{waiting:.0f}s",
+        "reason": row["reason"],
+    }
+
+
+def _known_destination(engine: sa.Engine, name: str) -> None:
+    with engine.connect() as conn:
+        if not destinations.is_known(conn, name):
+            raise audit.Refused(destinations.unknown_message(name))
 
 
 @destination.command("pause")
 @click.argument("name")
-@click.option("--reason", default="paused by an operator", show_default=True)
+@click.option(
+    "--reason", default="paused by an operator", show_default=True, help="Why (shown in list)."
+)
 def destination_pause(name: str, reason: str) -> None:
     """Stop delivering to NAME; its messages wait in the database until `resume`."""
     from actors.probe import pause
 
-    engine = bootstrap.engine_for(settings())
-    try:
-        pause(engine, name, reason)
-    finally:
-        engine.dispose()
+    with database() as engine:
+        try:
+            with audit.audited(
+                engine, "destination.pause", filter={"destination": name, "reason": reason}
+            ):
+                _known_destination(engine, name)
+                pause(engine, name, reason)
+        except audit.Refused as refused:
+            raise click.ClickException(str(refused)) from None
     click.echo(f"{name} paused")
 
 
@@ -66,11 +82,14 @@ def destination_resume(name: str) -> None:
     """Deliver to NAME again, starting with what waited for it (in sequence order)."""
     from actors.probe import resume
 
-    engine = bootstrap.engine_for(settings())
-    try:
-        released = resume(engine, name, reason="resumed by an operator")
-    finally:
-        engine.dispose()
+    with database() as engine:
+        try:
+            with audit.audited(engine, "destination.resume", filter={"destination": name}) as entry:
+                _known_destination(engine, name)
+                released = resume(engine, name, reason="resumed by an operator")
+                entry.counts = {"released": released}
+        except audit.Refused as refused:
+            raise click.ClickException(str(refused)) from None
     click.echo(f"{name} resumed; {released} waiting deliveries released")
 
 

@@ -38,8 +38,17 @@ def connection() -> Iterator[sa.Connection]:
     """A committed-on-success connection to the configured database, with readable errors."""
     engine = bootstrap.engine_for(settings())
     try:
-        with engine.begin() as conn:
+        with database_errors(), engine.begin() as conn:
             yield conn
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """The database's failures as readable errors (no traceback)."""
+    try:
+        yield
     except registry.RegistryError as error:
         raise click.ClickException(str(error)) from None
     except (exc.ProgrammingError, exc.OperationalError) as error:
@@ -50,8 +59,6 @@ def connection() -> Iterator[sa.Connection]:
                 "run `ordersync db upgrade` first"
             ) from None
         raise click.ClickException(f"cannot reach the database: {error.orig}") from None
-    finally:
-        engine.dispose()
 
 
 def json_option(fn: F) -> F:
@@ -93,3 +100,15 @@ def parse_time(text: str) -> datetime:
 def engine() -> sa.Engine:
     """An engine on the configured database (the caller disposes of it)."""
     return bootstrap.engine_for(settings())
+
+
+@contextmanager
+def database() -> Iterator[sa.Engine]:
+    """An engine on the configured database for an action of several transactions (an
+    audited one), with readable errors; disposed of at the end."""
+    opened = engine()
+    try:
+        with database_errors():
+            yield opened
+    finally:
+        opened.dispose()

@@ -189,11 +189,14 @@ def test_a_rejected_document_is_one_dead_letter_and_other_orders_flow(stack: Sta
             "id": dead.id,
             "destination": "erp",
             "event_type": "order.accepted",
+            "aggregate_type": "order",
             "aggregate_id": rejected["id"],
             "sequence": 1,
             "attempts": dead.attempts,
+            "error_class": "rejected",
             "error": dead.error,
             "created_at": str(dead.created_at),
+            "state": "unresolved",
         }
     ]
 

@@ -139,7 +139,7 @@ async def test_pausing_and_resuming_a_destination_over_http_is_audited(
     )
     assert paused.status == 200, await paused.text()
     listed = await (await client.get("/ops/destinations", headers=ADMIN)).json()
-    assert any(d["name"] == "erp" and d["state"] == "paused" for d in listed["destinations"])
+    assert any(d["destination"] == "erp" and d["state"] == "paused" for d in listed["destinations"])
     resumed = await client.post("/ops/destinations/erp/resume", headers=ADMIN)
     assert (await resumed.json())["state"] == "closed"
     unknown = await client.post("/ops/destinations/ftp/pause", json={}, headers=ADMIN)

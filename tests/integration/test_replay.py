@@ -396,3 +396,42 @@ def test_a_rate_bounds_how_fast_rows_are_released(engine: sa.Engine) -> None:
     took = time.monotonic() - began
     assert summary.released == 30
     assert took >= 30 / 50  # at least as long as its count says
+
+
+# -- a chain step that dies -------------------------------------------------------------------
+
+
+def test_a_reprocessed_step_that_dies_holds_its_chain_until_requeued_or_purged(
+    engine: sa.Engine,
+) -> None:
+    from adapters.db.dead_letters import DeadLetterFilter, list_dead_letters
+    from adapters.systems.errors import PermanentError
+    from ops import dead_letters
+
+    system = delivered_orders(engine, aggregates=1, events_each=3)
+    replay_id, _ = replay.start(engine, "reprocess", ReplayFilter(orders=("o-0",)), created_by="t")
+    write_live_event(engine, "o-0", 4)
+    replay.run(engine, replay_id)
+
+    def rejecting_step_2(envelope: Envelope) -> None:
+        if envelope.generation == 1 and envelope.sequence == 2:
+            raise PermanentError("rejected (HTTP 422)")
+        system(envelope)
+
+    while batch := unpublished(engine, "wms"):
+        for envelope in batch:
+            deliver(engine, envelope, rejecting_step_2)
+    statuses = {k: r.status for k, r in ledger(engine, "wms").items()}
+    assert statuses == {
+        ("o-0", 1): "applied",
+        ("o-0", 2): "dead",
+        ("o-0", 3): "parked",  # the chain's next step, behind the dead one
+        ("o-0", 4): "parked",  # the live event, behind the hold
+    }
+    with engine.connect() as conn:
+        letters = list_dead_letters(conn, DeadLetterFilter())
+    report = dead_letters.purge(engine, letters, "the ERP has it already")
+    assert report.released == 1
+    deliver_all(engine, "wms", system)
+    assert system.applied[3:] == [("o-0", 1, 1), ("o-0", 3, 1), ("o-0", 4, 0)]
+    assert cursor(engine, "wms", "o-0").replay_id is None
