@@ -23,6 +23,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.db import audit, replays
+from adapters.db.dead_letter_aggregate import surroundings
+from adapters.db.dead_letters import ERROR_CLASSES, DeadLetterFilter, dead_letter
+from adapters.db.dead_letters import list_dead_letters as dead_letter_rows
 from adapters.http.auth import require
 from adapters.http.jsonutil import dumps
 from adapters.http.keys import CONFIG, ENGINE
@@ -30,7 +33,7 @@ from adapters.http.middleware import json_body
 from adapters.http.problems import ProblemError
 from adapters.http.routes import Route
 from adapters.http.threads import run
-from ops import destinations, replay
+from ops import dead_letters, destinations, replay
 from ops.audit import Refused, audited
 
 _OPERATOR = re.compile(r"^[\w .@-]{1,64}$")
@@ -323,6 +326,132 @@ async def resume_destination(request: web.Request) -> web.Response:
     return _json({"destination": name, "state": "closed", "released": released})
 
 
+# -- dead letters ---------------------------------------------------------------------------
+
+
+class DeadLetterSelection(BaseModel):
+    """Which dead letters: `ids`, or the filters of `ordersync dlq list`, or `all`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[int] = Field(default_factory=list, max_length=10_000)
+    all: bool = False
+    destinations: list[str] = Field(default_factory=list, max_length=64)
+    error_classes: list[str] = Field(default_factory=list, max_length=8)
+    orders: list[str] = Field(default_factory=list, max_length=10_000)
+    since: datetime | None = None
+    until: datetime | None = None
+    dry_run: bool = False
+
+    def where(self) -> DeadLetterFilter | None:
+        chosen = [bool(self.ids), self.all, bool(self.filtered())]
+        if sum(chosen) != 1:
+            raise ProblemError(
+                422, "Unprocessable Content", "give exactly one of ids, a filter, or all: true"
+            )
+        unknown = set(self.error_classes) - set(ERROR_CLASSES)
+        if unknown:
+            known = ", ".join(ERROR_CLASSES)
+            raise ProblemError(
+                422, "Unprocessable Content", f"unknown error class(es) {sorted(unknown)}: {known}"
+            )
+        return None if self.ids else DeadLetterFilter(**self.filtered())
+
+    def filtered(self) -> dict[str, Any]:
+        given = {
+            "destinations": tuple(self.destinations),
+            "error_classes": tuple(self.error_classes),
+            "aggregate_ids": tuple(self.orders),
+            "since": self.since,
+            "until": self.until,
+        }
+        return {k: v for k, v in given.items() if v}
+
+
+class PurgeRequest(DeadLetterSelection):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _dead_letter_filter(request: web.Request) -> DeadLetterFilter:
+    q = request.query
+    classes = tuple(q.getall("error_class", []))
+    if set(classes) - set(ERROR_CLASSES):
+        raise ProblemError(400, "Bad Request", f"error_class is one of {', '.join(ERROR_CLASSES)}")
+    return DeadLetterFilter(
+        destinations=tuple(q.getall("destination", [])),
+        error_classes=classes,
+        aggregate_ids=tuple(q.getall("order", [])),
+        include_resolved=q.get("include_resolved", "false") == "true",
+    )
+
+
+async def list_dead_letters(request: web.Request) -> web.Response:
+    await operator(request)
+    where = _dead_letter_filter(request)
+
+    def read() -> list[dict[str, Any]]:
+        with request.app[ENGINE].connect() as conn:
+            return dead_letter_rows(conn, where)
+
+    return _json({"dead_letters": await run(request, read)})
+
+
+async def get_dead_letter(request: web.Request) -> web.Response:
+    await operator(request)
+    try:
+        letter_id = int(request.match_info["dead_letter_id"])
+    except ValueError:
+        raise ProblemError(404, "Not Found", "no such dead letter") from None
+
+    def read() -> dict[str, Any] | None:
+        with request.app[ENGINE].connect() as conn:
+            letter = dead_letter(conn, letter_id)
+            return None if letter is None else {**letter, **surroundings(conn, letter)}
+
+    found = await run(request, read)
+    if found is None:
+        raise ProblemError(404, "Not Found", f"no dead letter with id {letter_id}")
+    return _json(found)
+
+
+async def _act_on_dead_letters(
+    request: web.Request, body: DeadLetterSelection, action: str, verb: str
+) -> web.Response:
+    actor = await operator(request)
+    where, engine = body.where(), request.app[ENGINE]
+
+    def work(entry: Any) -> dict[str, Any]:
+        with engine.connect() as conn:
+            letters = dead_letters.select(conn, body.ids, where)
+        if body.dry_run:
+            entry.counts = {"selected": len(letters)}
+            return {"dry_run": True, "selected": [letter["id"] for letter in letters]}
+        if isinstance(body, PurgeRequest):
+            report = dead_letters.purge(engine, letters, body.reason)
+            entry.detail = body.reason
+        else:
+            report = dead_letters.requeue(engine, letters)
+        entry.counts = report.counts(verb)
+        outcomes = [{"id": r.id, "outcome": r.outcome} for r in report.results]
+        return {**entry.counts, "results": outcomes}
+
+    audit_filter = {"ids": body.ids, "all": body.all, **body.filtered()}
+    done = await _audited(
+        request, action, work, actor=actor, filter=audit_filter, dry_run=body.dry_run
+    )
+    return _json(done)
+
+
+async def requeue_dead_letters(request: web.Request) -> web.Response:
+    body = DeadLetterSelection.model_validate(json_body(request))
+    return await _act_on_dead_letters(request, body, "dlq.requeue", dead_letters.REQUEUED)
+
+
+async def purge_dead_letters(request: web.Request) -> web.Response:
+    body = PurgeRequest.model_validate(json_body(request))
+    return await _act_on_dead_letters(request, body, "dlq.purge", dead_letters.PURGED)
+
+
 # -- audit ----------------------------------------------------------------------------------
 
 
@@ -346,91 +475,55 @@ async def list_audit(request: web.Request) -> web.Response:
 _LIST = {"type": "object", "additionalProperties": True}
 _LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}
 _ACTION = {"name": "action", "in": "query", "schema": {"type": "string"}}
+_DEAD_LETTER_QUERY = tuple(
+    {"name": name, "in": "query", "schema": schema}
+    for name, schema in (
+        ("destination", {"type": "string"}),
+        ("error_class", {"type": "string", "enum": list(ERROR_CLASSES)}),
+        ("order", {"type": "string"}),
+        ("include_resolved", {"type": "string", "enum": ["true", "false"]}),
+    )
+)
+
+
+def _admin(
+    method: str,
+    path: str,
+    handler: Callable[[web.Request], Any],
+    summary: str,
+    body: type[BaseModel] | None = None,
+    ok: int = 200,
+    query: tuple[dict[str, Any], ...] = (),
+) -> Route:
+    """An /ops route: admin only, a JSON object back (its component named after the
+    handler: list_replays → ListReplays)."""
+    component = "".join(part.title() for part in handler.__name__.split("_"))
+    return Route(method, path, handler, summary, "admin", body, ok, (component, _LIST), query)
+
 
 ROUTES: tuple[Route, ...] = (
-    Route(
-        "GET",
-        "/ops/outbox/stats",
-        outbox_stats,
-        "Outbox backlog and relays",
-        "admin",
-        response=("OutboxStats", _LIST),
-    ),
-    Route(
+    _admin("GET", "/ops/outbox/stats", outbox_stats, "Outbox backlog and relays"),
+    _admin("POST", "/ops/replays", start_replay, "Start or dry-run a replay", ReplayRequest, 202),
+    _admin("GET", "/ops/replays", list_replays, "Replays, newest first"),
+    _admin("GET", "/ops/replays/{replay_id}", get_replay, "One replay"),
+    _admin("POST", "/ops/replays/{replay_id}/cancel", cancel_replay, "Cancel a replay"),
+    _admin("POST", "/ops/replays/{replay_id}/resume", resume_replay, "Resume one", ok=202),
+    _admin("GET", "/ops/destinations", list_destinations, "Destinations and their breakers"),
+    _admin("POST", "/ops/destinations/{name}/pause", pause_destination, "Pause", PauseRequest),
+    _admin("POST", "/ops/destinations/{name}/resume", resume_destination, "Resume"),
+    _admin("GET", "/ops/dead-letters", list_dead_letters, "Dead letters", query=_DEAD_LETTER_QUERY),
+    _admin("GET", "/ops/dead-letters/{dead_letter_id}", get_dead_letter, "One dead letter"),
+    _admin(
         "POST",
-        "/ops/replays",
-        start_replay,
-        "Start a replay, or dry-run one",
-        "admin",
-        ReplayRequest,
-        202,
-        response=("ReplayStarted", _LIST),
+        "/ops/dead-letters/requeue",
+        requeue_dead_letters,
+        "Requeue dead letters (ids, a filter, or all)",
+        DeadLetterSelection,
     ),
-    Route(
-        "GET",
-        "/ops/replays",
-        list_replays,
-        "Replays, newest first",
-        "admin",
-        response=("ReplayList", _LIST),
+    _admin(
+        "POST", "/ops/dead-letters/purge", purge_dead_letters, "Purge, with a reason", PurgeRequest
     ),
-    Route(
-        "GET",
-        "/ops/replays/{replay_id}",
-        get_replay,
-        "One replay",
-        "admin",
-        response=("Replay", _LIST),
-    ),
-    Route(
-        "POST",
-        "/ops/replays/{replay_id}/cancel",
-        cancel_replay,
-        "Cancel a replay",
-        "admin",
-        response=("ReplayCancelled", _LIST),
-    ),
-    Route(
-        "POST",
-        "/ops/replays/{replay_id}/resume",
-        resume_replay,
-        "Resume a replay",
-        "admin",
-        ok=202,
-        response=("ReplayResumed", _LIST),
-    ),
-    Route(
-        "GET",
-        "/ops/destinations",
-        list_destinations,
-        "Destinations and breakers",
-        "admin",
-        response=("DestinationList", _LIST),
-    ),
-    Route(
-        "POST",
-        "/ops/destinations/{name}/pause",
-        pause_destination,
-        "Pause a destination",
-        "admin",
-        PauseRequest,
-        response=("DestinationPaused", _LIST),
-    ),
-    Route(
-        "POST",
-        "/ops/destinations/{name}/resume",
-        resume_destination,
-        "Resume a destination",
-        "admin",
-        response=("DestinationResumed", _LIST),
-    ),
-    Route(
-        "GET",
-        "/ops/audit",
-        list_audit,
-        "The audit trail, newest first",
-        "admin",
-        response=("AuditList", _LIST),
-        query=(_LIMIT, _ACTION),
+    _admin(
+        "GET", "/ops/audit", list_audit, "The audit trail, newest first", query=(_LIMIT, _ACTION)
     ),
 )

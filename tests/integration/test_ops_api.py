@@ -151,3 +151,58 @@ async def test_pausing_and_resuming_a_destination_over_http_is_audited(
     ]
     bad = await client.get("/ops/audit?limit=0", headers=ADMIN)
     assert bad.status == 400
+
+
+async def test_dead_letters_over_http_listed_shown_requeued_and_purged(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    from tests.dead_letters import Recorder, relay_and_deliver
+    from tests.integration.test_dead_letter_requeue import poisoned
+
+    poisoned(engine, aggregates=3)  # o-0…o-2: each one's first wms message dead
+    response = await client.get("/ops/dead-letters?destination=wms", headers=ADMIN)
+    listed = await response.json()
+    assert response.status == 200, listed
+    letters = {d["aggregate_id"]: d["id"] for d in listed["dead_letters"]}
+    assert sorted(letters) == ["o-0", "o-1", "o-2"]
+    shown = await client.get(f"/ops/dead-letters/{letters['o-0']}", headers=ADMIN)
+    assert shown.status == 200 and (await shown.json())["aggregate_id"] == "o-0"
+    assert (await client.get("/ops/dead-letters/999", headers=ADMIN)).status == 404
+
+    for body in ({}, {"ids": [1], "all": True}, {"all": True, "error_classes": ["cosmic"]}):
+        bad = await client.post("/ops/dead-letters/requeue", json=body, headers=ADMIN)
+        assert bad.status == 422, body
+    no_reason = await client.post("/ops/dead-letters/purge", json={"all": True}, headers=ADMIN)
+    assert no_reason.status == 422
+
+    dry = await client.post(
+        "/ops/dead-letters/requeue", json={"ids": [letters["o-0"]], "dry_run": True}, headers=ADMIN
+    )
+    assert (await dry.json())["selected"] == [letters["o-0"]]
+    requeued = await client.post(
+        "/ops/dead-letters/requeue", json={"ids": [letters["o-0"]]}, headers=ADMIN
+    )
+    assert (await requeued.json())["requeued"] == 1
+    again = await client.post(
+        "/ops/dead-letters/requeue", json={"ids": [letters["o-0"]]}, headers=ADMIN
+    )
+    assert (await again.json())["requeued"] == 0  # requeued twice, sent once
+    purged = await client.post(
+        "/ops/dead-letters/purge",
+        json={"orders": ["o-1", "o-2"], "reason": "cancelled upstream"},
+        headers=ADMIN,
+    )
+    assert (await purged.json())["purged"] == 2
+    system = Recorder()
+    relay_and_deliver(engine, system)
+    applied = [(a, s) for _, a, s in system.applied]
+    assert {a for a, _ in applied} == {"o-0", "o-1", "o-2"}
+    assert [s for a, s in applied if a == "o-0"] == [1, 2, 3]  # requeued, then its successors
+    assert [s for a, s in applied if a == "o-1"] == [2, 3]  # purged: it goes on without it
+    trail = [(e.action, e.dry_run, e.outcome, e.detail) for e in audit_rows(engine)]
+    assert trail == [
+        ("dlq.requeue", True, "ok", None),
+        ("dlq.requeue", False, "ok", None),
+        ("dlq.requeue", False, "ok", None),
+        ("dlq.purge", False, "ok", "cancelled upstream"),
+    ]
