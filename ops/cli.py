@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ops.commands import audit, operations, processes, registration
+from ops.commands import audit, operations, processes, registration, retention
 
 
 @click.group()
@@ -35,8 +35,10 @@ for command in (
     operations.destination,
     operations.outbox,
     audit.audit,
+    retention.maintenance,
     registration.channel,
     registration.system,
     registration.location,
 ):
     main.add_command(command)
+operations.outbox.add_command(retention.outbox_prune)
