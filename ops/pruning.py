@@ -97,20 +97,22 @@ def prune(
     with audited(engine, "outbox.prune", filter=audit_filter, dry_run=dry_run) as entry:
         refuse_short_window(ages, dedup_window)
         report = Report(dry_run)
-        with engine.connect() as conn:  # the database's clock: created_at is its now()
-            now = conn.execute(sa.select(sa.func.now())).scalar_one()
-        for kind, (step, counted) in _KINDS.items():
-            age = getattr(ages, kind)
-            if age is None or report.interrupted:
-                continue
-            report.cutoffs[kind] = now - age
-            _walk(engine, report, kind, step, counted, batch, stop)
-        if not dry_run and not report.interrupted:
-            report.vacuumed = [t for t, n in report.rows.items() if n]
-            retention.vacuum(engine, report.vacuumed)
-        entry.counts = {**report.rows, "batches": sum(report.batches.values())}
-        if report.interrupted:
-            entry.detail = "stopped between batches (a signal); the rest is left for next time"
+        try:
+            with engine.connect() as conn:  # the database's clock: created_at is its now()
+                now = conn.execute(sa.select(sa.func.now())).scalar_one()
+            for kind, (step, counted) in _KINDS.items():
+                age = getattr(ages, kind)
+                if age is None or report.interrupted:
+                    continue
+                report.cutoffs[kind] = now - age
+                _walk(engine, report, kind, step, counted, batch, stop)
+            if not dry_run and not report.interrupted:
+                report.vacuumed = [t for t, n in report.rows.items() if n]
+                retention.vacuum(engine, report.vacuumed)
+        finally:  # a prune that fails halfway is audited with the batches it committed
+            entry.counts = {**report.rows, "batches": sum(report.batches.values())}
+            if report.interrupted:
+                entry.detail = "stopped between batches (a signal); the rest is left for later"
     return report
 
 
