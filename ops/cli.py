@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ops.commands import audit, dead_letters, operations, processes, registration
+from ops.commands import audit, dead_letters, operations, processes, registration, retention
 
 
 @click.group()
@@ -35,6 +35,7 @@ for command in (
     operations.destination,
     operations.outbox,
     audit.audit,
+    retention.maintenance,
     registration.channel,
     registration.system,
     registration.location,

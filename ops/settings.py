@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.systems import SYSTEMS, Systems
+from ops.ages import parse_age
 from ops.system_urls import system_urls
 
 NO_DATABASE = (
@@ -48,6 +50,14 @@ class Settings(BaseSettings):
     relay_idle_poll_max_s: float = Field(0.05, gt=0, le=10)
     client_timeout_s: float = Field(5.0, gt=0, le=120, description="downstream read timeout")
     probe_interval_s: float = Field(5.0, gt=0, le=600, description="breaker health probes")
+    # Retention (`ordersync outbox prune`, `ordersync maintenance`), ages such as 7d or 12h.
+    # No prune takes ledger or inbox rows younger than the dedup window: 7 days, the longest a
+    # copy of a message can live in RabbitMQ (Dramatiq's dead-letter queue keeps it that
+    # long; docs/architecture.md, "Retention").
+    dedup_window: timedelta = Field(timedelta(days=7), gt=timedelta(0))
+    retention_outbox: timedelta = Field(timedelta(days=14), gt=timedelta(0))
+    retention_dead_letters: timedelta = Field(timedelta(days=30), gt=timedelta(0))
+    retention_audit: timedelta = Field(timedelta(days=365), gt=timedelta(0))
 
     @field_validator("database_url")
     @classmethod
@@ -60,6 +70,17 @@ class Settings(BaseSettings):
         if value.startswith("postgresql+psycopg://"):
             return value
         raise ValueError("must be postgresql+psycopg://user@host:port/db")
+
+    @field_validator(
+        "dedup_window",
+        "retention_outbox",
+        "retention_dead_letters",
+        "retention_audit",
+        mode="before",
+    )
+    @classmethod
+    def _age(cls, value: object) -> object:
+        return parse_age(value) if isinstance(value, str) else value
 
     @field_validator("broker_url")
     @classmethod

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from adapters.db.destination_status import BACKLOG_STATUSES
 from ops import audit, destinations
-from ops.commands import replay
+from ops.commands import replay, retention
 from ops.commands.support import connection, database, json_option, print_rows
 
 
@@ -120,6 +120,7 @@ def outbox_stats(as_json: bool) -> None:
 
 outbox.add_command(replay.outbox_replay)
 outbox.add_command(replay.outbox_replays)
+outbox.add_command(retention.outbox_prune)
 
 
 def _ranges(numbers: list[int]) -> str:

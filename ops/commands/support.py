@@ -16,7 +16,7 @@ from rich.table import Table
 from sqlalchemy import exc
 
 from adapters.db import registry
-from ops import bootstrap
+from ops import ages, bootstrap
 from ops.settings import Settings, SettingsError, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -77,15 +77,12 @@ def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
     console.print(table)
 
 
-_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 def parse_age(text: str) -> timedelta:
     """ "7d", "12h", "30m", "90s", "2w" → a timedelta (a ClickException otherwise)."""
-    number, unit = text[:-1].strip(), text[-1:].lower()
-    if unit not in _AGE_UNITS or not number.isdigit():
-        raise click.BadParameter(f"{text!r} is not an age like 7d, 12h, 30m or 90s")
-    return timedelta(seconds=int(number) * _AGE_UNITS[unit])
+    try:
+        return ages.parse_age(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def parse_time(text: str) -> datetime:
