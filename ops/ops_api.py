@@ -17,11 +17,12 @@ import re
 import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from actors.systems import SYSTEMS
 from adapters.db import audit, replays
 from adapters.db.dead_letter_aggregate import surroundings
 from adapters.db.dead_letters import ERROR_CLASSES, DeadLetterFilter, dead_letter
@@ -33,10 +34,34 @@ from adapters.http.middleware import json_body
 from adapters.http.problems import ProblemError
 from adapters.http.routes import Route
 from adapters.http.threads import run
+from domain.events import EVENT_TYPES
 from ops import dead_letters, destinations, replay
 from ops.audit import Refused, audited
+from outbox.tables import DELIVERY_STATUSES
 
 _OPERATOR = re.compile(r"^[\w .@-]{1,64}$")
+BIGINT = 2**63 - 1
+
+# What a filter may name: printable text (PostgreSQL text holds no NUL; nothing of ours
+# holds a control character), a known event type, a destination's form.
+Text = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Id = Annotated[int, Field(ge=1, le=BIGINT)]
+
+
+def _known_event_type(value: str) -> str:
+    if value not in EVENT_TYPES:
+        raise ValueError(f"unknown event type; known: {', '.join(sorted(EVENT_TYPES))}")
+    return value
+
+
+def _destination_form(value: str) -> str:
+    if value not in SYSTEMS and not (value.startswith("channel:") and len(value) > 8):
+        raise ValueError(f"a destination is one of {', '.join(SYSTEMS)} or channel:NAME")
+    return value
+
+
+EventType = Annotated[Text, AfterValidator(_known_event_type)]
+Destination = Annotated[Text, AfterValidator(_destination_form)]
 
 
 class Runners:
@@ -141,15 +166,15 @@ class ReplayRequest(BaseModel):
     mode: Literal["redeliver", "reprocess"]
     dry_run: bool = False
     rate: float | None = Field(default=None, gt=0, le=100_000)
-    from_id: int | None = Field(default=None, ge=1)
-    to_id: int | None = Field(default=None, ge=1)
+    from_id: Id | None = None
+    to_id: Id | None = None
     since: datetime | None = None
     until: datetime | None = None
-    orders: list[str] = Field(default_factory=list, max_length=10_000)
-    channel: str | None = Field(default=None, max_length=64)
-    event_types: list[str] = Field(default_factory=list, max_length=64)
-    destinations: list[str] = Field(default_factory=list, max_length=64)
-    statuses: list[str] = Field(default_factory=list, max_length=8)
+    orders: list[Text] = Field(default_factory=list, max_length=10_000)
+    channel: Text | None = None
+    event_types: list[EventType] = Field(default_factory=list, max_length=64)
+    destinations: list[Destination] = Field(default_factory=list, max_length=64)
+    statuses: list[Literal[DELIVERY_STATUSES]] = Field(default_factory=list, max_length=8)
 
     def replay_filter(self) -> replays.ReplayFilter:
         return replays.ReplayFilter(
@@ -281,7 +306,9 @@ async def list_destinations(request: web.Request) -> web.Response:
 class PauseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(default="paused by an operator", min_length=1, max_length=500)
+    reason: str = Field(
+        default="paused by an operator", min_length=1, max_length=500, pattern=r"^[^\x00]+$"
+    )
 
 
 async def _destination(request: web.Request) -> str:
@@ -334,11 +361,11 @@ class DeadLetterSelection(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[int] = Field(default_factory=list, max_length=10_000)
+    ids: list[Id] = Field(default_factory=list, max_length=10_000)
     all: bool = False
-    destinations: list[str] = Field(default_factory=list, max_length=64)
-    error_classes: list[str] = Field(default_factory=list, max_length=8)
-    orders: list[str] = Field(default_factory=list, max_length=10_000)
+    destinations: list[Destination] = Field(default_factory=list, max_length=64)
+    error_classes: list[Text] = Field(default_factory=list, max_length=8)
+    orders: list[Text] = Field(default_factory=list, max_length=10_000)
     since: datetime | None = None
     until: datetime | None = None
     dry_run: bool = False
@@ -369,7 +396,7 @@ class DeadLetterSelection(BaseModel):
 
 
 class PurgeRequest(DeadLetterSelection):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=500, pattern=r"^[^\x00]+$")
 
 
 def _dead_letter_filter(request: web.Request) -> DeadLetterFilter:
@@ -378,11 +405,21 @@ def _dead_letter_filter(request: web.Request) -> DeadLetterFilter:
     if set(classes) - set(ERROR_CLASSES):
         raise ProblemError(400, "Bad Request", f"error_class is one of {', '.join(ERROR_CLASSES)}")
     return DeadLetterFilter(
-        destinations=tuple(q.getall("destination", [])),
+        destinations=_texts(request, "destination"),
         error_classes=classes,
-        aggregate_ids=tuple(q.getall("order", [])),
+        aggregate_ids=_texts(request, "order"),
         include_resolved=q.get("include_resolved", "false") == "true",
     )
+
+
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+
+
+def _texts(request: web.Request, name: str) -> tuple[str, ...]:
+    values = tuple(request.query.getall(name, []))
+    if not all(_PRINTABLE.match(v) for v in values):
+        raise ProblemError(400, "Bad Request", f"{name} must be 1 to 128 printable characters")
+    return values
 
 
 async def list_dead_letters(request: web.Request) -> web.Response:
