@@ -17,9 +17,7 @@ def audit() -> None:
 @audit.command("list")
 @click.option("--action", help="Only this action (e.g. outbox.replay, dlq.requeue).")
 @click.option("--actor", help="Only what this operator (OS user or token name) did.")
-@click.option(
-    "--since", type=parse_time, metavar="TIME", help="Only entries at or after this ISO time."
-)
+@click.option("--since", type=parse_time, help="Only entries at or after this ISO time.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @json_option
 def audit_list(

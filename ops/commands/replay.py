@@ -49,12 +49,8 @@ def _event_type(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.command("replay")
 @click.option("--from-id", type=click.IntRange(min=1), help="First outbox event id (inclusive).")
 @click.option("--to-id", type=click.IntRange(min=1), help="Last outbox event id (inclusive).")
-@click.option(
-    "--since", type=parse_time, metavar="TIME", help="Events committed at or after this ISO time."
-)
-@click.option(
-    "--until", type=parse_time, metavar="TIME", help="Events committed before this ISO time."
-)
+@click.option("--since", type=parse_time, help="Events committed at or after this ISO time.")
+@click.option("--until", type=parse_time, help="Events committed before this ISO time.")
 @click.option("--order", "orders", multiple=True, help="Only this order's events (repeatable).")
 @click.option("--channel", help="Only events of orders from this channel.")
 @click.option(

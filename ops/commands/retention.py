@@ -32,7 +32,6 @@ batch_option = click.option(
 @click.option(
     "--older-than",
     type=parse_age,
-    metavar="AGE",
     required=True,
     help="Outbox events older than this (e.g. 14d), with their ledger and inbox rows; "
     "at least ORDERSYNC_DEDUP_WINDOW (default 7d).",
@@ -40,12 +39,9 @@ batch_option = click.option(
 @click.option(
     "--dead-letters-older-than",
     type=parse_age,
-    metavar="AGE",
     help="Also dead letters resolved (requeued or purged) longer ago than this.",
 )
-@click.option(
-    "--audit-older-than", type=parse_age, metavar="AGE", help="Also audit rows older than this."
-)
+@click.option("--audit-older-than", type=parse_age, help="Also audit rows older than this.")
 @batch_option
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
 @json_option
@@ -88,7 +84,6 @@ def outbox_prune(
 @click.option(
     "--interval",
     type=parse_age,
-    metavar="AGE",
     default="1h",
     show_default=True,
     help="Time from the end of one round to the start of the next.",

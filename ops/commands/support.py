@@ -77,21 +77,36 @@ def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
     console.print(table)
 
 
-def parse_age(text: str) -> timedelta:
-    """ "7d", "12h", "30m", "90s", "2w" → a timedelta (a ClickException otherwise)."""
-    try:
-        return ages.parse_age(text)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
+class _Age(click.ParamType):
+    """ "7d", "12h", "30m", "90s", "2w" → a timedelta."""
+
+    name = "AGE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return ages.parse_age(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
 
 
-def parse_time(text: str) -> datetime:
+class _Time(click.ParamType):
     """An ISO 8601 time (a date alone is its midnight); without an offset, UTC."""
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO 8601 time") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 time", param, ctx)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+parse_age, parse_time = _Age(), _Time()
 
 
 def engine() -> sa.Engine:
