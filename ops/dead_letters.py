@@ -179,11 +179,11 @@ def _purge_locked(conn: sa.Connection, locked: Locked, reason: str, report: Repo
         if letter.generation == 0 and letter.sequence == last + 1:
             last = letter.sequence
         elif letter.generation > 0:
-            freed = replays.pass_chain_step(
+            passed, freed = replays.pass_chain_step(
                 conn, agg.destination, agg.aggregate_type, agg.aggregate_id, letter.event_id
             )
             report.released += freed
-            chain_passed = True
+            chain_passed = chain_passed or passed
             if freed:
                 ledger.wake_relays(conn)
         report.results.append(locked.result(letter, PURGED))

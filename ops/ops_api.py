@@ -13,8 +13,10 @@ its checkpoint and is resumed (here or with `ordersync outbox replay --resume ID
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -39,6 +41,7 @@ from ops import dead_letters, destinations, replay
 from ops.audit import Refused, audited
 from outbox.tables import DELIVERY_STATUSES
 
+log = logging.getLogger("ordersync.ops")
 _OPERATOR = re.compile(r"^[\w .@-]{1,64}$")
 BIGINT = 2**63 - 1
 
@@ -67,16 +70,35 @@ Destination = Annotated[Text, AfterValidator(_destination_form)]
 class Runners:
     """The replays this process runs in threads, stopped (interrupted) at shutdown."""
 
+    STARTUP_S = 5.0  # how long a start waits to know the runner holds its replay
+
     def __init__(self) -> None:
         self.threads: dict[int, tuple[threading.Thread, threading.Event]] = {}
 
-    def start(self, replay_id: int, target: Callable[[threading.Event], object]) -> None:
-        stop = threading.Event()
-        thread = threading.Thread(
-            target=target, args=(stop,), name=f"ordersync-replay-{replay_id}", daemon=True
-        )
+    def start(self, replay_id: int, run: Callable[..., object]) -> None:
+        """Run `run(stop=…, running=…)` in a thread; returns once it holds the replay, or
+        raises what stopped it (another process runs it, it was cancelled meanwhile)."""
+        previous = self.threads.get(replay_id)
+        if previous is not None and previous[0].is_alive():
+            raise replays.ReplayError(f"replay {replay_id} is already running here")
+        stop, running, failed = threading.Event(), threading.Event(), list[BaseException]()
+
+        def target() -> None:
+            try:
+                run(stop=stop, running=running)
+            except BaseException as error:  # reported to the starter, or logged
+                failed.append(error)
+                if running.is_set():
+                    log.exception("replay %s stopped", replay_id)
+
+        thread = threading.Thread(target=target, name=f"ordersync-replay-{replay_id}", daemon=True)
         self.threads[replay_id] = (thread, stop)
         thread.start()
+        deadline = time.monotonic() + self.STARTUP_S
+        while not running.is_set() and thread.is_alive() and time.monotonic() < deadline:
+            running.wait(0.01)
+        if failed and not running.is_set():
+            raise failed[0]
 
     def stop_all(self, timeout: float = 10) -> None:
         for _, stop in self.threads.values():
@@ -216,22 +238,35 @@ async def start_replay(request: web.Request) -> web.Response:
     replay_id, counts = await _audited(
         request, "outbox.replay", plan, actor=actor, filter=audit_filter
     )
-    _run_in_background(request, replay_id)
+    await _run_in_background(request, replay_id)
     response = _json({"replay_id": replay_id, "state": "running", **counts}, 202)
     response.headers["Location"] = f"/ops/replays/{replay_id}"
     return response
 
 
-def _run_in_background(request: web.Request, replay_id: int) -> None:
+async def _run_in_background(request: web.Request, replay_id: int) -> None:
+    """The replay's runner in a thread of this process; a problem if it could not start."""
     engine = request.app[ENGINE]
-    request.app[RUNNERS].start(replay_id, lambda stop: replay.run(engine, replay_id, stop=stop))
+
+    def start() -> None:
+        request.app[RUNNERS].start(replay_id, lambda **kw: replay.run(engine, replay_id, **kw))
+
+    try:
+        await run(request, start)
+    except replays.ReplayError as error:
+        raise ProblemError(409, "Conflict", str(error)) from None
+
+
+def _path_id(request: web.Request, name: str, what: str) -> int:
+    """A path's id, or 404: nothing that is not a positive bigint is one of ours."""
+    text = request.match_info[name]
+    if not text.isdigit() or not 1 <= int(text) <= BIGINT:
+        raise ProblemError(404, "Not Found", f"no such {what}")
+    return int(text)
 
 
 def _replay_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["replay_id"])
-    except ValueError:
-        raise ProblemError(404, "Not Found", "no such replay") from None
+    return _path_id(request, "replay_id", "replay")
 
 
 async def list_replays(request: web.Request) -> web.Response:
@@ -286,7 +321,7 @@ async def resume_replay(request: web.Request) -> web.Response:
     await _audited(
         request, "outbox.replay.resume", check, actor=actor, filter={"replay_id": replay_id}
     )
-    _run_in_background(request, replay_id)
+    await _run_in_background(request, replay_id)
     return _json({"replay_id": replay_id, "state": "running"}, 202)
 
 
@@ -313,6 +348,8 @@ class PauseRequest(BaseModel):
 
 async def _destination(request: web.Request) -> str:
     name = request.match_info["name"]
+    if not _PRINTABLE.match(name):
+        raise ProblemError(404, "Not Found", "no such destination")
 
     def known() -> bool:
         with request.app[ENGINE].connect() as conn:
@@ -408,8 +445,15 @@ def _dead_letter_filter(request: web.Request) -> DeadLetterFilter:
         destinations=_texts(request, "destination"),
         error_classes=classes,
         aggregate_ids=_texts(request, "order"),
-        include_resolved=q.get("include_resolved", "false") == "true",
+        include_resolved=_flag(request, "include_resolved"),
     )
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "false")
+    if value not in ("true", "false"):
+        raise ProblemError(400, "Bad Request", f"{name} is true or false")
+    return value == "true"
 
 
 _PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
@@ -435,10 +479,7 @@ async def list_dead_letters(request: web.Request) -> web.Response:
 
 async def get_dead_letter(request: web.Request) -> web.Response:
     await operator(request)
-    try:
-        letter_id = int(request.match_info["dead_letter_id"])
-    except ValueError:
-        raise ProblemError(404, "Not Found", "no such dead letter") from None
+    letter_id = _path_id(request, "dead_letter_id", "dead letter")
 
     def read() -> dict[str, Any] | None:
         with request.app[ENGINE].connect() as conn:
@@ -500,7 +541,7 @@ async def list_audit(request: web.Request) -> web.Response:
         limit = 0
     if not 1 <= limit <= 10_000:
         raise ProblemError(400, "Bad Request", "limit must be an integer from 1 to 10000")
-    action = request.query.get("action") or None
+    (action,) = _texts(request, "action") or (None,)
 
     def read() -> list[dict[str, Any]]:
         with request.app[ENGINE].connect() as conn:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -70,10 +71,13 @@ def run(
     rate: float | None = None,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    running: threading.Event | None = None,
 ) -> ReplaySummary:
     """Release the replay's rows from its checkpoint on, batch by batch, at most `rate` a
     second (default: the rate it was started with; none: as fast as the database takes
-    it). A set `stop` (Ctrl-C) ends it between batches as `interrupted`, to be resumed."""
+    it). A set `stop` (Ctrl-C) ends it between batches as `interrupted`, to be resumed;
+    a cancel meanwhile ends it as `cancelled`. `running` is set once this process holds
+    the replay (for a caller that waits to know it started)."""
     began = time.monotonic()
     with engine.connect() as lock_conn:
         if not lock_conn.execute(
@@ -81,6 +85,8 @@ def run(
         ).scalar_one():
             raise ReplayError(f"replay {replay_id} is being run by another process")
         try:
+            if running is not None:
+                running.set()
             return _release_all(engine, replay_id, rate, progress, stop, began)
         finally:
             lock_conn.execute(
@@ -113,21 +119,20 @@ def _release_all(
         progress(released, total)
     while released < total:
         if stop is not None and stop.is_set():
-            with engine.begin() as conn:
-                replays.set_state(conn, replay_id, "interrupted")
-            return ReplaySummary(
-                replay_id, replay.mode, "interrupted", total, released, time.monotonic() - began
-            )
+            return _ended(engine, replay, "interrupted", released, began)
         if rate is not None:
             # Batch k goes out no sooner than (what went before it) / rate: the whole
             # replay takes at least total / rate seconds.
             _sleep_until(paced_from + (released - paced_start) / rate, stop)
             if stop is not None and stop.is_set():
                 continue
-        with engine.begin() as conn:
-            checkpoint, now_released = replays.release_batch(
-                conn, replay_id, checkpoint, batch, reprocess=reprocess
-            )
+        try:
+            with engine.begin() as conn:
+                checkpoint, now_released = replays.release_batch(
+                    conn, replay_id, checkpoint, batch, reprocess=reprocess
+                )
+        except ReplayError:  # cancelled meanwhile: nothing more goes
+            return _ended(engine, replay, "cancelled", released, began)
         if now_released == released:  # no rows left after the checkpoint (some pruned)
             break
         released = now_released
@@ -135,9 +140,18 @@ def _release_all(
             progress(released, total)
     if rate is not None:
         _sleep_until(paced_from + (released - paced_start) / rate, stop)
+    return _ended(engine, replay, "done", released, began)
+
+
+def _ended(
+    engine: sa.Engine, replay: Any, state: str, released: int, began: float
+) -> ReplaySummary:
+    """The runner's last word: `state`, unless the replay was cancelled meanwhile."""
     with engine.begin() as conn:
-        replays.set_state(conn, replay_id, "done")
-    return ReplaySummary(replay_id, replay.mode, "done", total, released, time.monotonic() - began)
+        if not replays.set_state(conn, replay.id, state, only_from=("running",)):
+            state = replays.get(conn, replay.id).state
+    seconds = time.monotonic() - began
+    return ReplaySummary(replay.id, replay.mode, state, replay.total, released, seconds)
 
 
 def _sleep_until(deadline: float, stop: threading.Event | None) -> None:

@@ -101,7 +101,9 @@ def write_events(
 # number is its key's new last number minus the key's row count plus its offset. `ev`
 # runs although nothing reads it (PostgreSQL always runs data-modifying CTEs), and the
 # foreign key to outbox_events is checked at the end of the statement, after every part
-# of it ran.
+# of it ran. The ledger rows are inserted in (key, sequence) order, so their ids follow
+# their sequence numbers within a key: what a replay releases in id order is each
+# chain's steps in order.
 _WRITE = """
 WITH ev AS (
     INSERT INTO outbox_events (event_id, event_type, event_version, aggregate_type,
@@ -129,7 +131,7 @@ FROM jsonb_to_recordset(%s::jsonb) AS d(event_id uuid, destination text,
     aggregate_type text, aggregate_id text, partition smallint, "offset" int, n int,
     coalesce_key text)
 JOIN seq USING (aggregate_type, aggregate_id, destination)
-ORDER BY d.event_id, d.destination
+ORDER BY d.aggregate_type, d.aggregate_id, d.destination, d."offset"
 """
 
 

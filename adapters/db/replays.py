@@ -277,7 +277,7 @@ def create(
         raise ReplayError(
             f"replay {held.replay_id} is released but still being delivered ({held.n} "
             "aggregates held in order); start this one when `ordersync outbox replays` shows "
-            "it delivered, or cancel it"
+            "it delivered"
         )
     replay_id = conn.execute(
         sa.insert(rt)
@@ -292,11 +292,32 @@ def create(
         )
         .returning(rt.c.id)
     ).scalar_one()
+    chained = mode == "reprocess"
     ids = selection.ids
-    if mode == "reprocess":
-        # Cursors first, then ledger rows: the order a consumer locks them in.
-        conn.execute(_HOLD_CURSORS, {"r": replay_id, "ids": ids})
-    conn.execute(_MARK_ROWS, {"r": replay_id, "ids": ids, "chained": mode == "reprocess"})
+    blocked: set[tuple[str, str, str]] = set()
+    if chained:
+        # Cursors first, then ledger rows: the order a consumer locks them in. Under the
+        # cursor locks no message of these aggregates can die meanwhile; one blocked by a
+        # dead letter now is left out (its chain could not run).
+        locked = conn.execute(_LOCK_CURSORS, {"ids": ids})
+        blocked = {(c.destination, c.aggregate_type, c.aggregate_id) for c in locked if c.blocked}
+    # The rows themselves, locked: one a prune deleted meanwhile is gone, not numbered.
+    kept = [
+        r.id
+        for r in conn.execute(_LOCK_ROWS, {"ids": ids})
+        if (r.destination, r.aggregate_type, r.aggregate_id) not in blocked
+    ]
+    conn.execute(_MARK_ROWS, {"r": replay_id, "ids": kept, "chained": chained})
+    if chained:
+        conn.execute(_HOLD_CURSORS, {"r": replay_id})
+    if len(kept) != selection.total:
+        selection.skipped["changed while planning"] += selection.total - len(kept)
+        selection.ids = sorted(kept)
+        conn.execute(
+            sa.update(rt)
+            .where(rt.c.id == replay_id)
+            .values(total=len(kept), counts=selection.counts())
+        )
     return int(replay_id)
 
 
@@ -304,18 +325,22 @@ _HELD = sa.text(
     "SELECT replay_id, count(*) AS n FROM consumer_cursors WHERE replay_id IS NOT NULL"
     " GROUP BY replay_id ORDER BY replay_id LIMIT 1"
 )
-_HOLD_CURSORS = sa.text(
+_LOCK_CURSORS = sa.text(
     """
     INSERT INTO consumer_cursors AS c
-        (destination, aggregate_type, aggregate_id, last_sequence, replay_id, replay_step,
-         replay_steps, updated_at)
-    SELECT p.destination, p.aggregate_type, p.aggregate_id, 0, :r, 0, count(*), now()
+        (destination, aggregate_type, aggregate_id, last_sequence, updated_at)
+    SELECT DISTINCT p.destination, p.aggregate_type, p.aggregate_id, 0, now()
     FROM outbox_deliveries p WHERE p.id = ANY(CAST(:ids AS bigint[]))
-    GROUP BY p.destination, p.aggregate_type, p.aggregate_id
-    ORDER BY p.destination, p.aggregate_type, p.aggregate_id
-    ON CONFLICT (destination, aggregate_type, aggregate_id) DO UPDATE
-        SET replay_id = excluded.replay_id, replay_step = 0,
-            replay_steps = excluded.replay_steps, updated_at = now()
+    ORDER BY 1, 2, 3
+    ON CONFLICT (destination, aggregate_type, aggregate_id)
+        DO UPDATE SET last_sequence = c.last_sequence
+    RETURNING c.destination, c.aggregate_type, c.aggregate_id, c.blocked_by IS NOT NULL AS blocked
+    """
+)
+_LOCK_ROWS = sa.text(
+    """
+    SELECT id, destination, aggregate_type, aggregate_id FROM outbox_deliveries
+    WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE
     """
 )
 _MARK_ROWS = sa.text(
@@ -330,6 +355,20 @@ _MARK_ROWS = sa.text(
         FROM outbox_deliveries WHERE id = ANY(CAST(:ids AS bigint[]))
     ) chain
     WHERE d.id = chain.id
+    """
+)
+# Each chain's hold, counted from the rows marked (the cursors are locked already).
+_HOLD_CURSORS = sa.text(
+    """
+    UPDATE consumer_cursors c
+    SET replay_id = :r, replay_step = 0, replay_steps = chain.steps, updated_at = now()
+    FROM (
+        SELECT destination, aggregate_type, aggregate_id, count(*) AS steps
+        FROM outbox_deliveries WHERE replay_id = :r
+        GROUP BY destination, aggregate_type, aggregate_id
+    ) chain
+    WHERE c.destination = chain.destination AND c.aggregate_type = chain.aggregate_type
+      AND c.aggregate_id = chain.aggregate_id
     """
 )
 
@@ -383,17 +422,23 @@ def release_batch(
     return int(row.checkpoint), int(row.released)
 
 
-def set_state(conn: sa.Connection, replay_id: int, state: str) -> None:
+def set_state(
+    conn: sa.Connection, replay_id: int, state: str, *, only_from: tuple[str, ...] = ()
+) -> bool:
+    """Move a replay to `state` (only from one of `only_from`, when given); whether it moved.
+    The runner moves a replay only from running: a cancel meanwhile stands."""
+    query = sa.update(rt).where(rt.c.id == replay_id)
+    if only_from:
+        query = query.where(rt.c.state.in_(only_from))
     finished = state in ("done", "cancelled")
-    conn.execute(
-        sa.update(rt)
-        .where(rt.c.id == replay_id)
-        .values(
+    moved = conn.execute(
+        query.values(
             state=state,
             updated_at=sa.func.now(),
             finished_at=sa.func.now() if finished else None,
         )
     )
+    return bool(moved.rowcount)
 
 
 def get(conn: sa.Connection, replay_id: int, *, lock: bool = False) -> Any | None:
@@ -401,23 +446,40 @@ def get(conn: sa.Connection, replay_id: int, *, lock: bool = False) -> Any | Non
     return conn.execute(query.with_for_update() if lock else query).first()
 
 
-# Cancel: each chain is cut to what was released of it (a prefix: a chain's rows go in id
-# order, which is their sequence order); a chain already through lets go of its cursor and
-# releases the live message that parked behind it.
+# Cancel: each chain is cut to its highest released step, and its steps below that which
+# were not released yet go too (a chain's rows need not lie in id order); a chain already
+# through lets go of its cursor and releases the live message that parked behind it. The
+# held cursors are locked first, in a statement of their own, so this one's snapshot sees
+# every message parked behind them before.
+_LOCK_HELD = sa.text(
+    """
+    SELECT 1 FROM consumer_cursors WHERE replay_id = :r
+    ORDER BY destination, aggregate_type, aggregate_id FOR UPDATE
+    """
+)
 _CUT_CHAINS = sa.text(
     """
-    WITH released AS (
+    WITH top AS (
         SELECT destination, aggregate_type, aggregate_id,
-               count(*) FILTER (WHERE id <= :checkpoint) AS steps
+               coalesce(max(replay_step) FILTER (WHERE id <= :checkpoint), 0) AS steps
         FROM outbox_deliveries WHERE replay_id = :r
         GROUP BY destination, aggregate_type, aggregate_id
+    ), gaps AS (
+        UPDATE outbox_deliveries d
+        SET published_at = NULL, updated_at = now(), generation = d.generation + 1,
+            status = 'pending'
+        FROM top
+        WHERE d.replay_id = :r AND d.id > :checkpoint AND d.replay_step <= top.steps
+          AND d.destination = top.destination AND d.aggregate_type = top.aggregate_type
+          AND d.aggregate_id = top.aggregate_id
+        RETURNING 1
     ), cut AS (
         UPDATE consumer_cursors c
-        SET replay_steps = r.steps, updated_at = now(),
-            replay_id = CASE WHEN c.replay_step >= r.steps THEN NULL ELSE c.replay_id END
-        FROM released r
-        WHERE c.replay_id = :r AND c.destination = r.destination
-          AND c.aggregate_type = r.aggregate_type AND c.aggregate_id = r.aggregate_id
+        SET replay_steps = top.steps, updated_at = now(),
+            replay_id = CASE WHEN c.replay_step >= top.steps THEN NULL ELSE c.replay_id END
+        FROM top
+        WHERE c.replay_id = :r AND c.destination = top.destination
+          AND c.aggregate_type = top.aggregate_type AND c.aggregate_id = top.aggregate_id
         RETURNING c.destination, c.aggregate_type, c.aggregate_id, c.last_sequence,
                   c.replay_id, c.blocked_by
     ), freed AS (
@@ -430,8 +492,8 @@ _CUT_CHAINS = sa.text(
           AND d.sequence = cut.last_sequence + 1 AND d.status = 'parked'
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM cut) AS chains, (SELECT count(*) FROM freed) AS freed,
-           pg_notify(:channel, '') IS NULL AS woke
+    SELECT (SELECT count(*) FROM cut) AS chains, (SELECT count(*) FROM gaps) AS gaps,
+           (SELECT count(*) FROM freed) AS freed, pg_notify(:channel, '') IS NULL AS woke
     """
 )
 
@@ -444,11 +506,12 @@ def cancel(conn: sa.Connection, replay_id: int) -> dict[str, int]:
         raise ReplayError(f"no replay {replay_id}")
     if replay.state not in ACTIVE_STATES:
         raise ReplayError(f"replay {replay_id} is {replay.state}; only an active one is cancelled")
+    conn.execute(_LOCK_HELD, {"r": replay_id})
     row = conn.execute(
         _CUT_CHAINS, {"r": replay_id, "checkpoint": replay.checkpoint, "channel": NOTIFY_CHANNEL}
     ).one()
     set_state(conn, replay_id, "cancelled")
-    return {"released": int(replay.released), "chains cut": int(row.chains)}
+    return {"released": int(replay.released) + int(row.gaps), "chains cut": int(row.chains)}
 
 
 # A chain's step given up on (its dead letter purged): the chain goes on as if it were
@@ -486,9 +549,10 @@ _PASS_STEP = sa.text(
 
 def pass_chain_step(
     conn: sa.Connection, destination: str, aggregate_type: str, aggregate_id: str, event_id: Any
-) -> int:
-    """Skip a reprocess chain's step that will never be applied (purged); returns how many
-    parked messages that released (the next step, or the live one behind the hold)."""
+) -> tuple[bool, int]:
+    """Skip a reprocess chain's step that will never be applied (purged): whether the
+    cursor's chain held it, and how many parked messages that released (the next step, or
+    the live one behind the hold)."""
     row = conn.execute(
         _PASS_STEP,
         {
@@ -498,7 +562,7 @@ def pass_chain_step(
             "event_id": event_id,
         },
     ).one()
-    return int(row.freed)
+    return bool(row.passed), int(row.freed)
 
 
 _DELIVERED = sa.text(

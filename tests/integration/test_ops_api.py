@@ -206,3 +206,45 @@ async def test_dead_letters_over_http_listed_shown_requeued_and_purged(
         ("dlq.requeue", False, "ok", None),
         ("dlq.purge", False, "ok", "cancelled upstream"),
     ]
+
+
+@pytest.mark.parametrize(
+    "method,path,status",
+    [
+        ("GET", "/ops/replays/99999999999999999999", 404),
+        ("POST", "/ops/replays/99999999999999999999/cancel", 404),
+        ("POST", "/ops/replays/99999999999999999999/resume", 404),
+        ("GET", "/ops/replays/-1", 404),
+        ("GET", "/ops/dead-letters/99999999999999999999", 404),
+        ("GET", "/ops/audit?action=a%00b", 400),
+        ("POST", "/ops/destinations/erp%00x/resume", 404),
+        ("GET", "/ops/dead-letters?include_resolved=maybe", 400),
+        ("GET", "/ops/dead-letters?order=o%00", 400),
+    ],
+)
+async def test_odd_paths_and_queries_are_problems_not_errors(
+    client: Any, keys: Keys, method: str, path: str, status: int
+) -> None:
+    response = await client.request(
+        method, path, headers=ADMIN, json={} if method == "POST" else None
+    )
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/problem+json"
+
+
+async def test_resuming_a_replay_another_process_runs_is_a_conflict(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    from ops import replay
+    from ops.replay import ReplayFilter
+
+    applied_wms(engine, aggregates=1)
+    replay_id, _ = replay.start(engine, "redeliver", ReplayFilter(), created_by="t")
+    with engine.connect() as holder:  # as `ordersync outbox replay` running it would
+        holder.execute(
+            sa.text("SELECT pg_advisory_lock(:a, :b)"), {"a": replay._RUN_LOCK, "b": replay_id}
+        )
+        response = await client.post(f"/ops/replays/{replay_id}/resume", headers=ADMIN)
+        holder.rollback()
+    assert response.status == 409, await response.text()
+    assert "another process" in (await response.json())["detail"]
