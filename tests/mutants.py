@@ -42,6 +42,8 @@ ATOMICITY = (
 )
 OVERSELL = "tests/integration/test_oversell.py"
 MACHINE = "tests/integration/test_stock_machine.py"
+REPLAY = "tests/integration/test_replay.py"
+REPLAY_RACES = "tests/integration/test_replay_races.py"
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,66 @@ MUTANTS = (
         "lv, on_hand=lv.on_hand - quantity, reserved=lv.reserved - quantity",
         "lv, on_hand=lv.on_hand - quantity, reserved=lv.reserved",
         (MACHINE,),
+    ),
+    Mutant(
+        "replay-hold-ignored",
+        "a live message of an aggregate a reprocess replay holds is applied at once",
+        "actors/guard.py",
+        "        if early_step or (not replay and cursor.replay_id is not None):\n",
+        "        if early_step:\n",
+        (f"{REPLAY}::test_a_new_event_of_an_order_being_reprocessed_waits_for_the_replay",),
+    ),
+    Mutant(
+        "replay-chain-unordered",
+        "a reprocess chain's steps applied in whatever order they arrive",
+        "actors/guard.py",
+        "        early_step = chained and row.replay_step != cursor.replay_step + 1\n",
+        "        early_step = False\n",
+        (
+            f"{REPLAY}::test_a_reprocess_applies_each_chain_again_in_order_whatever_order_it_arrives_in",
+        ),
+    ),
+    Mutant(
+        "replay-same-generation",
+        "a reprocess releases its rows under the same generation (the same Idempotency-Key)",
+        "adapters/db/replays.py",
+        "            generation = d.generation + CASE WHEN :reprocess THEN 1 ELSE 0 END,\n",
+        "            generation = d.generation,\n",
+        (f"{REPLAY}::test_reprocessing_twice_applies_twice_under_new_keys",),
+    ),
+    Mutant(
+        "replay-checkpoint-stuck",
+        "a release batch does not move the replay's checkpoint",
+        "adapters/db/replays.py",
+        "        SET checkpoint = coalesce((SELECT max(id) FROM released), checkpoint),\n",
+        "        SET checkpoint = checkpoint,\n",
+        (
+            f"{REPLAY}::test_an_interrupted_replay_resumes_from_its_checkpoint_releasing_each_row_once",
+        ),
+    ),
+    Mutant(
+        "replay-hold-never-ends",
+        "the last step of a chain leaves the hold in place",
+        "adapters/db/delivery_transaction.py",
+        "        replay_id = CASE WHEN %(last_step)s THEN NULL ELSE replay_id END\n",
+        "        replay_id = replay_id\n",
+        (f"{REPLAY}::test_a_new_event_of_an_order_being_reprocessed_waits_for_the_replay",),
+    ),
+    Mutant(
+        "replay-runner-overrides-cancel",
+        "a stopped runner marks its replay interrupted even if it was cancelled",
+        "ops/replay.py",
+        '        if not replays.set_state(conn, replay.id, state, only_from=("running",)):\n',
+        "        if not replays.set_state(conn, replay.id, state):\n",
+        (f"{REPLAY_RACES}::test_a_cancelled_replay_stays_cancelled_when_its_runner_is_stopped",),
+    ),
+    Mutant(
+        "replay-chain-on-a-blocked-aggregate",
+        "planning keeps an aggregate a dead letter blocked while it waited",
+        "adapters/db/replays.py",
+        "        if (r.destination, r.aggregate_type, r.aggregate_id) not in blocked\n",
+        "        if True\n",
+        (f"{REPLAY_RACES}::test_a_dead_letter_born_during_planning_does_not_strand_the_chain",),
     ),
 )
 
