@@ -44,6 +44,8 @@ OVERSELL = "tests/integration/test_oversell.py"
 MACHINE = "tests/integration/test_stock_machine.py"
 REPLAY = "tests/integration/test_replay.py"
 REPLAY_RACES = "tests/integration/test_replay_races.py"
+REQUEUE = "tests/integration/test_dead_letter_requeue.py"
+RETENTION = "tests/integration/test_retention.py"
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,26 @@ MUTANTS = (
         "        if (r.destination, r.aggregate_type, r.aggregate_id) not in blocked\n",
         "        if True\n",
         (f"{REPLAY_RACES}::test_a_dead_letter_born_during_planning_does_not_strand_the_chain",),
+    ),
+    Mutant(
+        "requeue-block-kept",
+        "a requeue leaves the aggregate's cursor blocked by the dead letter",
+        "ops/dead_letters.py",
+        "        if blocked == letter.event_id:\n            blocked = None\n        sent.add",
+        "        sent.add",
+        (
+            f"{REQUEUE}::test_a_requeue_sends_the_dead_letter_again_and_its_parked_successors_follow_in_order",
+        ),
+    ),
+    Mutant(
+        "prune-replay-rows",
+        "prune takes rows a running replay selected",
+        "adapters/db/retention.py",
+        "    AND (d.replay_id IS NULL OR EXISTS (\n",
+        "    AND (TRUE OR EXISTS (\n",
+        (
+            f"{RETENTION}::test_prune_deletes_exactly_the_old_final_events_with_their_ledger_and_inbox_rows",
+        ),
     ),
 )
 
