@@ -56,11 +56,15 @@ class SystemReport:
 def reprocess(
     engine: sa.Engine, orders: tuple[str, ...], destination: str, actor: str | None, via: str
 ) -> Any:
-    """The outbox replay, reprocess mode, of these orders' deliveries to `destination`."""
-    from ops.replay import ReplayFilter, replay
+    """The outbox replay, reprocess mode, of these orders' deliveries to `destination`;
+    Refused when a replay may not start now (one at a time: another is still running)."""
+    from ops.replay import ReplayError, ReplayFilter, replay
 
     flt = ReplayFilter(orders=orders, destinations=(destination,))
-    return replay(engine, mode="reprocess", flt=flt, actor=actor, via=via)
+    try:
+        return replay(engine, mode="reprocess", flt=flt, actor=actor, via=via)
+    except ReplayError as error:
+        raise Refused(f"the repair's replay was refused: {error}") from None
 
 
 def reconcile_system(

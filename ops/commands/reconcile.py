@@ -22,6 +22,7 @@ from ops.reconcile_channel import ChannelReport, reconcile_channel
 from ops.reconcile_system import SystemReport, reconcile_system
 
 EXIT_DISCREPANCIES = 1
+EXIT_REFUSED = 2  # as click's own usage errors
 EXIT_UNCHECKED = 3
 # The systems with a read API to reconcile with (a `Reconciliation` in their module).
 RECONCILABLE = [s.name for s in SYSTEMS.values() if s.reconciliation is not None]
@@ -33,13 +34,19 @@ class Unchecked(click.ClickException):
     exit_code = EXIT_UNCHECKED
 
 
+class Declined(click.ClickException):
+    """The product will not do what was asked (the message says why); nothing was changed."""
+
+    exit_code = EXIT_REFUSED
+
+
 @contextmanager
-def _checked(what: str, option: str) -> Iterator[None]:
+def _checked(what: str) -> Iterator[None]:
     """Failures to read either side as one clear message (exit 3), never a traceback."""
     try:
         yield
     except Refused as error:
-        raise click.BadParameter(str(error), param_hint=f"'--{option}'") from None
+        raise Declined(str(error)) from None
     except ExternalSystemError as error:
         raise Unchecked(f"cannot read {what}: {error}") from None
     except exc.ProgrammingError as error:
@@ -84,9 +91,9 @@ def reconcile(
 
     Exit status: 0 clean; 1 discrepancies found (with --repair too: the replay is delivered
     by the relay and the workers, and a second run confirms it) or, for a channel, listed
-    orders it could not ingest; 2 bad usage or an unknown channel; 3 a side could not be
-    read (the system or channel unreachable or its reply malformed, the database away):
-    nothing was changed.
+    orders it could not ingest; 2 bad usage or a refusal (an unknown channel, a repair
+    while another replay runs); 3 a side could not be read (the system or channel
+    unreachable or its reply malformed, the database away): nothing was changed.
 
     Deliveries to the system not yet applied are "in flight", listed apart and not
     compared. A channel's watermark moves to the newest updated_at seen, less
@@ -103,7 +110,7 @@ def reconcile(
     report: SystemReport | ChannelReport
     try:
         if channel is not None:
-            with _checked(f"channel {channel!r}", "channel"):
+            with _checked(f"channel {channel!r}"):
                 report = reconcile_channel(
                     engine,
                     channel,
@@ -115,7 +122,7 @@ def reconcile(
             target = SYSTEMS[str(system)]
             url = loaded.system_urls[target.name]
             client = target.client(url, system=target.name, read_timeout_s=loaded.client_timeout_s)
-            with _checked(f"{target.name} at {url}", "system"), client:
+            with _checked(f"{target.name} at {url}"), client:
                 report = reconcile_system(engine, target, client, since=since, repair=repair)
     finally:
         engine.dispose()

@@ -22,6 +22,7 @@ from adapters.systems.handlers import dispatch
 from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
 from domain.services import adjust_inventory, place_order
 from domain.shipping import record_shipment
+from ops import replay
 from ops.cli import main
 from ops.reconcile import OVERLAP
 from ops.wiring import ROUTING
@@ -239,6 +240,26 @@ def test_a_malformed_or_failing_erp_reply_is_a_clear_error_that_changes_nothing(
         assert conn.execute(sa.text("SELECT count(*) FROM replays")).scalar_one() == 0
     (entry,) = audit(engine, "reconcile.system")
     assert entry.outcome == "failed" and says in entry.detail
+
+
+def test_a_repair_while_another_replay_runs_is_refused_and_replays_nothing(
+    cli: CliRunner, engine: sa.Engine, seeded: dict[str, str]
+) -> None:
+    other, _ = replay.start(
+        engine, "reprocess", replay.ReplayFilter(orders=(seeded["A"],)), created_by="op"
+    )
+    before = ledger(engine)
+
+    result = cli.invoke(main, ["reconcile", "--system", "erp", "--repair"])
+
+    assert result.exit_code == 2, result.output
+    assert "the repair's replay was refused" in result.output and str(other) in result.output
+    assert "Traceback" not in result.output
+    assert ledger(engine) == before
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM replays")).scalar_one() == 1
+    (entry,) = audit(engine, "reconcile.system")
+    assert (entry.outcome, entry.counts["missing"], entry.counts["repaired"]) == ("refused", 1, 3)
 
 
 def put_channel_orders(sim: str, *docs: dict[str, Any], at: str | None = None) -> str:
