@@ -16,8 +16,9 @@ from adapters.db.errors import PersistenceError
 from adapters.systems.errors import ExternalSystemError
 from ops import bootstrap
 from ops.audit import Refused
-from ops.commands.support import console, json_option, parse_time, print_rows, settings
-from ops.reconcile import DEFAULT_LOOKBACK, OVERLAP
+from ops.commands.reconcile_report import print_channel, print_system
+from ops.commands.support import json_option, parse_time, settings
+from ops.reconcile import DEFAULT_LOOKBACK
 from ops.reconcile_channel import ChannelReport, reconcile_channel
 from ops.reconcile_system import SystemReport, reconcile_system
 
@@ -129,71 +130,8 @@ def reconcile(
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2, default=str))
     elif isinstance(report, SystemReport):
-        _print_system(report)
+        print_system(report)
     else:
-        _print_channel(report)
+        print_channel(report)
     if not report.clean:
         click.get_current_context().exit(EXIT_DISCREPANCIES)
-
-
-def _print_system(report: SystemReport) -> None:
-    c = report.comparison
-    if c.discrepancies:
-        rows = [
-            {
-                "kind": d.kind,
-                "order": d.order_id,
-                "external id": d.external_id,
-                "document": d.document,
-                "expected": d.expected,
-                "found": d.found,
-            }
-            for d in c.discrepancies
-        ]
-        print_rows(rows, False, f"{report.system}: discrepancies")
-    if c.in_flight:
-        flying = [
-            {
-                "order": f.order_id,
-                "external id": f.external_id,
-                "why": f.reason,
-                "ledger": ", ".join(f"{k}={v}" for k, v in sorted(f.ledger.items())),
-            }
-            for f in c.in_flight
-        ]
-        print_rows(flying, False, "in flight (not compared)")
-    counts = c.counts()
-    found = ", ".join(f"{counts[k]} {k}" for k in ("missing", "amount", "status", "duplicate"))
-    console.print(
-        f"{report.system}: {counts['checked']} orders accepted since "
-        f"{report.since.isoformat()} compared: {found}; {counts['in_flight']} in flight"
-    )
-    if report.repair is not None:
-        console.print(
-            f"repair: replay {report.repair.replay_id} released {report.repair.total} "
-            f"deliveries of {len(report.repair.orders)} orders to {report.system} (reprocess)"
-        )
-
-
-def _print_channel(report: ChannelReport) -> None:
-    shown = [r for r in report.results if r.outcome != "present"]
-    if shown:
-        rows = [
-            {
-                "outcome": r.outcome,
-                "external id": r.external_id,
-                "order": r.order_id,
-                "updated at": r.updated_at.isoformat(),
-                "reason": r.reason,
-            }
-            for r in shown
-        ]
-        print_rows(rows, False, f"channel {report.channel}")
-    counts = report.counts()
-    console.print(
-        f"channel {report.channel}: {counts['listed']} orders changed since "
-        f"{report.since.isoformat()}: {counts['repaired']} ingested (repaired), "
-        f"{counts['present']} present, {counts['differs']} differ, {counts['rejected']} "
-        f"rejected; {report.repaired_in_all} repaired in all; next from "
-        f"{report.watermark.isoformat()} (newest seen less {OVERLAP.seconds} s)"
-    )
