@@ -1,14 +1,21 @@
 """The ERP: a sales order per accepted order, an invoice per shipment (the ERP is the system
-of record for money and stock). Its documents, its client and its handler table; its entry
-in actors/systems.py names it."""
+of record for money and stock). Its documents, its client and its handler table, and its
+reconciliation (what it holds, read through its API, against what ordersync holds); its
+entry in actors/systems.py names it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from adapters.systems.handlers import handlers, on
 from adapters.systems.http import SystemClient, reply_field
+from adapters.systems.paging import read_pages
+from adapters.systems.reconciliation import Discrepancy, OrderHeld, Reconciliation
 from domain.events import OrderAccepted, ShipmentDispatched
 
 
@@ -63,8 +70,39 @@ def invoice_document(shipment: ShipmentDispatched) -> dict[str, Any]:
     }
 
 
+class _Read(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ErpInvoice(_Read):
+    invoice_number: str = Field(min_length=1)
+    location: str
+    tracking_number: str
+    total: Decimal
+
+
+class ErpSalesOrder(_Read):
+    """A sales order as the ERP holds it (GET sales-orders): the totals it received, its
+    status (open, invoiced, cancelled), its invoices, and the other document numbers its
+    order_ref was given (duplicates)."""
+
+    document_number: str = Field(min_length=1)
+    order_ref: str = Field(min_length=1)
+    currency: str = Field(min_length=1)
+    totals: dict[str, Decimal]
+    status: str = Field(min_length=1)
+    invoices: tuple[ErpInvoice, ...] = ()
+    duplicate_document_numbers: tuple[str, ...] = ()
+
+
 class ErpClient(SystemClient):
     default_system = "erp"
+    page_size = 200
+
+    def sales_orders(self, since: datetime) -> Iterator[ErpSalesOrder]:
+        """The sales orders the ERP changed at or after `since`, every page of them."""
+        params: dict[str, str | int] = {"since": since.isoformat(), "limit": self.page_size}
+        return read_pages(self, "sales-orders", params, ErpSalesOrder, what="sales-orders")
 
     def post_sales_order(self, order: OrderAccepted, *, idempotency_key: str) -> str:
         """Post the sales order; the ERP's document number."""
@@ -82,4 +120,43 @@ class ErpClient(SystemClient):
 HANDLERS = handlers(
     on(OrderAccepted, ErpClient.post_sales_order),
     on(ShipmentDispatched, ErpClient.post_invoice),
+)
+
+
+def expected_status(order: OrderHeld) -> str:
+    """The ERP's status of a sales order all of whose documents it received."""
+    return "invoiced" if order.fully_shipped else "open"
+
+
+def compare_sales_orders(order: OrderHeld, found: list[ErpSalesOrder]) -> list[Discrepancy]:
+    """What is wrong with the ERP's documents of one order: one sales order (one document
+    number) with its grand total and currency, its status, one invoice per shipment."""
+
+    def wrong(kind: str, document: str, expected: str, was: str) -> Discrepancy:
+        return Discrepancy(kind, order.order_id, order.external_id, document, expected, was)
+
+    total = f"{order.grand_total} {order.currency}"
+    if not found:
+        invoices = f" and {len(order.shipments)} invoice(s)" if order.shipments else ""
+        return [wrong("missing", "sales order" + invoices, total, "nothing")]
+    out = []
+    numbers = {n for so in found for n in (so.document_number, *so.duplicate_document_numbers)}
+    if len(numbers) > 1:
+        out.append(wrong("duplicate", "sales order", "1 document", ", ".join(sorted(numbers))))
+    first = found[0]
+    grand_total = first.totals.get("grand_total")
+    if grand_total != order.grand_total or first.currency != order.currency:
+        out.append(wrong("amount", "sales order", total, f"{grand_total} {first.currency}"))
+    if first.status != expected_status(order):
+        out.append(wrong("status", "sales order", expected_status(order), first.status))
+    invoiced = {(i.location, i.tracking_number) for so in found for i in so.invoices}
+    for location, tracking in sorted(order.shipments - invoiced):
+        out.append(wrong("missing", f"invoice {location}/{tracking}", "an invoice", "nothing"))
+    return out
+
+
+RECONCILIATION: Reconciliation[ErpSalesOrder] = Reconciliation(
+    read=ErpClient.sales_orders,
+    order_of=lambda sales_order: sales_order.order_ref,
+    compare=compare_sales_orders,
 )

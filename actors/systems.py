@@ -21,6 +21,7 @@ from typing import Any
 from actors import crm, erp, wms
 from adapters.systems.handlers import HandlerTable
 from adapters.systems.http import SystemClient
+from adapters.systems.reconciliation import Reconciliation
 from outbox.queues import CHANNEL_QUEUE, QueueRoute, queue_for
 from outbox.routing import SYSTEM_NAME
 
@@ -37,6 +38,8 @@ class DownstreamSystem:
     # The simulators' option that takes this system's key to call ordersync back (the
     # simulated WMS ships what it receives), for the demo; None: its simulator does not.
     simulator_key_option: str | None = None
+    # How `ordersync reconcile --system` compares with it (None: it has no read API).
+    reconciliation: Reconciliation[Any] | None = None
 
     def __post_init__(self) -> None:
         if not SYSTEM_NAME.fullmatch(self.name) or self.name == CHANNEL_QUEUE.queue_name:
@@ -101,7 +104,7 @@ class Systems(Mapping[str, DownstreamSystem]):
 
 
 SYSTEMS = Systems(
-    DownstreamSystem("erp", erp.ErpClient, erp.HANDLERS, "/erp"),
+    DownstreamSystem("erp", erp.ErpClient, erp.HANDLERS, "/erp", reconciliation=erp.RECONCILIATION),
     DownstreamSystem("wms", wms.WmsClient, wms.HANDLERS, "/wms", simulator_key_option="wms_key"),
     DownstreamSystem("crm", crm.CrmClient, crm.HANDLERS, "/crm"),
 )

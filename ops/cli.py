@@ -7,7 +7,15 @@ import sys
 
 import click
 
-from ops.commands import audit, dead_letters, operations, processes, registration, retention
+from ops.commands import (
+    audit,
+    dead_letters,
+    operations,
+    processes,
+    reconcile,
+    registration,
+    retention,
+)
 
 
 @click.group()
@@ -36,6 +44,7 @@ for command in (
     operations.outbox,
     audit.audit,
     retention.maintenance,
+    reconcile.reconcile,
     registration.channel,
     registration.system,
     registration.location,

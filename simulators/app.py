@@ -1,8 +1,9 @@
 """One aiohttp application with the fake ERP, WMS, CRM and channel back-ends.
 
 Back-ends: /erp, /wms, /crm and /channels/{name}; every POST needs an
-Idempotency-Key. Inspection (documents, the call log, held calls), faults, holds and
-releases, where the WMS ships back to: /_sim (see control.py).
+Idempotency-Key; the read APIs (the ERP's sales orders, a channel's orders) are paged.
+Inspection (documents, the call log, held calls), faults, holds and releases, where the
+WMS ships back to, the ERP's tampering and a channel's orders: /_sim (see control.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from simulators import channels, control, crm, erp, wms
-from simulators.endpoint import Handler, backend_health, backend_post, problem
+from simulators import channels, control, crm, erp, erp_reads, wms
+from simulators.endpoint import Handler, backend_get, backend_health, backend_post, problem
 from simulators.keys import SIM, SYSTEMS, Simulator
 from simulators.shipper import Shipper
 from simulators.store import SystemStore
@@ -29,6 +30,11 @@ BACKEND_POSTS = (
     ("/crm/timeline", "crm", "timeline_entry", crm.timeline),
     ("/channels/{name}/order-status", "channels", "order_status", channels.order_status),
     ("/channels/{name}/inventory", "channels", "inventory", channels.stock),
+)
+# (path, system, read): one line per back-end read API.
+BACKEND_GETS = (
+    ("/erp/sales-orders", "erp", erp_reads.sales_orders),
+    ("/channels/{name}/orders", "channels", channels.orders),
 )
 HEALTH = (
     ("/erp/health", "erp"),
@@ -81,8 +87,12 @@ def init_sim_app(
     app[SIM] = Simulator(systems, rng, shipper)
     for path, system, doc_type, apply in BACKEND_POSTS:
         app.router.add_post(path, backend_post(system, doc_type, apply))
+    for path, system, read in BACKEND_GETS:
+        app.router.add_get(path, backend_get(system, read))
     for path, system in HEALTH:
         app.router.add_get(path, backend_health(system))
+    app.router.add_post("/_sim/erp/tamper", control.tamper_erp)
+    app.router.add_post("/_sim/channels/{name}/orders", control.put_channel_orders)
     app.router.add_get("/_sim/health", control.health)
     app.router.add_get("/_sim/shipper", control.get_shipper)
     app.router.add_post("/_sim/shipper", control.set_shipper)

@@ -1,12 +1,25 @@
-"""The fake sales-channel back-ends (/channels/{name}): order statuses and stock figures."""
+"""The fake sales-channel back-ends (/channels/{name}): order statuses and stock figures
+ordersync sends, and the orders the channel holds (its list endpoint, for reconciliation).
+
+A channel's orders are put there by tests and the demo (POST /_sim/channels/{name}/orders)
+as orders the channel took and whose webhook may never have reached ordersync. Their
+`updated_at` has one-second resolution, as Shopify's and WooCommerce's have: orders
+changed within one second tie.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulators.endpoint import Call, Rejected, validated
+from simulators.paging import BadQuery, iso, page, page_query, parse_time
+from simulators.store import SystemStore
+
+MAX_ORDERS_PUT = 1000
 
 
 class _Doc(BaseModel):
@@ -58,3 +71,52 @@ def stock(call: Call) -> tuple[int, dict[str, Any]]:
         "available": doc.available,
     }
     return 200, {"sku": doc.sku, "available": doc.available}
+
+
+def orders(
+    store: SystemStore, params: Mapping[str, str], query: Mapping[str, str]
+) -> dict[str, Any]:
+    """GET /channels/{name}/orders?updated_since=ISO&cursor=C&limit=N: the channel's orders
+    changed since, each the canonical order document (as POST /v1/orders takes it) with
+    its updated_at."""
+    channel = params["name"]
+    mine = (r for r in store.collection("orders").values() if r["channel"] == channel)
+    return page(
+        mine,
+        page_query(query, "updated_since"),
+        lambda r: {"updated_at": r["updated_at"], "order": r["order"]},
+    )
+
+
+def put_orders(store: SystemStore, channel: str, body: Any) -> dict[str, Any]:
+    """POST /_sim/channels/{name}/orders {"orders": [order…], "updated_at": ISO (optional:
+    now, to the second)}: the channel holds these orders (one per external_id; an order
+    put again is changed and goes to the end of the list). BadQuery if the body is bad;
+    then nothing is stored."""
+    if not isinstance(body, dict) or not isinstance(body.get("orders"), list):
+        raise BadQuery('send {"orders": [canonical order documents…]}')
+    unknown = set(body) - {"orders", "updated_at"}
+    if unknown:
+        raise BadQuery(f"unknown fields: {', '.join(sorted(unknown))}")
+    documents = body["orders"]
+    if not 1 <= len(documents) <= MAX_ORDERS_PUT:
+        raise BadQuery(f"send 1 to {MAX_ORDERS_PUT} orders")
+    for number, document in enumerate(documents):
+        external_id = document.get("external_id") if isinstance(document, dict) else None
+        if not isinstance(external_id, str) or not external_id:
+            raise BadQuery(f"orders[{number}]: an order object with its external_id")
+    given = body.get("updated_at")
+    if given is not None and not isinstance(given, str):
+        raise BadQuery("updated_at must be an ISO 8601 time")
+    moment = parse_time(given, "updated_at") if given else datetime.now(UTC)
+    at = iso(moment.astimezone(UTC).replace(microsecond=0))
+    held = store.collection("orders")
+    for document in documents:
+        held[f"{channel}/{document['external_id']}"] = {
+            "channel": channel,
+            "external_id": document["external_id"],
+            "order": document,
+            "updated_at": at,
+            "seq": store.next_seq("orders"),
+        }
+    return {"channel": channel, "stored": len(documents), "updated_at": at}

@@ -1,5 +1,6 @@
 """/_sim: inspect what each system received and every call it got, inject faults, hold and
-release calls, reset, tell the WMS where to ship back (never faulted itself)."""
+release calls, reset, tell the WMS where to ship back, tamper with the ERP's records, put
+orders into a channel (never faulted itself)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from typing import Any
 
 from aiohttp import web
 
+from simulators import channels
 from simulators.endpoint import problem
 from simulators.faults import FaultSettingError
 from simulators.keys import SIM, SYSTEMS, Simulator
+from simulators.paging import BadQuery
 from simulators.store import SystemStore
+from simulators.tamper import TamperError, tamper
 
 
 def _store(request: web.Request) -> SystemStore:
@@ -174,3 +178,32 @@ def _is_http_url(value: str) -> bool:
         return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
     except ValueError:  # e.g. a port out of range
         return False
+
+
+async def tamper_erp(request: web.Request) -> web.Response:
+    """POST /_sim/erp/tamper: change one sales order behind ordersync's back (tamper.py)."""
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError) as error:
+        return problem(400, "Bad Request", f"malformed JSON: {error}")
+    try:
+        changed = tamper(request.app[SIM].systems["erp"], body)
+    except TamperError as error:
+        title = "Not Found" if error.status == 404 else "Bad Request"
+        return problem(error.status, title, str(error))
+    return web.json_response(changed)
+
+
+async def put_channel_orders(request: web.Request) -> web.Response:
+    """POST /_sim/channels/{name}/orders: orders the channel holds (see channels.py), whether
+    or not ordersync was ever told of them."""
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError) as error:
+        return problem(400, "Bad Request", f"malformed JSON: {error}")
+    store = request.app[SIM].systems["channels"]
+    try:
+        stored = channels.put_orders(store, request.match_info["name"], body)
+    except BadQuery as error:
+        return problem(400, "Bad Request", str(error))
+    return web.json_response(stored)

@@ -15,6 +15,8 @@ waited) is `abandoned`: nothing is applied or recorded, as for a client that gav
 during the latency — the caller never saw an answer, so it did not record the effect
 either, and its redelivery is the first application of the key, not a replay. A
 held call released by a reset is refused (503): the system forgot everything.
+
+A back-end read (GET, `backend_get`) is only refused while its system is down.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pydantic import BaseModel, ValidationError
 
 from simulators.faults import roll
 from simulators.keys import SIM, Simulator
+from simulators.paging import BadQuery
 from simulators.store import CallRecord, IdempotencyMismatch, SystemStore, fingerprint
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -215,6 +218,29 @@ async def _serve(
         (status, text.encode()),
     )
     return web.Response(status=status, text=text, content_type="application/json"), "applied"
+
+
+Read = Callable[[SystemStore, Mapping[str, str], Mapping[str, str]], dict[str, Any]]
+
+
+def backend_get(system: str, read: Read) -> Handler:
+    """A back-end read route (store, path parameters, query → the reply): 503 while the
+    system is down, 400 for a bad query. Reads change nothing, so they are not in the
+    call log and other faults leave them alone."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        store = request.app[SIM].systems[system]
+        if store.faults.down_remaining() > 0:
+            detail = f"the {store.name} is down for maintenance"
+            headers = {"Retry-After": store.faults.retry_after()}
+            return problem(503, "Service Unavailable", detail, headers=headers)
+        try:
+            reply = read(store, request.match_info, request.query)
+        except BadQuery as error:
+            return problem(400, "Bad Request", str(error))
+        return web.json_response(reply)
+
+    return handle
 
 
 def backend_health(system: str) -> Handler:

@@ -1,13 +1,26 @@
-"""The fake ERP: sales orders (upserted by ordersync's order id) and invoices for shipments."""
+"""The fake ERP: sales orders (upserted by ordersync's order id) and invoices for shipments
+(its read API: erp_reads.py).
+
+A sales order's status is `open` until its invoices cover every ordered quantity, then
+`invoiced`; `cancelled` only by tampering (ordersync sends the ERP no cancellations).
+A sales order posted again (an update, or a replay) takes the totals it carries and
+its status from its invoices again, as an ERP reopens what its source sends anew.
+Tampering (POST /_sim/erp/tamper, see tamper.py) seeds what reconciliation must find:
+a lost sales order, another amount, another status, a second document number for one
+order_ref (a duplicate).
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulators.endpoint import Call, Rejected, validated
+from simulators.paging import iso
+from simulators.store import SystemStore
 
 
 class _Doc(BaseModel):
@@ -49,18 +62,46 @@ def sales_order(call: Call) -> tuple[int, dict[str, Any]]:
     order = validated(SalesOrder, call.body)
     if "grand_total" not in order.totals:
         raise Rejected("totals.grand_total is required")
-    orders = call.store.collection("sales_orders")
+    store = call.store
+    orders = store.collection("sales_orders")
     known = orders.get(order.order_ref)
-    number = known["document_number"] if known else call.store.next_number("SO")
-    orders[order.order_ref] = {"document_number": number, "order": order.model_dump(mode="json")}
-    return (
-        (200, {"document_number": number, "status": "updated"})
-        if known
-        else (
-            201,
-            {"document_number": number, "status": "created"},
-        )
-    )
+    now = iso(datetime.now(UTC))
+    record = known or {
+        "document_number": store.next_number("SO"),
+        "order_ref": order.order_ref,
+        "seq": store.next_seq("sales_orders"),
+        "created_at": now,
+        "duplicate_document_numbers": [],
+    }
+    record["order"] = order.model_dump(mode="json")
+    record["updated_at"] = now
+    orders[order.order_ref] = record
+    settle_status(store, order.order_ref)
+    number = record["document_number"]
+    if known:
+        return 200, {"document_number": number, "status": "updated"}
+    return 201, {"document_number": number, "status": "created"}
+
+
+def settle_status(store: SystemStore, order_ref: str) -> None:
+    """`invoiced` once the order's invoices cover every ordered quantity, else `open`."""
+    record = store.collection("sales_orders")[order_ref]
+    ordered: dict[str, int] = {}
+    for line in record["order"]["lines"]:
+        ordered[line["sku"]] = ordered.get(line["sku"], 0) + int(line["quantity"])
+    invoiced: dict[str, int] = {}
+    for held in invoices_of(store, order_ref):
+        for line in held["lines"]:
+            invoiced[line["sku"]] = invoiced.get(line["sku"], 0) + int(line["quantity"])
+    covered = all(invoiced.get(sku, 0) >= quantity for sku, quantity in ordered.items())
+    record["status"] = "invoiced" if covered else "open"
+
+
+def invoices_of(store: SystemStore, order_ref: str) -> list[dict[str, Any]]:
+    return [i for i in store.collection("invoices").values() if i["order_ref"] == order_ref]
+
+
+INVOICE_REPLY = ("invoice_number", "document_number", "currency", "net", "tax", "total")
 
 
 def invoice(call: Call) -> tuple[int, dict[str, Any]]:
@@ -74,7 +115,7 @@ def invoice(call: Call) -> tuple[int, dict[str, Any]]:
     natural = f"{doc.order_ref}/{doc.shipment.get('location', '')}/{tracking}"
     invoices = call.store.collection("invoices")
     if natural in invoices:
-        return 200, invoices[natural]
+        return 200, {name: invoices[natural][name] for name in INVOICE_REPLY}
     net = tax = Decimal(0)
     for shipped in doc.lines:
         ordered = [ln for ln in order.lines if ln.sku == shipped.sku]
@@ -94,5 +135,13 @@ def invoice(call: Call) -> tuple[int, dict[str, Any]]:
         "tax": str(tax),
         "total": str(net + tax),
     }
-    invoices[natural] = reply
+    invoices[natural] = {
+        **reply,
+        "order_ref": doc.order_ref,
+        "location": doc.shipment.get("location", ""),
+        "tracking_number": tracking,
+        "lines": [line.model_dump(include={"sku", "quantity"}) for line in doc.lines],
+    }
+    known["updated_at"] = iso(datetime.now(UTC))
+    settle_status(call.store, doc.order_ref)
     return 201, reply

@@ -223,8 +223,12 @@ class SystemStore:
 
     def next_number(self, prefix: str) -> str:
         """The next document number of a kind: SO-000001, SO-000002…"""
-        self.numbers[prefix] = self.numbers.get(prefix, 0) + 1
-        return f"{prefix}-{self.numbers[prefix]:06d}"
+        return f"{prefix}-{self.next_seq(prefix):06d}"
+
+    def next_seq(self, name: str) -> int:
+        """The next number of a counter (1, 2, 3…): document numbers, records' list order."""
+        self.numbers[name] = self.numbers.get(name, 0) + 1
+        return self.numbers[name]
 
     @property
     def duplicates(self) -> int:

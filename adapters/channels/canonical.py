@@ -7,15 +7,23 @@ the body is read), validated into the canonical PlaceOrder command.
 Outbound: order statuses and stock figures back to the channel's API, rooted at its
 `api_url` (the simulator's is http://127.0.0.1:8090/channels/<name>). A channel without
 an --api-url takes nothing back (actors.channel says so by name).
+
+Its list of orders, at the same `api_url`: GET orders?updated_since=ISO, paged, each item
+{"updated_at": ISO with its offset, "order": a canonical order document}.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
-from adapters.channels.kind import ChannelKind, Outbound
+from pydantic import AwareDatetime, BaseModel
+
+from adapters.channels.kind import ChannelKind, ListedOrder, Outbound
 from adapters.systems.handlers import on
 from adapters.systems.http import SystemClient
+from adapters.systems.paging import read_pages
 from domain.commands import PlaceOrder
 from domain.events import InventoryChanged, OrderAccepted, OrderBackordered, ShipmentDispatched
 from outbox.routing import ALL_CHANNELS, ORIGIN_CHANNEL
@@ -64,6 +72,14 @@ def stock_document(change: InventoryChanged) -> dict[str, Any]:
     return {"sku": change.sku, "available": max(0, change.atp)}
 
 
+PAGE_SIZE = 200
+
+
+class _Listed(BaseModel):
+    updated_at: AwareDatetime
+    order: dict[str, Any]
+
+
 class ChannelClient(SystemClient):
     """A client of one channel's API (`channel` names it in errors: channel:<name>)."""
 
@@ -90,6 +106,12 @@ class ChannelClient(SystemClient):
     def shipped(self, shipment: ShipmentDispatched, *, idempotency_key: str) -> str:
         return self.update_order_status(shipped_document(shipment), idempotency_key=idempotency_key)
 
+    def orders_since(self, since: datetime, *, page_size: int = PAGE_SIZE) -> Iterator[ListedOrder]:
+        """The orders the channel changed at or after `since`, every page of them."""
+        params: dict[str, str | int] = {"updated_since": since.isoformat(), "limit": page_size}
+        for listed in read_pages(self, "orders", params, _Listed, what="orders"):
+            yield ListedOrder(listed.updated_at, listed.order)
+
     def update_stock(self, change: InventoryChanged, *, idempotency_key: str) -> int:
         """Set the channel's sellable quantity of a SKU; the quantity it now shows."""
         reply = self.post("inventory", stock_document(change), idempotency_key=idempotency_key)
@@ -108,4 +130,5 @@ KIND = ChannelKind(
         Outbound(ORIGIN_CHANNEL, on(ShipmentDispatched, ChannelClient.shipped)),
         Outbound(ALL_CHANNELS, on(InventoryChanged, ChannelClient.update_stock)),
     ),
+    list_orders=ChannelClient.orders_since,
 )

@@ -1,14 +1,16 @@
 """What a channel kind is, both directions, and the registry of kinds.
 
 Inbound: how a request from a channel of the kind is verified, and how its body becomes
-the canonical command. Outbound: which events the kind takes back (each to the order's
-own channel or to every channel), by which client method, through which client.
+the canonical command; how the channel's own list of orders is read (for reconciling
+lost webhooks). Outbound: which events the kind takes back (each to the order's own
+channel or to every channel), by which client method, through which client.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from adapters.systems.handlers import Handler, HandlerTable, handlers
@@ -18,6 +20,19 @@ from outbox.routing import CHANNEL_TARGETS
 
 Normalize = Callable[[object], PlaceOrder]
 ClientFactory = Callable[..., SystemClient]  # (api_url, *, channel=name, read_timeout_s=…)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedOrder:
+    """An order as the channel lists it: its document (what the kind's `normalize` takes)
+    and when the channel last changed it."""
+
+    updated_at: datetime
+    document: Any
+
+
+# (the kind's client, updated since) → the channel's orders changed since then, every page.
+ListOrders = Callable[[Any, datetime], Iterator[ListedOrder]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +57,8 @@ class ChannelKind:
     outbound: tuple[Outbound, ...]
     # The kind whose formats this one speaks until it gets its own (None: its own).
     speaks_as: str | None = None
+    # How its channels' orders are listed (None: they cannot be, so no reconciliation).
+    list_orders: ListOrders | None = None
     handlers: HandlerTable[Any] = field(init=False)
     targets: Mapping[str, str] = field(init=False)
 

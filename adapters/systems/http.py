@@ -139,6 +139,10 @@ class SystemClient:
         body = json.dumps(document, default=_json_default, separators=(",", ":"))
         return classify(self.system, self._send("POST", path, content=body, headers=headers))
 
+    def get(self, path: str, params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
+        """GET a resource of the system (a read: no Idempotency-Key); the system's reply."""
+        return classify(self.system, self._send("GET", path, params=params))
+
     def probe(self) -> bool:
         """Whether the system answers its health route (for a circuit breaker's probe)."""
         try:
