@@ -35,15 +35,25 @@ def http_app(
         outbox_notify=settings.outbox_notify,
         secret_key=settings.secret_key,
     )
-    return product_app(engine, config, routing=routing, threads=settings.api_threads)
+    ops = ops_api.OpsConfig(
+        system_urls=settings.system_urls,
+        client_timeout_s=settings.client_timeout_s,
+        outbox_notify=settings.outbox_notify,
+    )
+    return product_app(engine, config, routing=routing, threads=settings.api_threads, ops=ops)
 
 
 def product_app(
-    engine: sa.Engine, config: HttpConfig, *, routing: Routing = ROUTING, threads: int = 8
+    engine: sa.Engine,
+    config: HttpConfig,
+    *,
+    routing: Routing = ROUTING,
+    threads: int = 8,
+    ops: ops_api.OpsConfig | None = None,
 ) -> web.Application:
     """What `ordersync api` serves: the product's routes and the operator's /ops."""
     app = init_app(engine, config, routing=routing, threads=threads, routes=ops_api.ROUTES)
-    ops_api.install(app)
+    ops_api.install(app, ops or ops_api.OpsConfig())
     return app
 
 

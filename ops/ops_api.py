@@ -17,7 +17,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -36,9 +37,12 @@ from adapters.http.middleware import json_body
 from adapters.http.problems import ProblemError
 from adapters.http.routes import Route
 from adapters.http.threads import run
+from adapters.systems.errors import ExternalSystemError
 from domain.events import EVENT_TYPES
 from ops import dead_letters, destinations, replay
 from ops.audit import Refused, audited
+from ops.reconcile_channel import reconcile_channel
+from ops.reconcile_system import reconcile_system
 from outbox.tables import DELIVERY_STATUSES
 
 log = logging.getLogger("ordersync.ops")
@@ -110,8 +114,23 @@ class Runners:
 RUNNERS = web.AppKey("replay_runners", Runners)
 
 
-def install(app: web.Application) -> None:
-    """What the /ops routes need on the app: the replay runners, stopped at shutdown."""
+@dataclass(frozen=True)
+class OpsConfig:
+    """What /ops needs beyond the HTTP app's own configuration: where the downstream
+    systems are (reconcile reads them) and how the product talks to them."""
+
+    system_urls: Mapping[str, str] = field(default_factory=dict)
+    client_timeout_s: float = 5.0
+    outbox_notify: bool = False
+
+
+OPS_CONFIG = web.AppKey("ops_config", OpsConfig)
+
+
+def install(app: web.Application, config: OpsConfig) -> None:
+    """What the /ops routes need on the app: their configuration, and the replay runners
+    (stopped at shutdown)."""
+    app[OPS_CONFIG] = config
     app[RUNNERS] = Runners()
 
     async def runners(app: web.Application) -> AsyncIterator[None]:
@@ -530,6 +549,71 @@ async def purge_dead_letters(request: web.Request) -> web.Response:
     return await _act_on_dead_letters(request, body, "dlq.purge", dead_letters.PURGED)
 
 
+# -- reconcile ------------------------------------------------------------------------------
+
+
+class ReconcileRequest(BaseModel):
+    """As `ordersync reconcile`: one of `system` (with `repair`) or `channel`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: Text | None = None
+    channel: Text | None = None
+    since: datetime | None = None
+    repair: bool = False
+
+
+async def reconcile(request: web.Request) -> web.Response:
+    """Compare with a system (and repair) or ingest a channel's missing orders; 200 with
+    the report (`clean` false: discrepancies), 409 refused, 502 a side unreadable."""
+    actor = await operator(request)
+    body = ReconcileRequest.model_validate(json_body(request))
+    unprocessable = "Unprocessable Content"
+    if (body.system is None) == (body.channel is None):
+        raise ProblemError(422, unprocessable, "give one of system or channel")
+    if body.repair and body.channel is not None:
+        raise ProblemError(422, unprocessable, "repair goes with system")
+    reconcilable = [s.name for s in SYSTEMS.values() if s.reconciliation is not None]
+    if body.system is not None and body.system not in reconcilable:
+        raise ProblemError(422, unprocessable, f"system is one of {', '.join(reconcilable)}")
+    engine, config = request.app[ENGINE], request.app[OPS_CONFIG]
+
+    def work() -> dict[str, Any]:
+        if body.channel is not None:
+            return reconcile_channel(
+                engine,
+                body.channel,
+                since=body.since,
+                notify=config.outbox_notify,
+                read_timeout_s=config.client_timeout_s,
+                actor=actor,
+                via="http",
+            ).as_json()
+        system = SYSTEMS[str(body.system)]
+        url = config.system_urls.get(system.name)
+        if url is None:
+            raise Refused(f"no URL for {system.name}: set ORDERSYNC_{system.name.upper()}_URL")
+        client = system.client(url, system=system.name, read_timeout_s=config.client_timeout_s)
+        with client:
+            report = reconcile_system(
+                engine,
+                system,
+                client,
+                since=body.since,
+                repair=body.repair,
+                actor=actor,
+                via="http",
+            )
+        return report.as_json()
+
+    try:
+        return _json(await run(request, work))
+    except Refused as error:
+        raise ProblemError(409, "Conflict", str(error)) from None
+    except ExternalSystemError as error:
+        raise ProblemError(502, "Bad Gateway", f"cannot read the other side: {error}") from None
+
+
 # -- audit ----------------------------------------------------------------------------------
 
 
@@ -572,11 +656,14 @@ def _admin(
     body: type[BaseModel] | None = None,
     ok: int = 200,
     query: tuple[dict[str, Any], ...] = (),
+    problems: tuple[tuple[str, str], ...] = (),
 ) -> Route:
     """An /ops route: admin only, a JSON object back (its component named after the
     handler: list_replays → ListReplays)."""
     component = "".join(part.title() for part in handler.__name__.split("_"))
-    return Route(method, path, handler, summary, "admin", body, ok, (component, _LIST), query)
+    return Route(
+        method, path, handler, summary, "admin", body, ok, (component, _LIST), query, problems
+    )
 
 
 ROUTES: tuple[Route, ...] = (
@@ -600,6 +687,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     _admin(
         "POST", "/ops/dead-letters/purge", purge_dead_letters, "Purge, with a reason", PurgeRequest
+    ),
+    _admin(
+        "POST",
+        "/ops/reconcile",
+        reconcile,
+        "Reconcile with a system or a channel",
+        ReconcileRequest,
+        problems=(("502", "The system or the channel could not be read; nothing changed"),),
     ),
     _admin(
         "GET", "/ops/audit", list_audit, "The audit trail, newest first", query=(_LIMIT, _ACTION)

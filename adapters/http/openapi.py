@@ -69,8 +69,8 @@ def _success(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     if name in LINKS:
         ok["links"] = LINKS[name]
     # A repeat of a create (same document, same key) answers 200 with what was stored.
-    if route.ok == 202:  # started: the work goes on after the answer
-        return {"202": {**ok, "description": "Accepted"}}
+    if route.ok == 202:  # started: the work goes on after the answer (a dry run: 200)
+        return {"202": {**ok, "description": "Accepted"}, "200": ok}
     return {str(route.ok): ok, "200": ok} if route.ok == 201 else {"200": ok}
 
 
@@ -107,6 +107,8 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
                 for code in ("400", "401")
             }
         )
+    for code, text in route.problems:
+        op["responses"][code] = {"description": text, "content": PROBLEM_CONTENT}
     if route.auth or route.path == "/readyz":  # everything that asks the database
         op["responses"]["503"] = {
             "description": UNAVAILABLE,

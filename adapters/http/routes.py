@@ -26,6 +26,7 @@ class Route:
     # not say: the response's component (name, JSON schema) and the query parameters.
     response: tuple[str, dict[str, Any]] | None = None
     query: tuple[dict[str, Any], ...] = ()
+    problems: tuple[tuple[str, str], ...] = ()  # statuses of its own: (code, meaning)
 
 
 ROUTES: tuple[Route, ...] = (

@@ -398,3 +398,47 @@ def test_bad_input_is_a_clear_error_that_changes_nothing(
         assert conn.execute(sa.text("SELECT count(*) FROM channel_watermarks")).scalar_one() == 0
         refused = conn.execute(sa.text("SELECT outcome, detail FROM audit_log")).all()
     assert all(r.outcome == "refused" and r.detail in result.output for r in refused)
+
+
+# -- the same over /ops ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def ops(aiohttp_client: Any, engine: sa.Engine, sim: str) -> Any:
+    from adapters.http.keys import HttpConfig
+    from ops.bootstrap import product_app
+    from ops.ops_api import OpsConfig
+    from tests.integration.conftest import ADMIN_TOKEN
+
+    config = OpsConfig(system_urls={"erp": f"{sim}/erp"}, client_timeout_s=2)
+    app = product_app(engine, HttpConfig(admin_token=ADMIN_TOKEN), ops=config)
+    return await aiohttp_client(app)
+
+
+async def test_reconcile_over_http_reports_what_the_command_does(
+    ops: Any, engine: sa.Engine, seeded: dict[str, str], sim: str
+) -> None:
+    from tests.integration.test_ops_api import ADMIN
+
+    found = await ops.post("/ops/reconcile", json={"system": "erp"}, headers=ADMIN)
+    assert found.status == 200, await found.text()
+    report = await found.json()
+    assert report["clean"] is False
+    assert report["counts"]["missing"] == 1 and report["counts"]["duplicate"] == 1
+    webhooked = order_doc("W-9", [("A", 1)])
+    put_channel_orders(sim, webhooked)
+    channel = await ops.post("/ops/reconcile", json={"channel": "web"}, headers=ADMIN)
+    assert (await channel.json())["counts"]["repaired"] == 1
+    for body, status in (
+        ({}, 422),
+        ({"system": "erp", "channel": "web"}, 422),
+        ({"channel": "web", "repair": True}, 422),
+        ({"system": "wms"}, 422),
+        ({"channel": "nowhere"}, 409),
+    ):
+        response = await ops.post("/ops/reconcile", json=body, headers=ADMIN)
+        assert response.status == status, (body, await response.text())
+    entries = [(e.action, e.via, e.outcome) for e in audit(engine, "reconcile.system")]
+    assert entries == [("reconcile.system", "http", "ok")]
+    channels = [(e.via, e.outcome) for e in audit(engine, "reconcile.channel")]
+    assert channels == [("http", "ok"), ("http", "refused")]
