@@ -319,3 +319,17 @@ def arrival_orders(stack: Stack, keys: dict[str, Sent]) -> dict[tuple[str, str],
             if not sequences or sequences[-1] != sent.sequence:
                 sequences.append(sent.sequence)
     return arrived
+
+
+def stocked(stack: Stack, skus: str = "AB", units: int = 1000, location: str = "WH-EAST") -> None:
+    """`units` of each SKU on hand at `location` (an inventory adjustment through the API)."""
+    adjustments = [{"sku": s, "location": location, "set_on_hand": units} for s in skus]
+    response = stack.admin("POST", "/v1/inventory/adjustments", json={"adjustments": adjustments})
+    assert response.status_code == 200, response.text
+
+
+def place(stack: Stack, prefix: str, count: int, lines: list[tuple[str, int]]) -> list[str]:
+    """`count` orders PREFIX-0… of these lines through the API; their ids."""
+    from tests.factories import order_doc
+
+    return [stack.order(order_doc(f"{prefix}-{i}", lines))["id"] for i in range(count)]

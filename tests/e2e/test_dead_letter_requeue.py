@@ -7,28 +7,18 @@ parked successors, in sequence order per order, and leaves nothing dead or parke
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from tests.e2e.processes import log_of, start, wait_until
-from tests.e2e.stack import Stack, arrival_orders, delivery_keys
+from tests.e2e.stack import Stack, arrival_orders, delivery_keys, stocked
 from tests.factories import order_doc
 
 pytestmark = pytest.mark.e2e
 
 ORDERS = 3  # per group: invoiced while rejected, and ordered while rejected
-
-
-@pytest.fixture
-def stack(engine: sa.Engine, database_url: str, broker_url: str) -> Iterator[Stack]:
-    stack = Stack(engine, database_url, broker_url)
-    try:
-        yield stack
-    finally:
-        stack.down()
 
 
 def ship_line_by_line(stack: Stack, order_id: str, n: int) -> None:
@@ -72,9 +62,7 @@ def test_a_requeue_after_the_fix_delivers_each_dead_letter_once_then_its_parked_
     stack: Stack,
 ) -> None:
     stack.up(ship_after=None)
-    stocked = [{"sku": s, "location": "WH-EAST", "set_on_hand": 100} for s in "AB"]
-    response = stack.admin("POST", "/v1/inventory/adjustments", json={"adjustments": stocked})
-    assert response.status_code == 200, response.text
+    stocked(stack, units=100)
     lines = [("A", 1), ("B", 1)]
     invoiced = [stack.order(order_doc(f"INV-{i}", lines))["id"] for i in range(ORDERS)]
     wait_until(

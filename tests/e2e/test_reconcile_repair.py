@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,19 +17,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.e2e.processes import CLI, wait_until
-from tests.e2e.stack import Stack
-from tests.factories import order_doc
+from tests.e2e.stack import Stack, place, stocked
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def stack(engine: sa.Engine, database_url: str, broker_url: str) -> Iterator[Stack]:
-    stack = Stack(engine, database_url, broker_url)
-    try:
-        yield stack
-    finally:
-        stack.down()
 
 
 def reconcile(stack: Stack, *args: str) -> tuple[int, dict[str, Any]]:
@@ -56,13 +45,8 @@ def test_a_repair_replays_what_the_erp_lost_and_a_second_reconcile_finds_nothing
     stack: Stack,
 ) -> None:
     stack.up(ship_after=0.2)
-    stocked = stack.admin(
-        "POST",
-        "/v1/inventory/adjustments",
-        json={"adjustments": [{"sku": s, "location": "WH-EAST", "set_on_hand": 50} for s in "AB"]},
-    )
-    assert stocked.status_code == 200, stocked.text
-    ids = [stack.order(order_doc(f"RP-{i}", [("A", 1), ("B", 2)]))["id"] for i in range(6)]
+    stocked(stack, units=50)
+    ids = place(stack, "RP", 6, [("A", 1), ("B", 2)])
     wait_until(
         lambda: (
             sum(s["status"] == "invoiced" for s in sales_orders(stack).values()) == 6

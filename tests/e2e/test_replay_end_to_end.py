@@ -16,7 +16,6 @@ import json
 import signal
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -24,31 +23,17 @@ import pytest
 import sqlalchemy as sa
 
 from tests.e2e.processes import log_of, start, wait_until
-from tests.e2e.stack import Sent, Stack, delivery_keys
-from tests.factories import order_doc
+from tests.e2e.stack import Sent, Stack, delivery_keys, stocked
+from tests.e2e.stack import place as stack_place
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def stack(engine: sa.Engine, database_url: str, broker_url: str) -> Iterator[Stack]:
-    stack = Stack(engine, database_url, broker_url, extra_env={"ORDERSYNC_CLIENT_TIMEOUT_S": "30"})
-    try:
-        yield stack
-    finally:
-        stack.down()
-
-
-def stocked(stack: Stack) -> None:
-    adjustments = [{"sku": s, "location": "WH-EAST", "set_on_hand": 1000} for s in "AB"]
-    response = stack.admin("POST", "/v1/inventory/adjustments", json={"adjustments": adjustments})
-    assert response.status_code == 200, response.text
+STACK_ENV = {"ORDERSYNC_CLIENT_TIMEOUT_S": "30"}  # held calls outlast the default
 
 
 def place(stack: Stack, prefix: str, count: int) -> list[str]:
-    return [
-        stack.order(order_doc(f"{prefix}-{i}", [("A", 1), ("B", 1)]))["id"] for i in range(count)
-    ]
+    return stack_place(stack, prefix, count, [("A", 1), ("B", 1)])
 
 
 def wipe_erp(stack: Stack) -> None:

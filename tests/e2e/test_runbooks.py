@@ -14,7 +14,7 @@ import re
 import shlex
 import subprocess
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.e2e.processes import CLI, log_of, wait_until
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, stocked
+from tests.e2e.stack import place as stack_place
 from tests.factories import order_doc
 
 pytestmark = pytest.mark.e2e
@@ -105,23 +106,11 @@ class Runbook:
         }
 
 
-@pytest.fixture
-def stack(engine: sa.Engine, database_url: str, broker_url: str) -> Iterator[Stack]:
-    stack = Stack(engine, database_url, broker_url, extra_env={"ORDERSYNC_CLIENT_TIMEOUT_S": "30"})
-    try:
-        yield stack
-    finally:
-        stack.down()
-
-
-def stocked(stack: Stack) -> None:
-    adjustments = [{"sku": s, "location": "WH-EAST", "set_on_hand": 1000} for s in "AB"]
-    response = stack.admin("POST", "/v1/inventory/adjustments", json={"adjustments": adjustments})
-    assert response.status_code == 200, response.text
+STACK_ENV = {"ORDERSYNC_CLIENT_TIMEOUT_S": "30"}  # held calls outlast the default
 
 
 def place(stack: Stack, prefix: str, count: int) -> list[str]:
-    return [stack.order(order_doc(f"{prefix}-{i}", [("A", 1)]))["id"] for i in range(count)]
+    return stack_place(stack, prefix, count, [("A", 1)])
 
 
 def scalar(stack: Stack, sql: str, **params: Any) -> Any:
