@@ -62,12 +62,13 @@ def deliver(engine: sa.Engine, envelope: Envelope, handler: Handler) -> Outcome:
         if opened.in_inbox:
             return Outcome.DUPLICATE
         replay = envelope.generation > 0  # a reprocess: applied again, cursor untouched
-        if not replay and (
-            envelope.sequence <= cursor.last_sequence
-            # A dead letter delivered again stays dead (the cursor, read fresh, names it
-            # even when the ledger row was read before its first copy died).
-            or row.status == "dead"
+        if (
+            # A dead letter delivered again stays dead, a purged one too, whatever its
+            # generation (the cursor, read fresh, names it even when the ledger row was
+            # read before its first copy died).
+            row.status == "dead"
             or cursor.blocked_by == envelope.event_id
+            or (not replay and envelope.sequence <= cursor.last_sequence)
         ):
             return Outcome.DUPLICATE
         if cursor.blocked_by is not None or (
@@ -174,6 +175,11 @@ def dead_letter(engine: sa.Engine, envelope: Envelope, error: str) -> Outcome:
             return Outcome.UNKNOWN
         if _settled(row, cursor, envelope.event_id, envelope.sequence, envelope.generation):
             return Outcome.DUPLICATE
+        if envelope.generation == 0 and cursor.replay_id is not None:
+            # A replay took the aggregate while this one was failing: it waits behind the
+            # replay's chain like any live message, and is tried again after it.
+            ledger.set_status(conn, row.id, "parked", error=error)
+            return Outcome.PARKED
         _dead(conn, envelope, row, error)
     return Outcome.DEAD
 
@@ -215,7 +221,8 @@ def dead_letter_unreadable(engine: sa.Engine, raw: Any, error: str) -> Outcome:
         if _settled(row, cursor, event_id, found.sequence, found.generation):
             return Outcome.DUPLICATE
         if cursor.blocked_by is not None or (
-            found.generation == 0 and found.sequence > cursor.last_sequence + 1
+            found.generation == 0
+            and (found.sequence > cursor.last_sequence + 1 or cursor.replay_id is not None)
         ):
             ledger.set_status(conn, row.id, "parked", error=error, blocked_by=cursor.blocked_by)
             return Outcome.PARKED

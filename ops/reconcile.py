@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.systems.reconciliation import (
@@ -110,14 +110,40 @@ def repair_targets(comparison: Comparison) -> tuple[str, ...]:
     return tuple(sorted({d.order_id for d in comparison.discrepancies if d.kind in REPAIRABLE}))
 
 
-def next_watermark(stored: datetime | None, start: datetime, seen: Iterable[datetime]) -> datetime:
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def window_start(since: datetime) -> datetime:
+    """A `since` as a comparison starts from: a time without an offset is UTC (as the
+    CLI reads one), and nothing is older than 1970 (a since of year 1 means "all of it",
+    and the clock margins taken off it must not overflow)."""
+    aware = since if since.tzinfo else since.replace(tzinfo=UTC)
+    return max(aware, EARLIEST)
+
+
+def next_watermark(
+    stored: datetime | None,
+    start: datetime,
+    seen: Iterable[datetime],
+    *,
+    now: datetime,
+    unsettled: Iterable[datetime] = (),
+) -> datetime:
     """Where the channel's next reconciliation starts, after one that looked from `start`
-    and saw orders updated at `seen`: OVERLAP before the newest, never before `start`, and
-    never back from the stored watermark. A run that started after the stored watermark
-    (an operator's later --since) did not look at the time in between, so the stored one
+    at `now` and saw orders updated at `seen`: OVERLAP before the newest, never before
+    `start`, and never back from the stored watermark. Two bounds keep it from skipping
+    orders: it stays before `now` less OVERLAP (one order stamped ahead by a channel's
+    clock would carry it into the future, past every order lost after), and before the
+    oldest `unsettled` order (listed but refused or different: the next run looks at it
+    again, once its cause is fixed). A run that started after the stored watermark (an
+    operator's later --since) did not look at the time in between, so the stored one
     stays."""
     if stored is not None and start > stored:
         return stored
     newest = max(seen, default=None)
     reached = start if newest is None else max(start, newest - OVERLAP)
+    reached = min(reached, max(start, now - OVERLAP))
+    oldest_unsettled = min(unsettled, default=None)
+    if oldest_unsettled is not None:
+        reached = min(reached, max(start, oldest_unsettled - OVERLAP))
     return reached if stored is None else max(stored, reached)

@@ -26,11 +26,12 @@ from adapters.systems.paging import schema_errors
 from domain.errors import DuplicateMismatch, ValidationFailed
 from domain.services import place_order, retrying
 from ops.audit import Refused, audited
-from ops.reconcile import DEFAULT_LOOKBACK, next_watermark
+from ops.reconcile import DEFAULT_LOOKBACK, next_watermark, window_start
 from ops.wiring import ROUTING
 from outbox.writer import TraceContext
 
 OUTCOMES = ("repaired", "present", "differs", "rejected")
+UNSETTLED = ("differs", "rejected")  # looked at again by the next run (next_watermark)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +130,11 @@ def reconcile_channel(
         with engine.connect() as conn:
             kind, list_orders, url = _listable(conn, name)
             stored = read_watermark(conn, name)
-        start = since or (stored.watermark if stored else datetime.now(UTC) - DEFAULT_LOOKBACK)
+        start = window_start(since) if since else None
+        start = start or (stored.watermark if stored else datetime.now(UTC) - DEFAULT_LOOKBACK)
         entry.counts["from"] = start.isoformat()
         client = kind.client(url, channel=name, read_timeout_s=read_timeout_s)
+        looked_at = datetime.now(UTC)
         try:
             # All of it first: a list that breaks off midway ingests nothing.
             listed = sorted(list_orders(client, start), key=lambda o: o.updated_at)
@@ -144,7 +147,11 @@ def reconcile_channel(
 
         results = [ingest(new_uow, kind, name, one) for one in listed]
         mark = next_watermark(
-            stored.watermark if stored else None, start, (o.updated_at for o in listed)
+            stored.watermark if stored else None,
+            start,
+            (o.updated_at for o in listed),
+            now=looked_at,
+            unsettled=(r.updated_at for r in results if r.outcome in UNSETTLED),
         )
         repaired = sum(1 for r in results if r.outcome == "repaired")
         with engine.begin() as conn:

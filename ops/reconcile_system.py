@@ -16,7 +16,14 @@ from actors.systems import DownstreamSystem
 from adapters.db.reconcile_queries import orders_accepted_since, orders_by_id
 from adapters.systems.http import SystemClient
 from ops.audit import Refused, audited
-from ops.reconcile import DEFAULT_LOOKBACK, Comparison, compare, confirm, repair_targets
+from ops.reconcile import (
+    DEFAULT_LOOKBACK,
+    Comparison,
+    compare,
+    confirm,
+    repair_targets,
+    window_start,
+)
 
 # (engine, order ids, destination, actor, via) → a summary with .replay_id and .total
 Replay = Callable[[sa.Engine, tuple[str, ...], str, str | None, str], Any]
@@ -81,7 +88,7 @@ def reconcile_system(
     """Compare the orders accepted since `since` (DEFAULT_LOOKBACK ago if None) with what
     the system holds and, with `repair`, replay what it lacks or holds wrong; audited as
     reconcile.system."""
-    since = since or datetime.now(UTC) - DEFAULT_LOOKBACK
+    since = window_start(since) if since else datetime.now(UTC) - DEFAULT_LOOKBACK
     flt = {"system": system.name, "since": since, "repair": repair}
     with audited(engine, "reconcile.system", filter=flt, actor=actor, via=via) as entry:
         rules = system.reconciliation

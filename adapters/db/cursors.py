@@ -39,7 +39,17 @@ _CURSOR_IS = sa.and_(
     cur.c.aggregate_type == _B("b_aggregate_type"),
     cur.c.aggregate_id == _B("b_aggregate_id"),
 )
-_LOCK_CURSOR = sa.select(cur.c.last_sequence, cur.c.blocked_by).where(_CURSOR_IS).with_for_update()
+_LOCK_CURSOR = (
+    sa.select(
+        cur.c.last_sequence,
+        cur.c.blocked_by,
+        cur.c.replay_id,
+        cur.c.replay_step,
+        cur.c.replay_steps,
+    )
+    .where(_CURSOR_IS)
+    .with_for_update()
+)
 _BLOCK_CURSOR = (
     sa.update(cur).where(_CURSOR_IS).values(blocked_by=_B("blocked"), updated_at=sa.func.now())
 )
@@ -60,7 +70,7 @@ def lock_cursor(conn: sa.Connection, destination: str, agg_type: str, agg_id: st
     new = {"destination": destination, "aggregate_type": agg_type, "aggregate_id": agg_id}
     conn.execute(_CREATE_CURSOR, {**new, "last_sequence": 0})
     row = conn.execute(_LOCK_CURSOR, _key(destination, agg_type, agg_id)).one()
-    return Cursor(row.last_sequence, row.blocked_by)
+    return Cursor(*row)
 
 
 def block_cursor(

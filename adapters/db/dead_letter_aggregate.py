@@ -104,11 +104,19 @@ def delivery_status(conn: sa.Connection, event_id: uuid.UUID, destination: str) 
 
 def send_again(conn: sa.Connection, event_id: uuid.UUID, destination: str) -> bool:
     """The dead delivery back to the outbox: pending and unpublished, so the relay sends it
-    again (its attempts are kept: they are its history). False if it is not dead."""
+    again. Its attempts start afresh (the dead letter keeps the count it died with): the
+    poison rule counts failures in a row, and one blip after the fix must not kill it
+    again at once. False if it is not dead."""
     result = conn.execute(
         sa.update(d)
         .where(d.c.event_id == event_id, d.c.destination == destination, d.c.status == "dead")
-        .values(status="pending", published_at=None, blocked_by=None, updated_at=sa.func.now())
+        .values(
+            status="pending",
+            published_at=None,
+            blocked_by=None,
+            attempts=0,
+            updated_at=sa.func.now(),
+        )
     )
     return bool(result.rowcount)
 

@@ -4,6 +4,7 @@ holds (and repair), or ingest the orders a channel holds that never reached orde
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -57,6 +58,13 @@ def _checked(what: str) -> Iterator[None]:
     except (exc.OperationalError, PersistenceError) as error:
         reason = error.orig if isinstance(error, exc.OperationalError) else error
         raise Unchecked(f"cannot reach the database: {reason}") from None
+
+
+def _shown(url: str) -> str:
+    """A URL as a message may show it: without the user and password it may carry."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=host))
 
 
 @click.command()
@@ -123,7 +131,7 @@ def reconcile(
             target = SYSTEMS[str(system)]
             url = loaded.system_urls[target.name]
             client = target.client(url, system=target.name, read_timeout_s=loaded.client_timeout_s)
-            with _checked(f"{target.name} at {url}"), client:
+            with _checked(f"{target.name} at {_shown(url)}"), client:
                 report = reconcile_system(engine, target, client, since=since, repair=repair)
     finally:
         engine.dispose()

@@ -178,7 +178,8 @@ def test_a_requeued_message_that_dies_again_is_unresolved_again(
 
     (letter,) = rows(engine, "SELECT * FROM dead_letters")
     assert letter.id == letter_id and letter.requeued_at is None
-    assert (letter.error, letter.attempts) == ("wms: SKU A is blocked (HTTP 422)", 2)
+    # Its attempts started afresh at the requeue: the second death counts one.
+    assert (letter.error, letter.attempts) == ("wms: SKU A is blocked (HTTP 422)", 1)
     listed = json.loads(run(cli, "dlq", "list", "--json").output)
     assert [(r["id"], r["state"]) for r in listed] == [(letter_id, "unresolved")]
     assert [ledger(engine, "wms")[("o-0", s)].status for s in (1, 2, 3)] == [

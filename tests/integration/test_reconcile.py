@@ -323,7 +323,8 @@ def test_an_order_the_channel_never_webhooked_is_ingested_once(
     with engine.connect() as conn:
         mark = conn.execute(sa.text("SELECT * FROM channel_watermarks")).one()
     assert (mark.channel, mark.repaired) == ("web", 2)
-    assert mark.watermark == datetime.fromisoformat(later) - OVERLAP
+    # W-3 was stamped two minutes ahead: the watermark stops short of now, not past it.
+    assert newest - OVERLAP < mark.watermark < datetime.fromisoformat(later) - OVERLAP
 
 
 def test_orders_the_channel_holds_otherwise_or_that_ordersync_refuses_are_reported(
@@ -442,3 +443,96 @@ async def test_reconcile_over_http_reports_what_the_command_does(
     assert entries == [("reconcile.system", "http", "ok")]
     channels = [(e.via, e.outcome) for e in audit(engine, "reconcile.channel")]
     assert channels == [("http", "ok"), ("http", "refused")]
+
+
+# -- edges: a naive or ancient since, a clock ahead, an order refused once -----------------
+
+
+async def test_a_naive_since_over_http_is_a_problem_not_a_500_after_ingesting(
+    ops: Any,
+    engine: sa.Engine,
+    sim: str,
+    shop: str,
+) -> None:
+    """ReconcileRequest.since is a plain `datetime`: pydantic takes "2026-…T00:00:00"
+    without an offset. The channel side compares it with the channel's aware updated_at
+    in next_watermark (TypeError) — after the listed orders were ingested."""
+    from tests.integration.test_ops_api import ADMIN
+
+    put_channel_orders(sim, order_doc("N-1", [("A", 1)]))
+    naive = (datetime.now(UTC) - timedelta(hours=1)).replace(tzinfo=None).isoformat()
+
+    response = await ops.post(
+        "/ops/reconcile", json={"channel": "web", "since": naive}, headers=ADMIN
+    )
+
+    assert response.status in (200, 422), (response.status, await response.text())
+
+
+async def test_a_since_at_the_start_of_time_over_http_is_a_problem_not_a_500(
+    ops: Any,
+    engine: sa.Engine,
+    sim: str,
+) -> None:
+    """since - clock_margin (1 h) overflows datetime for 0001-01-01."""
+    from tests.integration.test_ops_api import ADMIN
+
+    response = await ops.post(
+        "/ops/reconcile", json={"system": "erp", "since": "0001-01-01T00:00:00Z"}, headers=ADMIN
+    )
+
+    assert response.status in (200, 422), (response.status, await response.text())
+
+
+def test_a_since_at_the_start_of_time_is_a_clear_error_not_a_traceback(
+    cli: CliRunner,
+) -> None:
+    result = cli.invoke(main, ["reconcile", "--system", "erp", "--since", "0001-01-01"])
+    assert not isinstance(result.exception, OverflowError), result.exception
+    assert result.exit_code in (0, 2), result.output
+
+
+def test_one_order_stamped_in_the_future_does_not_make_the_watermark_skip_later_orders(
+    cli: CliRunner,
+    engine: sa.Engine,
+    sim: str,
+    shop: str,
+) -> None:
+    """The watermark moves to the newest updated_at the channel listed, less 5 s, and never
+    back. One order whose updated_at lies ahead (a channel clock fault, an import with a
+    wrong date) moves it into the future: every order lost after that, stamped correctly,
+    lies before the watermark and is never listed again."""
+    ahead = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    put_channel_orders(sim, order_doc("F-1", [("A", 1)]), at=ahead.isoformat())
+    assert cli.invoke(main, ["reconcile", "--channel", "web"]).exit_code == 0
+
+    put_channel_orders(sim, order_doc("F-2", [("A", 1)]))  # lost now, stamped now
+    second = reported(cli.invoke(main, ["reconcile", "--channel", "web", "--json"]))
+
+    assert len(orders_named(engine, "F-2")) == 1, second
+
+
+def test_an_order_rejected_once_is_looked_at_again_by_the_next_run(
+    cli: CliRunner,
+    engine: sa.Engine,
+    sim: str,
+    shop: str,
+) -> None:
+    """A listed order the domain refuses (an unknown SKU, say) is reported, and the
+    watermark moves past it anyway: once the cause is fixed, the next run never lists it
+    again, so the lost order stays lost unless an operator remembers --since."""
+    put_channel_orders(sim, order_doc("R-1", [("NEW-SKU", 1)]))
+    later = (datetime.now(UTC) + timedelta(seconds=30)).replace(microsecond=0)
+    put_channel_orders(sim, order_doc("R-2", [("A", 1)]), at=later.isoformat())
+    first = cli.invoke(main, ["reconcile", "--channel", "web", "--json"])
+    assert first.exit_code == 1 and reported(first)["counts"]["rejected"] == 1
+    from domain.commands import AdjustInventory
+    from domain.services import adjust_inventory
+    from tests.integration.test_reconcile import uow
+
+    stock = [{"sku": "NEW-SKU", "location": "WH-EAST", "set_on_hand": 5}]
+    adjust_inventory(uow(engine), AdjustInventory.model_validate({"adjustments": stock}))
+
+    second = reported(cli.invoke(main, ["reconcile", "--channel", "web", "--json"]))
+
+    assert "R-1" in {o["external_id"] for o in second["orders"]}, second["orders"]

@@ -15,6 +15,7 @@ from ops import reconcile
 from ops.reconcile import CHANGED, OVERLAP, Comparison, confirm, next_watermark, repair_targets
 
 SHIPMENT = ("WH-EAST", "JD0001")
+NOW = datetime(2026, 11, 27, 10, tzinfo=UTC)  # after every time these tests name
 
 
 def held(order_id: str = "o-1", **changes: Any) -> OrderHeld:
@@ -182,19 +183,45 @@ def test_a_repair_replays_the_missing_and_the_mismatched_but_not_a_duplicate() -
 def test_the_watermark_moves_to_the_newest_update_less_the_overlap() -> None:
     start = datetime(2026, 11, 26, 10, tzinfo=UTC)
     seen = [start + timedelta(minutes=5), start + timedelta(minutes=9), start]
-    assert next_watermark(None, start, seen) == start + timedelta(minutes=9) - OVERLAP
-    assert next_watermark(start, start, seen) == start + timedelta(minutes=9) - OVERLAP
+    assert next_watermark(None, start, seen, now=NOW) == start + timedelta(minutes=9) - OVERLAP
+    assert next_watermark(start, start, seen, now=NOW) == start + timedelta(minutes=9) - OVERLAP
 
 
 def test_the_watermark_never_goes_back_nor_before_where_the_run_looked_from() -> None:
     start = datetime(2026, 11, 26, 10, tzinfo=UTC)
-    assert next_watermark(None, start, []) == start
-    assert next_watermark(None, start, [start + timedelta(seconds=1)]) == start
+    assert next_watermark(None, start, [], now=NOW) == start
+    assert next_watermark(None, start, [start + timedelta(seconds=1)], now=NOW) == start
     later = start + timedelta(hours=1)
-    assert next_watermark(later, start, [start + timedelta(minutes=1)]) == later
+    assert next_watermark(later, start, [start + timedelta(minutes=1)], now=NOW) == later
 
 
 def test_a_run_from_after_the_watermark_leaves_it_where_it_was() -> None:
     stored = datetime(2026, 11, 26, 10, tzinfo=UTC)
     start = stored + timedelta(hours=2)  # an operator's --since: 10:00-12:00 not looked at
-    assert next_watermark(stored, start, [start + timedelta(minutes=1)]) == stored
+    assert next_watermark(stored, start, [start + timedelta(minutes=1)], now=NOW) == stored
+
+
+def test_the_watermark_stays_before_now_and_before_what_was_refused() -> None:
+    start = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    ahead = NOW + timedelta(days=1)  # one order stamped by a clock that runs ahead
+    assert next_watermark(None, start, [ahead], now=NOW) == NOW - OVERLAP
+    refused = start + timedelta(minutes=3)
+    later = start + timedelta(minutes=9)
+    mark = next_watermark(None, start, [refused, later], now=NOW, unsettled=[refused])
+    assert mark == refused - OVERLAP  # the next run lists the refused order again
+
+
+def test_a_since_without_an_offset_is_utc_and_none_is_older_than_1970() -> None:
+    from ops.reconcile import EARLIEST, window_start
+
+    assert window_start(datetime(2026, 11, 26, 10)) == datetime(2026, 11, 26, 10, tzinfo=UTC)
+    assert window_start(datetime(1, 1, 1, tzinfo=UTC)) == EARLIEST
+
+
+def test_a_url_in_a_message_shows_no_credentials() -> None:
+    from ops.commands.reconcile import _shown
+
+    assert (
+        _shown("https://ops:s3cret@erp.example:8443/api?x=1") == "https://erp.example:8443/api?x=1"
+    )
+    assert _shown("http://127.0.0.1:8090/erp") == "http://127.0.0.1:8090/erp"
