@@ -223,6 +223,16 @@ async def _serve(
 Read = Callable[[SystemStore, Mapping[str, str], Mapping[str, str]], dict[str, Any]]
 
 
+def _down(store: SystemStore) -> web.Response | None:
+    """503 with Retry-After while the system is down (a fault), else None."""
+    if store.faults.down_remaining() <= 0:
+        return None
+    detail = f"the {store.name} is down for maintenance"
+    return problem(
+        503, "Service Unavailable", detail, headers={"Retry-After": store.faults.retry_after()}
+    )
+
+
 def backend_get(system: str, read: Read) -> Handler:
     """A back-end read route (store, path parameters, query → the reply): 503 while the
     system is down, 400 for a bad query. Reads change nothing, so they are not in the
@@ -230,10 +240,8 @@ def backend_get(system: str, read: Read) -> Handler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         store = request.app[SIM].systems[system]
-        if store.faults.down_remaining() > 0:
-            detail = f"the {store.name} is down for maintenance"
-            headers = {"Retry-After": store.faults.retry_after()}
-            return problem(503, "Service Unavailable", detail, headers=headers)
+        if (down := _down(store)) is not None:
+            return down
         try:
             reply = read(store, request.match_info, request.query)
         except BadQuery as error:
@@ -248,10 +256,6 @@ def backend_health(system: str) -> Handler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         store = request.app[SIM].systems[system]
-        if store.faults.down_remaining() > 0:
-            detail = f"the {store.name} is down for maintenance"
-            headers = {"Retry-After": store.faults.retry_after()}
-            return problem(503, "Service Unavailable", detail, headers=headers)
-        return web.json_response({"status": "ok", "system": system})
+        return _down(store) or web.json_response({"status": "ok", "system": system})
 
     return handle

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
-from ops.cli import main
+from tests.cli_runs import run
 from tests.dead_letters import KILLERS, dead_letter_ids, kill_rejected, publish_all, rows
 from tests.outbox_rows import envelopes, write_orders
 
@@ -20,13 +20,6 @@ from tests.outbox_rows import envelopes, write_orders
 def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("ORDERSYNC_DATABASE_URL", database_url)
     return CliRunner()
-
-
-def run(cli: CliRunner, *args: str, code: int = 0) -> Result:
-    result = cli.invoke(main, list(args))
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    return result
 
 
 def listed(cli: CliRunner, *args: str) -> list[dict[str, Any]]:

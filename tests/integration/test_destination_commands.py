@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 from rich.console import Console
 
 from actors.guard import Outcome, deliver
 from actors.systems import SYSTEMS
 from adapters.db import breakers, registry
-from ops.cli import main
 from ops.commands import support
 from outbox.envelope import Envelope
+from tests.cli_runs import run
 from tests.dead_letters import Recorder, kill_rejected, publish_all, rows
 from tests.outbox_rows import envelopes, write_orders
 
@@ -26,13 +26,6 @@ from tests.outbox_rows import envelopes, write_orders
 def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("ORDERSYNC_DATABASE_URL", database_url)
     return CliRunner()
-
-
-def run(cli: CliRunner, *args: str, code: int = 0) -> Result:
-    result = cli.invoke(main, list(args))
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    return result
 
 
 def seq(envelope: Envelope) -> int:
