@@ -156,6 +156,8 @@ def test_a_bad_setting_is_named_in_a_clear_error(monkeypatch: pytest.MonkeyPatch
         ["channel", "list"],
         ["outbox", "stats"],
         ["destination", "pause", "erp"],
+        ["outbox", "prune", "--older-than", "7d"],
+        ["maintenance", "--once"],
     ],
     ids=" ".join,
 )

@@ -323,20 +323,6 @@ def test_maintenance_once_runs_every_prune_with_the_configured_ages_and_audits_i
     }
 
 
-@pytest.mark.parametrize(
-    "command",
-    [["outbox", "prune", "--older-than", "7d"], ["maintenance", "--once"]],
-    ids=" ".join,
-)
-def test_retention_without_a_database_url_says_which_variable_to_set(
-    monkeypatch: pytest.MonkeyPatch, command: list[str]
-) -> None:
-    monkeypatch.delenv("ORDERSYNC_DATABASE_URL", raising=False)
-    result = CliRunner().invoke(main, command)
-    assert result.exit_code == 1, result.output
-    assert "ORDERSYNC_DATABASE_URL is not set" in result.output
-
-
 def test_retention_on_an_unmigrated_database_says_to_run_db_upgrade(
     monkeypatch: pytest.MonkeyPatch, empty_database_url: str
 ) -> None:
