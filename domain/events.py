@@ -164,6 +164,130 @@ class InventoryChanged(EventPayload):
         return self.sku
 
 
+# The lifecycle after acceptance (issue 12). Each is added to EVENT_TYPES by the change
+# that gives it its handlers (an event type nobody takes fails the routing at start-up).
+
+
+class OrderHeld(_OrderEvent):
+    """The screen at acceptance put the order on hold: its stock is reserved, the WMS is
+    sent nothing until it is released."""
+
+    event_type: ClassVar[str] = "order.held"
+    reasons: list[str]
+
+
+class OrderReleased(_OrderEvent):
+    """A held order was released (order.allocated follows for the WMS)."""
+
+    event_type: ClassVar[str] = "order.released"
+    released_by: str
+
+
+class AmountLine(BaseModel):
+    """A line's part in a document: units and their exact share of the line's money."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    line_no: int
+    sku: str
+    quantity: int
+    net: str  # unit price × quantity − the units' share of the discount
+    discount: str
+    tax: str
+
+
+class OrderAmended(OrderAccepted):
+    """Customer service changed the order before shipment: the whole order as it now is
+    (lines at their live quantities with their share of discount and tax, totals again)."""
+
+    event_type: ClassVar[str] = "order.amended"
+    reason: str
+
+
+class OrderCancelled(_OrderEvent):
+    """The whole order (`whole`) or some unshipped quantity of it was cancelled: the
+    quantities cancelled now, with their money."""
+
+    event_type: ClassVar[str] = "order.cancelled"
+    whole: bool
+    reason: str
+    currency: str
+    lines: list[AmountLine]
+
+
+class PaymentRecorded(_OrderEvent):
+    """An authorization, capture or void from the payment platform or the channel, with
+    the order's totals after it."""
+
+    event_type: ClassVar[str] = "payment.recorded"
+    payment_id: str
+    kind: str  # authorization, capture, void
+    transaction_id: str
+    amount: str
+    currency: str
+    shipment_id: str | None
+    authorized: str
+    captured: str
+
+
+class RefundRecorded(_OrderEvent):
+    """Money given back: the credit memo's content (net, tax and shipping split exactly)."""
+
+    event_type: ClassVar[str] = "refund.recorded"
+    refund_id: str
+    transaction_id: str
+    kind: str  # return, partial, shipping, goodwill
+    return_id: str | None
+    reason: str
+    currency: str
+    amount: str
+    net: str
+    tax: str
+    shipping: str
+    lines: list[AmountLine]
+
+
+class ReturnLineOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    line_no: int
+    sku: str
+    quantity: int
+    disposition: str | None = None  # restock or damaged, once received
+
+
+class ReturnOpened(_OrderEvent):
+    """The customer is sending shipped goods back: the WMS expects them."""
+
+    event_type: ClassVar[str] = "return.opened"
+    return_id: str
+    reason: str
+    lines: list[ReturnLineOut]
+
+
+class ReturnReceived(_OrderEvent):
+    """The WMS received a return, with a disposition per line (restock: back on hand)."""
+
+    event_type: ClassVar[str] = "return.received"
+    return_id: str
+    location: str
+    lines: list[ReturnLineOut]
+
+
+class CustomerUpdated(EventPayload):
+    """A customer (one per normalized e-mail, across channels) was created or changed."""
+
+    event_type: ClassVar[str] = "customer.updated"
+    aggregate_type: ClassVar[str] = "customer"
+    customer_id: str
+    email: str
+    name: str
+    phone: str | None
+    address: dict[str, Any] | None
+    channel: str  # the channel whose order brought the change
+
+    def aggregate_id(self) -> str:
+        return self.customer_id
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (

@@ -24,11 +24,23 @@ class OrderLine:
     tax: Money
     allocated: int = 0
     shipped: int = 0
+    cancelled: int = 0  # taken off before shipment (edit or cancellation): the last units
+    returned: int = 0  # on returns, opened or received: of the shipped units
+
+    @property
+    def live(self) -> int:
+        """What the order still asks for of this line: ordered less cancelled."""
+        return self.quantity - self.cancelled
+
+    @property
+    def unshipped(self) -> int:
+        """What may still be shipped, or cancelled."""
+        return self.live - self.shipped
 
     @property
     def backordered(self) -> int:
         """What is neither reserved nor shipped: the channel sold it, no stock covers it yet."""
-        return self.quantity - self.allocated - self.shipped
+        return self.live - self.allocated - self.shipped
 
     @property
     def total(self) -> Money:
@@ -65,6 +77,14 @@ class Order:
     fingerprint: str
     idempotency_key: str | None = None
     reservations: list[Reservation] = field(default_factory=list)
+    holds: list[str] = field(default_factory=list)  # why it is on hold (empty: it is not)
+    customer_id: uuid.UUID | None = None
+    # Money so far, in minor units of `currency` (the payments and documents hold detail).
+    authorized_minor: int = 0
+    captured_minor: int = 0
+    refunded_minor: int = 0
+    invoiced_minor: int = 0
+    credited_minor: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -76,16 +96,32 @@ class Order:
         check_transition(self.status, target)
         self.status = target
 
+    @property
+    def money(self) -> dict[str, str]:
+        """The money so far as decimal strings (what the API shows)."""
+        return {
+            name: str(Money(getattr(self, f"{name}_minor"), self.currency))
+            for name in ("authorized", "captured", "refunded", "invoiced", "credited")
+        }
+
+    @property
+    def on_hold(self) -> bool:
+        return bool(self.holds)
+
     def allocation_status(self) -> OrderStatus:
         """The status the lines call for: allocated / partially_allocated / backordered from
-        their allocation; once anything has shipped, partially_fulfilled (fulfilled when all
-        has), whatever the open remainder's allocation — the lines show that, and the state
-        machine never leads back from shipped to unshipped."""
-        if all(line.shipped == line.quantity for line in self.lines):
-            return OrderStatus.FULFILLED
+        their allocation (on_hold instead while held); once anything has shipped,
+        partially_fulfilled (fulfilled when all that is left has), whatever the open
+        remainder's allocation — the lines show that, and the state machine never leads back
+        from shipped to unshipped. Nothing left and nothing shipped: cancelled."""
+        if all(line.unshipped == 0 for line in self.lines):
+            shipped = any(line.shipped for line in self.lines)
+            return OrderStatus.FULFILLED if shipped else OrderStatus.CANCELLED
         if any(line.shipped for line in self.lines):
             return OrderStatus.PARTIALLY_FULFILLED
-        if all(line.allocated == line.quantity for line in self.lines):
+        if self.holds:
+            return OrderStatus.ON_HOLD
+        if all(line.allocated == line.live for line in self.lines):
             return OrderStatus.ALLOCATED
         if any(line.allocated for line in self.lines):
             return OrderStatus.PARTIALLY_ALLOCATED

@@ -6,11 +6,13 @@ import abc
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from domain.allocation import StockLevel
 from domain.events import DomainEvent
 from domain.orders import Order, Reservation
 from domain.shipments import Shipment
+from domain.status import OrderStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +81,31 @@ class ShipmentRepository(abc.ABC):
         """The shipment already recorded under this tracking number, if any."""
 
 
+class ChangeLog(abc.ABC):
+    """Every committed change of an order, for its timeline: written in the same
+    transaction as the change, so there is no change without its entry or the reverse."""
+
+    @abc.abstractmethod
+    def record(
+        self,
+        order: Order,
+        command: str,
+        previous: OrderStatus | None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """`order` at its current version was changed by `command` (place, release, edit,
+        cancel, ship, capture, …) from status `previous` (None: it is new); `detail` is what
+        the command asked for (JSON). Who sent it and the correlation id are the unit of
+        work's."""
+
+
 class UnitOfWork(abc.ABC):
     """One database transaction: repositories, and the events to write to the outbox."""
 
     orders: OrderRepository
     inventory: InventoryRepository
     shipments: ShipmentRepository
+    changes: ChangeLog
 
     def __enter__(self) -> UnitOfWork:
         self.pending_events: list[DomainEvent] = []

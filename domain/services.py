@@ -28,6 +28,7 @@ from domain.normalize import build_order
 from domain.orders import Order, Reservation
 from domain.ports import SkuStock, UnitOfWork
 from domain.projection import order_event, project
+from domain.status import OrderStatus
 
 T = TypeVar("T")
 
@@ -65,6 +66,7 @@ def place_order(
             return _existing(uow, order), False
         changed = _reserve_levels(levels, reservations)
         uow.inventory.save_levels(changed)
+        uow.changes.record(order, "place", None)
         uow.emit(accepted(order), *allocation_events(order))
         uow.emit(*_stock_events(uow, stock, changed, order.channel))
         uow.commit()
@@ -183,9 +185,10 @@ def adjust_inventory(uow: UnitOfWork, cmd: AdjustInventory) -> dict[str, SkuStoc
         touched = _shrink(uow, levels)
         changed = [lv for key, lv in levels.items() if lv != original[key]]
         uow.inventory.save_levels(changed)
-        for order in touched:
+        for order, previous in touched:
             order.bump()
             uow.orders.save(order)
+            uow.changes.record(order, "reallocate", previous, {"cause": "stock adjustment"})
             uow.emit(*allocation_events(order, reallocated=True))
         uow.emit(*_stock_events(uow, stock, changed, None))
         uow.commit()
@@ -195,12 +198,16 @@ def adjust_inventory(uow: UnitOfWork, cmd: AdjustInventory) -> dict[str, SkuStoc
     }
 
 
-def _shrink(uow: UnitOfWork, levels: dict[tuple[str, str], StockLevel]) -> list[Order]:
+def _shrink(
+    uow: UnitOfWork, levels: dict[tuple[str, str], StockLevel]
+) -> list[tuple[Order, OrderStatus]]:
     """Backorder the newest reservations where reserved > on_hand, then re-allocate them.
 
-    Only the SKUs in `levels` are locked, so only their lines are re-allocated.
+    Only the SKUs in `levels` are locked, so only their lines are re-allocated. Returns
+    each order changed with its status before.
     """
     orders: dict[str, Order] = {}
+    before: dict[str, OrderStatus] = {}
     for key in sorted(levels):
         lv = levels[key]
         excess = lv.reserved - lv.on_hand
@@ -211,6 +218,7 @@ def _shrink(uow: UnitOfWork, levels: dict[tuple[str, str], StockLevel]) -> list[
             if order is None:
                 continue
             orders[str(order.id)] = order
+            before.setdefault(str(order.id), order.status)
             reservation = next(r for r in order.reservations if r.id == stored.id)
             take = min(reservation.quantity, excess)
             order.release(reservation, take)
@@ -225,4 +233,4 @@ def _shrink(uow: UnitOfWork, levels: dict[tuple[str, str], StockLevel]) -> list[
         for r in order.apply_plan(plan):
             lv = levels[(r.sku, r.location)]
             levels[(r.sku, r.location)] = dataclasses.replace(lv, reserved=lv.reserved + r.quantity)
-    return list(orders.values())
+    return [(order, before[key]) for key, order in orders.items()]

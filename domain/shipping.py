@@ -41,6 +41,7 @@ def record_shipment(uow: UnitOfWork, cmd: RecordShipment) -> tuple[Shipment, boo
         if existing is not None:
             _check_repeat(existing, shipment)
             return existing, False
+        previous = order.status
         shipped = _consume(order, shipment)
         levels = {(lv.sku, lv.location): lv for s in stock.values() for lv in s.levels}
         changed = []
@@ -56,6 +57,12 @@ def record_shipment(uow: UnitOfWork, cmd: RecordShipment) -> tuple[Shipment, boo
         order.bump()
         uow.orders.save(order)
         uow.shipments.add(shipment)
+        uow.changes.record(
+            order,
+            "ship",
+            previous,
+            {"shipment_id": str(shipment.id), "location": shipment.location},
+        )
         uow.emit(_dispatched(order, shipment, shipped))
         uow.commit()
     return shipment, True

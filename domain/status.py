@@ -9,6 +9,7 @@ from domain.errors import IllegalTransition
 
 class OrderStatus(StrEnum):
     PLACED = "placed"
+    ON_HOLD = "on_hold"  # screened at acceptance: stock reserved, the WMS told nothing
     ALLOCATED = "allocated"
     PARTIALLY_ALLOCATED = "partially_allocated"
     BACKORDERED = "backordered"
@@ -20,11 +21,14 @@ class OrderStatus(StrEnum):
 
 S = OrderStatus
 
-# Holds, returns and refunds add rows here (and statuses above); nothing else changes.
+# Returns and refunds do not move an order's status (they have their own); a cancellation
+# of part of an order leaves it where its remaining lines put it.
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PLACED: frozenset(
-        {S.ALLOCATED, S.PARTIALLY_ALLOCATED, S.BACKORDERED, S.FULFILLED, S.CANCELLED}
+        {S.ON_HOLD, S.ALLOCATED, S.PARTIALLY_ALLOCATED, S.BACKORDERED, S.FULFILLED, S.CANCELLED}
     ),
+    # Released: to what its reservations call for; or cancelled while held.
+    S.ON_HOLD: frozenset({S.ALLOCATED, S.PARTIALLY_ALLOCATED, S.BACKORDERED, S.CANCELLED}),
     # Allocation moves between these three as stock arrives or shrinks.
     S.ALLOCATED: frozenset(
         {S.PARTIALLY_ALLOCATED, S.BACKORDERED, S.PARTIALLY_FULFILLED, S.FULFILLED, S.CANCELLED}
@@ -33,6 +37,7 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
         {S.ALLOCATED, S.BACKORDERED, S.PARTIALLY_FULFILLED, S.FULFILLED, S.CANCELLED}
     ),
     S.BACKORDERED: frozenset({S.ALLOCATED, S.PARTIALLY_ALLOCATED, S.CANCELLED}),
+    # Fulfilled also when the rest of a part-shipped order is cancelled.
     S.PARTIALLY_FULFILLED: frozenset({S.FULFILLED, S.DELIVERED}),
     S.FULFILLED: frozenset({S.DELIVERED}),
     S.DELIVERED: frozenset(),

@@ -114,7 +114,7 @@ def _json(value: Any) -> str:
 
 
 def _pg_param(value: Any) -> Any:
-    return _json(value) if isinstance(value, dict) else value
+    return _json(value) if isinstance(value, dict | list) else value
 
 
 class SqlOrderRepository(OrderRepository):

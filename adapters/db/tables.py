@@ -15,6 +15,10 @@ from outbox.tables import Json, Timestamp
 _now = sa.func.now()
 
 
+def _minor() -> Any:
+    return Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+
+
 def _created() -> Any:
     return Field(sa_column=sa.Column(Timestamp, nullable=False, server_default=_now))
 
@@ -112,6 +116,21 @@ class OrderRow(SQLModel, table=True):
     shipping: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(Json))
     payment: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(Json))
     totals: dict[str, Any] = Field(sa_column=sa.Column(Json, nullable=False))
+    # Why the order is on hold (empty: it is not), as the screen at acceptance found.
+    holds: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(Json, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    )
+    customer_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("customers.id"), index=True)
+    )
+    # The order's money so far, in minor units of its currency (payments, refunds and the
+    # financial documents hold the detail; these are what its invariants are checked on).
+    authorized_minor: int = _minor()
+    captured_minor: int = _minor()
+    refunded_minor: int = _minor()
+    invoiced_minor: int = _minor()
+    credited_minor: int = _minor()
     created_at: datetime = Field(sa_column=sa.Column(Timestamp, nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(Timestamp, nullable=False))
     # The change feed's order: the writing transaction's id (see
@@ -148,12 +167,18 @@ class OrderLineRow(SQLModel, table=True):
     tax_minor: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     allocated: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     shipped: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    # Taken off the order before shipment (an edit or a cancellation), never shipped.
+    cancelled: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    # On returns (opened or received): never more than was shipped.
+    returned: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
 
     __table_args__ = (
         sa.CheckConstraint("quantity > 0", name="ck_line_quantity"),
         sa.CheckConstraint(
-            "allocated >= 0 AND allocated + shipped <= quantity", name="ck_line_alloc"
+            "allocated >= 0 AND cancelled >= 0 AND allocated + shipped + cancelled <= quantity",
+            name="ck_line_alloc",
         ),
+        sa.CheckConstraint("returned >= 0 AND returned <= shipped", name="ck_line_returned"),
     )
 
 
@@ -212,3 +237,6 @@ class ShipmentRow(SQLModel, table=True):
 
 
 shipments = table(ShipmentRow)
+
+
+from adapters.db import lifecycle_tables  # noqa: E402,F401  (customers, for orders.customer_id)

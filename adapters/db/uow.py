@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from adapters.db import registry
+from adapters.db.change_log import SqlChangeLog
 from adapters.db.errors import DATABASE_ERRORS, convert
 from adapters.db.inventory_repository import SqlInventoryRepository
 from adapters.db.order_repository import SqlOrderRepository
@@ -35,8 +36,10 @@ class SqlUnitOfWork(UnitOfWork):
         routing: Routing,
         notify: bool = False,
         channels: Callable[[sa.Connection], list[str]] = registry.active_channel_names,
+        caller: str | None = None,
     ) -> None:
         self.engine = engine
+        self.caller = caller  # "kind:name" of who asked for the change (the change log's)
         self.context = context or TraceContext()
         self.routing = routing
         self.notify = notify
@@ -52,6 +55,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.orders = SqlOrderRepository(self.connection)
         self.inventory = SqlInventoryRepository(self.connection)
         self.shipments = SqlShipmentRepository(self.connection)
+        self.changes = SqlChangeLog(self.caller, self.context.correlation_id)
         return self
 
     def __exit__(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
@@ -87,6 +91,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def commit(self) -> None:
         try:
+            self.changes.flush(self.connection)
             write_events(
                 self.connection,
                 self.pending_events,
@@ -104,3 +109,4 @@ class SqlUnitOfWork(UnitOfWork):
         if self.connection.in_transaction():
             self.connection.rollback()
         self.pending_events = []
+        self.changes.pending = []

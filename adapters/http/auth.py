@@ -14,7 +14,7 @@ from aiohttp import web
 
 from adapters import apikeys
 from adapters.db.registry import Caller, authenticate
-from adapters.http.keys import CONFIG, ENGINE, KEY_CACHE
+from adapters.http.keys import CALLER, CONFIG, ENGINE, KEY_CACHE
 from adapters.http.problems import ProblemError
 from adapters.http.threads import run
 
@@ -62,4 +62,5 @@ async def require(request: web.Request, *kinds: str) -> Caller:
         raise ProblemError(
             403, "Forbidden", f"this route is for {' or '.join(sorted(allowed))} keys"
         )
+    request[CALLER] = f"{who.kind}:{who.name}"
     return who

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from adapters.db.uow import SqlUnitOfWork
-from adapters.http.keys import CHANNELS, CONFIG, CORRELATION_ID, ENGINE, ROUTING
+from adapters.http.keys import CALLER, CHANNELS, CONFIG, CORRELATION_ID, ENGINE, ROUTING
 from outbox.writer import TraceContext
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -38,9 +38,16 @@ def trace_context(request: web.Request) -> TraceContext:
 
 
 def unit_of_work(request: web.Request) -> Callable[[], SqlUnitOfWork]:
-    """A factory of units of work for this request (a retry needs a fresh one)."""
+    """A factory of units of work for this request (a retry needs a fresh one); made after
+    `require`, so the change log knows who sent it."""
     app, context = request.app, trace_context(request)
     notify = app[CONFIG].outbox_notify
+    caller = request.get(CALLER)
     return lambda: SqlUnitOfWork(
-        app[ENGINE], context, routing=app[ROUTING], notify=notify, channels=app[CHANNELS]
+        app[ENGINE],
+        context,
+        routing=app[ROUTING],
+        notify=notify,
+        channels=app[CHANNELS],
+        caller=caller,
     )

@@ -36,3 +36,4 @@ ROUTE_TABLE = web.AppKey("route_table", tuple)  # every route served (/openapi.j
 
 BODY = web.RequestKey("body", bytes)
 CORRELATION_ID = web.RequestKey("correlation_id", str)
+CALLER = web.RequestKey("caller", str)  # "kind:name" of who was let in (the change log's)

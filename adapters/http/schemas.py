@@ -71,6 +71,8 @@ _LINE = {
         "allocated": INTEGER,
         "backordered": INTEGER,
         "shipped": INTEGER,
+        "cancelled": INTEGER,
+        "returned": INTEGER,
     },
 }
 _RESERVATION = {
@@ -110,6 +112,16 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "payment": {"type": ["object", "null"]},
             "totals": OBJECT,
             "reservations": {"type": "array", "items": _RESERVATION},
+            "holds": {"type": "array", "items": STRING},
+            "customer_id": {"type": ["string", "null"], "format": "uuid"},
+            "money": {
+                "type": "object",
+                "description": "authorized, captured, refunded, invoiced and credited so far",
+                "properties": {
+                    name: STRING
+                    for name in ("authorized", "captured", "refunded", "invoiced", "credited")
+                },
+            },
             "created_at": NULLABLE_STRING,
             "updated_at": NULLABLE_STRING,
         },

@@ -113,7 +113,7 @@ class StockMachine(RuleBasedStateMachine):
         with self.engine.begin() as conn:
             conn.exec_driver_sql(
                 "TRUNCATE shipments, reservations, order_lines, orders, stock, skus, "
-                "outbox_deliveries, outbox_events, outbox_sequences"
+                "outbox_deliveries, outbox_events, outbox_sequences CASCADE"
             )
             conn.exec_driver_sql(f"DELETE FROM locations WHERE code = '{NEW_LOCATION}'")
         self.on_hand: dict[tuple[str, str], int] = {}

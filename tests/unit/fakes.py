@@ -12,6 +12,7 @@ from domain.allocation import StockLevel
 from domain.events import DomainEvent
 from domain.orders import Order, Reservation
 from domain.ports import (
+    ChangeLog,
     InventoryRepository,
     OrderRepository,
     ShipmentRepository,
@@ -19,6 +20,7 @@ from domain.ports import (
     UnitOfWork,
 )
 from domain.shipments import Shipment
+from domain.status import OrderStatus
 
 
 class FakeOrderRepository(OrderRepository):
@@ -138,6 +140,29 @@ class FakeShipmentRepository(ShipmentRepository):
         return None
 
 
+class FakeChangeLog(ChangeLog):
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def record(
+        self,
+        order: Order,
+        command: str,
+        previous: OrderStatus | None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        self.entries.append(
+            {
+                "order_id": order.id,
+                "version": order.version,
+                "command": command,
+                "status_from": None if previous is None else previous.value,
+                "status_to": order.status.value,
+                "detail": detail or {},
+            }
+        )
+
+
 class FakeUnitOfWork(UnitOfWork):
     """One fake transaction: commit keeps the repositories' state, rollback restores it."""
 
@@ -145,6 +170,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.orders = FakeOrderRepository()
         self.inventory = FakeInventoryRepository(self.orders)
         self.shipments = FakeShipmentRepository()
+        self.changes = FakeChangeLog()
         self.committed_events: list[DomainEvent] = []
         self.commits = 0
         self._snapshot: dict[str, Any] | None = None
@@ -158,6 +184,7 @@ class FakeUnitOfWork(UnitOfWork):
                 "versions": self.inventory.versions,
                 "priorities": self.inventory.priorities,
                 "shipments": self.shipments.shipments,
+                "changes": self.changes.entries,
             }
         )
 
@@ -183,6 +210,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.inventory.versions = state["versions"]
         self.inventory.priorities = state["priorities"]
         self.shipments.shipments = state["shipments"]
+        self.changes.entries = state["changes"]
 
     # What tests look at.
 

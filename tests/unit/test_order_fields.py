@@ -43,10 +43,16 @@ ORDER_FIELDS_NOT_COLUMNS = {
 ORDER_COLUMNS_NOT_FIELDS = {
     "change_seq": "the change feed's position, computed by the writing statement",
 }
+MONEY_SO_FAR = {
+    f"{name}_minor": "shown as money, in decimal strings"
+    for name in ("authorized", "captured", "refunded", "invoiced", "credited")
+}
 NOT_SHOWN_BY_THE_API = {
     "fingerprint": "how a repeat of the same order is recognised: ordersync's own",
     "idempotency_key": "the channel's key for retrying its request, not order content",
+    **MONEY_SO_FAR,
 }
+ORDER_VALUES_THE_API_COMPUTES = {"money"}
 LINE_VALUES_THE_API_COMPUTES = {"total", "backordered"}
 RESERVATION_FIELDS_NOT_SHOWN = {
     "order_id": "the order the reservation is shown in",
@@ -58,11 +64,15 @@ NOT_IN_ORDER_ACCEPTED = {
     "reservations": "order.allocated carries them",
     "created_at": "when ordersync stored the order; the envelope has occurred_at",
     "updated_at": "changes with every later event, not part of the accepted order",
+    "holds": "order.held carries them",
+    "customer_id": "customer.updated carries the customer",
     **NOT_SHOWN_BY_THE_API,
 }
 LINE_FIELDS_NOT_IN_ORDER_ACCEPTED = {
     "allocated": "stock state: order.allocated and order.backordered carry it",
     "shipped": "shipment.dispatched carries it",
+    "cancelled": "order.cancelled carries it",
+    "returned": "return.opened carries it",
 }
 ORDER_FIELDS_NOT_SENT_BY_A_CHANNEL = {
     "id": "ordersync names its orders",
@@ -74,6 +84,9 @@ ORDER_FIELDS_NOT_SENT_BY_A_CHANNEL = {
     "reservations": "made by allocation",
     "created_at": "set when stored",
     "updated_at": "set when stored",
+    "holds": "the hold screen's",
+    "customer_id": "ordersync's customer, by normalized e-mail",
+    **MONEY_SO_FAR,
 }
 NOT_IN_THE_ERP_SALES_ORDER = {
     "status": "a sales order is the order as placed; its allocation is the WMS's business",
@@ -131,7 +144,9 @@ def test_an_order_comes_back_from_its_rows_unchanged() -> None:
 
 def test_the_api_shows_every_field_of_the_order_but_the_internal_ones() -> None:
     document = order_json(placed_order())
-    assert document.keys() == names(Order) - NOT_SHOWN_BY_THE_API.keys()
+    assert document.keys() == (
+        names(Order) - NOT_SHOWN_BY_THE_API.keys() | ORDER_VALUES_THE_API_COMPUTES
+    )
     assert document["lines"][0].keys() == names(OrderLine) | LINE_VALUES_THE_API_COMPUTES
     shown = names(Reservation) - RESERVATION_FIELDS_NOT_SHOWN.keys()
     assert document["reservations"][0].keys() == shown
@@ -165,7 +180,11 @@ def test_the_api_shows_an_orders_values_as_before() -> None:
         "allocated": 1,
         "backordered": 1,
         "shipped": 0,
+        "cancelled": 0,
+        "returned": 0,
     }
+    assert document["holds"] == [] and document["customer_id"] is None
+    assert document["money"]["captured"] == "0.00"
     reservation = order.reservations[0]
     assert document["reservations"] == [
         {

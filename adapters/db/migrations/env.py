@@ -7,6 +7,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import adapters.db.consumer_tables
+import adapters.db.lifecycle_tables
 import adapters.db.operations_tables
 import adapters.db.tables  # noqa: F401  (registers the tables on the metadata)
 import outbox.tables  # noqa: F401
