@@ -1,5 +1,6 @@
-"""The ERP: a sales order per accepted order, an invoice per shipment (the ERP is the system
-of record for money and stock). Its documents, its client and its handler table, and its
+"""The ERP: a sales order per accepted order, an invoice per shipment, a payment posting per
+authorization, capture or void, a credit memo per refund (the ERP is the system of record
+for money and stock). Its documents, its client and its handler table, and its
 reconciliation (what it holds, read through its API, against what ordersync holds); its
 entry in actors/systems.py names it."""
 
@@ -16,7 +17,13 @@ from adapters.systems.handlers import handlers, on
 from adapters.systems.http import SystemClient, reply_field
 from adapters.systems.paging import read_pages
 from adapters.systems.reconciliation import Discrepancy, OrderHeld, Reconciliation
-from domain.events import OrderAccepted, ShipmentDispatched
+from domain.events import (
+    InvoiceOut,
+    OrderAccepted,
+    PaymentRecorded,
+    RefundRecorded,
+    ShipmentDispatched,
+)
 
 
 def sales_order_document(order: OrderAccepted) -> dict[str, Any]:
@@ -66,7 +73,51 @@ def invoice_document(shipment: ShipmentDispatched) -> dict[str, Any]:
             "carrier": shipment.carrier,
             "tracking_number": shipment.tracking_number,
         },
-        "lines": [{"sku": line.sku, "quantity": line.quantity} for line in shipment.lines],
+        "lines": [
+            {"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity}
+            for line in shipment.lines
+        ],
+        # ordersync's amounts: the ERP prices the shipment itself and refuses a mismatch.
+        "amounts": None if shipment.invoice is None else amounts_document(shipment.invoice),
+    }
+
+
+def amounts_document(invoice: InvoiceOut) -> dict[str, Any]:
+    """A shipment's invoice amounts, as ordersync split them."""
+    return invoice.model_dump(exclude={"invoice_id"})
+
+
+def payment_document(payment: PaymentRecorded) -> dict[str, Any]:
+    """A payment posting: an authorization, capture (of one shipment) or void."""
+    return {
+        "order_ref": payment.order_id,
+        "payment_ref": payment.payment_id,
+        "kind": payment.kind,
+        "transaction_id": payment.transaction_id,
+        "currency": payment.currency,
+        "amount": payment.amount,
+        "shipment_ref": payment.shipment_id,
+        "authorized": payment.authorized,
+        "captured": payment.captured,
+    }
+
+
+def credit_memo_document(refund: RefundRecorded) -> dict[str, Any]:
+    """A credit memo: the refund's lines, net, tax (shipping's included) and shipping."""
+    return {
+        "order_ref": refund.order_id,
+        "credit_memo_ref": refund.refund_id,
+        "transaction_id": refund.transaction_id,
+        "kind": refund.kind,
+        "return_ref": refund.return_id,
+        "reason": refund.reason,
+        "currency": refund.currency,
+        "lines": [line.model_dump() for line in refund.lines],
+        "net": refund.net,
+        "tax": refund.tax,
+        "shipping": refund.shipping,
+        "shipping_tax": refund.shipping_tax,
+        "total": refund.amount,
     }
 
 
@@ -116,10 +167,24 @@ class ErpClient(SystemClient):
         reply = self.post("invoices", invoice_document(shipment), idempotency_key=idempotency_key)
         return reply_field(self.system, reply, "invoice_number")
 
+    def post_payment(self, payment: PaymentRecorded, *, idempotency_key: str) -> str:
+        """Post a payment to the sales order; the ERP's payment number."""
+        reply = self.post("payments", payment_document(payment), idempotency_key=idempotency_key)
+        return reply_field(self.system, reply, "payment_number")
+
+    def post_credit_memo(self, refund: RefundRecorded, *, idempotency_key: str) -> str:
+        """Post a refund's credit memo; its number."""
+        reply = self.post(
+            "credit-memos", credit_memo_document(refund), idempotency_key=idempotency_key
+        )
+        return reply_field(self.system, reply, "credit_memo_number")
+
 
 HANDLERS = handlers(
     on(OrderAccepted, ErpClient.post_sales_order),
     on(ShipmentDispatched, ErpClient.post_invoice),
+    on(PaymentRecorded, ErpClient.post_payment),
+    on(RefundRecorded, ErpClient.post_credit_memo),
 )
 
 

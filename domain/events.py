@@ -92,6 +92,32 @@ class LocationStock(BaseModel):
     atp: int
 
 
+class AmountLine(BaseModel):
+    """A line's part in a document: units and their exact share of the line's money."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    line_no: int
+    sku: str
+    quantity: int
+    net: str  # unit price × quantity − the units' share of the discount
+    discount: str
+    tax: str
+
+
+class InvoiceOut(BaseModel):
+    """An invoice: its lines, and the shipping on the order's first (tax includes the
+    shipping's tax; total = net + tax + shipping)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    invoice_id: str
+    net: str
+    tax: str
+    shipping: str
+    shipping_tax: str
+    total: str
+    lines: list[AmountLine]
+
+
 class _OrderEvent(EventPayload):
     aggregate_type: ClassVar[str] = "order"
     order_id: str
@@ -147,7 +173,9 @@ class ShipmentDispatched(_OrderEvent):
     tracking_number: str
     lines: list[ShippedLineOut]
     currency: str
-    shipped_value: str  # the lines' value with tax and discounts, for the invoice
+    shipped_value: str  # the lines' value with tax and discounts: the invoice less shipping
+    # The shipment's invoice (optional only for events written before it was added).
+    invoice: InvoiceOut | None = None
 
 
 class InventoryChanged(EventPayload):
@@ -181,18 +209,6 @@ class OrderReleased(_OrderEvent):
 
     event_type: ClassVar[str] = "order.released"
     released_by: str
-
-
-class AmountLine(BaseModel):
-    """A line's part in a document: units and their exact share of the line's money."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    line_no: int
-    sku: str
-    quantity: int
-    net: str  # unit price × quantity − the units' share of the discount
-    discount: str
-    tax: str
 
 
 class OrderAmended(OrderAccepted):
@@ -241,8 +257,9 @@ class RefundRecorded(_OrderEvent):
     currency: str
     amount: str
     net: str
-    tax: str
+    tax: str  # the shipping's tax included
     shipping: str
+    shipping_tax: str
     lines: list[AmountLine]
 
 
@@ -296,5 +313,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         OrderBackordered,
         ShipmentDispatched,
         InventoryChanged,
+        PaymentRecorded,
+        RefundRecorded,
     )
 }

@@ -10,6 +10,7 @@ from typing import Any
 
 from domain.allocation import StockLevel
 from domain.events import DomainEvent
+from domain.finance import FinancialDocument, Payment, Refund, ReturnedGoods
 from domain.orders import Order, Reservation
 from domain.shipments import Shipment
 from domain.status import OrderStatus
@@ -81,6 +82,47 @@ class ShipmentRepository(abc.ABC):
         """The shipment already recorded under this tracking number, if any."""
 
 
+class FinanceRepository(abc.ABC):
+    """Payments, refunds and financial documents (domain.finance); callers hold the order's
+    lock, so an order's money records change one transaction at a time."""
+
+    @abc.abstractmethod
+    def payments(self, order_id: uuid.UUID) -> list[Payment]:
+        """The order's payments, oldest first."""
+
+    @abc.abstractmethod
+    def documents(self, order_id: uuid.UUID) -> list[FinancialDocument]:
+        """The order's invoices and credit memos, oldest first."""
+
+    @abc.abstractmethod
+    def find_payment(self, kind: str, transaction_id: str) -> Payment | None:
+        """The payment recorded for this (kind, platform transaction id), if any."""
+
+    @abc.abstractmethod
+    def add_payment(self, payment: Payment) -> bool:
+        """Insert a payment; False if its (kind, transaction_id) was taken meanwhile."""
+
+    @abc.abstractmethod
+    def find_refund(self, transaction_id: str) -> Refund | None:
+        """The refund recorded for this platform transaction id, if any."""
+
+    @abc.abstractmethod
+    def refund_of_return(self, return_id: uuid.UUID) -> Refund | None:
+        """The refund already made for a return, if any (a return is refunded once)."""
+
+    @abc.abstractmethod
+    def add_refund(self, refund: Refund) -> bool:
+        """Insert a refund; False if its transaction_id was taken meanwhile."""
+
+    @abc.abstractmethod
+    def add_document(self, document: FinancialDocument) -> None:
+        """Insert an invoice or credit memo."""
+
+    @abc.abstractmethod
+    def returned_goods(self, return_id: uuid.UUID) -> ReturnedGoods | None:
+        """A return's order and lines, if there is such a return."""
+
+
 class ChangeLog(abc.ABC):
     """Every committed change of an order, for its timeline: written in the same
     transaction as the change, so there is no change without its entry or the reverse."""
@@ -105,6 +147,7 @@ class UnitOfWork(abc.ABC):
     orders: OrderRepository
     inventory: InventoryRepository
     shipments: ShipmentRepository
+    finance: FinanceRepository
     changes: ChangeLog
 
     def __enter__(self) -> UnitOfWork:

@@ -26,6 +26,7 @@ from domain.events import (
 )
 from domain.normalize import build_order
 from domain.orders import Order, Reservation
+from domain.payments import secure_payment
 from domain.ports import SkuStock, UnitOfWork
 from domain.projection import order_event, project
 from domain.status import OrderStatus
@@ -61,6 +62,7 @@ def place_order(
             raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)}", skus=unknown)
         levels = [level for s in stock.values() for level in s.levels]
         reservations = order.apply_plan(allocate(order.backorder_demands(), levels))
+        secure_payment(order)
         if not uow.orders.add(order):
             uow.rollback()
             return _existing(uow, order), False

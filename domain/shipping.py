@@ -8,8 +8,12 @@ from collections import defaultdict
 from domain.commands import RecordShipment
 from domain.errors import Conflict, NotFound
 from domain.events import DomainEvent, ShipmentDispatched, ShippedLineOut
+from domain.finance import FinancialDocument, Payment
+from domain.invoicing import invoice_for, invoice_out
 from domain.money import Money
+from domain.money_check import ensure_consistent
 from domain.orders import Order
+from domain.payments import apply_prepaid, payment_event
 from domain.ports import UnitOfWork
 from domain.projection import order_event
 from domain.shipments import Shipment, ShippedLine
@@ -55,15 +59,21 @@ def record_shipment(uow: UnitOfWork, cmd: RecordShipment) -> tuple[Shipment, boo
         uow.inventory.save_levels(changed)  # ATP unchanged: on hand and reserved both fell
         order.move_to(order.allocation_status())
         order.bump()
+        invoice, prepaid = _invoice(uow, order, shipment, shipped)
         uow.orders.save(order)
         uow.shipments.add(shipment)
+        uow.finance.add_document(invoice)
+        if prepaid is not None:
+            uow.finance.add_payment(prepaid)
         uow.changes.record(
             order,
             "ship",
             previous,
             {"shipment_id": str(shipment.id), "location": shipment.location},
         )
-        uow.emit(_dispatched(order, shipment, shipped))
+        uow.emit(_dispatched(order, shipment, shipped, invoice))
+        if prepaid is not None:
+            uow.emit(payment_event(order, prepaid))
         uow.commit()
     return shipment, True
 
@@ -122,23 +132,27 @@ def _consume(order: Order, shipment: Shipment) -> dict[int, int]:
     return dict(shipped)
 
 
-def _dispatched(order: Order, shipment: Shipment, shipped: dict[int, int]) -> DomainEvent:
-    """shipment.dispatched for the lines `shipped` (line_no → quantity), already counted on
-    the order's lines."""
-    value = Money.zero(order.currency)
-    lines = []
-    for line_no, quantity in sorted(shipped.items()):
-        line = order.line(line_no)
-        # The line's value pro rata: the invoice needs what left, not what was ordered.
-        # Rounded as a running total, so the parcels of a line add up to its total exactly
-        # and never above it.
-        total = line.total.minor
-        before = line.shipped - quantity
-        value += Money(
-            total * line.shipped // line.quantity - total * before // line.quantity,
-            order.currency,
-        )
-        lines.append(ShippedLineOut(line_no=line_no, sku=line.sku, quantity=quantity))
+def _invoice(
+    uow: UnitOfWork, order: Order, shipment: Shipment, shipped: dict[int, int]
+) -> tuple[FinancialDocument, Payment | None]:
+    """The shipment's invoice, and for an order paid up front its funds applied to it; the
+    order's figures moved, the money invariant checked."""
+    invoice = invoice_for(order, shipped, shipment.id)
+    order.invoiced_minor += invoice.total
+    prepaid = apply_prepaid(order, invoice)
+    payments = uow.finance.payments(order.id) + ([prepaid] if prepaid else [])
+    ensure_consistent(order, [*uow.finance.documents(order.id), invoice], payments)
+    return invoice, prepaid
+
+
+def _dispatched(
+    order: Order, shipment: Shipment, shipped: dict[int, int], invoice: FinancialDocument
+) -> DomainEvent:
+    """shipment.dispatched for the lines `shipped` (line_no → quantity), with its invoice."""
+    lines = [
+        ShippedLineOut(line_no=line_no, sku=order.line(line_no).sku, quantity=quantity)
+        for line_no, quantity in sorted(shipped.items())
+    ]
     return order_event(
         ShipmentDispatched,
         order,
@@ -147,5 +161,9 @@ def _dispatched(order: Order, shipment: Shipment, shipped: dict[int, int]) -> Do
         carrier=shipment.carrier,
         tracking_number=shipment.tracking_number,
         lines=lines,
-        shipped_value=str(value),
+        # The lines' value: the invoice less its shipping (so the two always agree).
+        shipped_value=str(
+            Money(invoice.total - invoice.shipping - invoice.shipping_tax, order.currency)
+        ),
+        invoice=invoice_out(order, invoice),
     )

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from simulators import channels, control, crm, erp, erp_reads, wms
+from simulators import channels, control, crm, erp, erp_money, erp_reads, wms
 from simulators.endpoint import Handler, backend_get, backend_health, backend_post, problem
 from simulators.keys import SIM, SYSTEMS, Simulator
 from simulators.shipper import Shipper
@@ -23,6 +23,8 @@ from simulators.store import SystemStore
 BACKEND_POSTS = (
     ("/erp/sales-orders", "erp", "sales_order", erp.sales_order),
     ("/erp/invoices", "erp", "invoice", erp.invoice),
+    ("/erp/payments", "erp", "payment", erp_money.payment),
+    ("/erp/credit-memos", "erp", "credit_memo", erp_money.credit_memo),
     ("/wms/fulfillment-orders", "wms", "fulfillment_order", wms.fulfillment_order),
     ("/wms/fulfillment-orders/cancellations", "wms", "cancellation", wms.cancellation),
     ("/wms/backorders", "wms", "backorder", wms.backorder),
@@ -30,6 +32,7 @@ BACKEND_POSTS = (
     ("/crm/timeline", "crm", "timeline_entry", crm.timeline),
     ("/channels/{name}/order-status", "channels", "order_status", channels.order_status),
     ("/channels/{name}/inventory", "channels", "inventory", channels.stock),
+    ("/channels/{name}/refunds", "channels", "refund", channels.refund),
 )
 # (path, system, read): one line per back-end read API.
 BACKEND_GETS = (

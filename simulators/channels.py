@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -71,6 +72,35 @@ def stock(call: Call) -> tuple[int, dict[str, Any]]:
         "available": doc.available,
     }
     return 200, {"sku": doc.sku, "available": doc.available}
+
+
+class RefundLine(_Doc):
+    line_no: int = Field(ge=1)
+    sku: str = Field(min_length=1)
+    quantity: int = Field(gt=0)
+
+
+class Refund(_Doc):
+    order_id: str = Field(min_length=1)
+    external_id: str = Field(min_length=1)
+    refund_id: str = Field(min_length=1)
+    kind: Literal["return", "partial", "shipping", "goodwill"]
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    amount: Decimal = Field(gt=0)
+    lines: list[RefundLine]
+
+
+def refund(call: Call) -> tuple[int, dict[str, Any]]:
+    """POST /channels/{name}/refunds: the channel shows the refund on its order."""
+    doc = validated(Refund, call.body)
+    if doc.kind == "return" and not doc.lines:
+        raise Rejected("lines: a return's refund names its lines")
+    channel = call.params["name"]
+    call.store.collection("refunds")[doc.refund_id] = {
+        "channel": channel,
+        **doc.model_dump(mode="json"),
+    }
+    return 200, {"refund_ref": f"{channel}/{doc.refund_id}", "amount": str(doc.amount)}
 
 
 def orders(

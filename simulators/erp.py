@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulators.endpoint import Call, Rejected, validated
+from simulators.erp_money import check_invoice, major
 from simulators.paging import iso
 from simulators.store import SystemStore
 
@@ -47,6 +48,7 @@ class SalesOrder(_Doc):
 
 
 class ShippedLine(_Doc):
+    line_no: int | None = Field(default=None, ge=1)
     sku: str = Field(min_length=1)
     quantity: int = Field(gt=0)
 
@@ -101,11 +103,20 @@ def invoices_of(store: SystemStore, order_ref: str) -> list[dict[str, Any]]:
     return [i for i in store.collection("invoices").values() if i["order_ref"] == order_ref]
 
 
-INVOICE_REPLY = ("invoice_number", "document_number", "currency", "net", "tax", "total")
+INVOICE_REPLY = (
+    "invoice_number",
+    "document_number",
+    "currency",
+    "net",
+    "tax",
+    "shipping",
+    "total",
+)
 
 
 def invoice(call: Call) -> tuple[int, dict[str, Any]]:
-    """POST /erp/invoices: the shipped lines priced from the sales order (one per shipment)."""
+    """POST /erp/invoices: the shipped lines priced from the sales order (one per shipment,
+    erp_money.check_invoice), refused if they differ from the amounts sent."""
     doc = validated(Invoice, call.body)
     known = call.store.collection("sales_orders").get(doc.order_ref)
     if known is None:
@@ -116,31 +127,22 @@ def invoice(call: Call) -> tuple[int, dict[str, Any]]:
     invoices = call.store.collection("invoices")
     if natural in invoices:
         return 200, {name: invoices[natural][name] for name in INVOICE_REPLY}
-    net = tax = Decimal(0)
-    for shipped in doc.lines:
-        ordered = [ln for ln in order.lines if ln.sku == shipped.sku]
-        quantity = sum(ln.quantity for ln in ordered)
-        if shipped.quantity > quantity:
-            raise Rejected(f"{shipped.sku}: {shipped.quantity} shipped, {quantity} ordered")
-        share = Decimal(shipped.quantity) / quantity
-        net += sum((ln.unit_price * ln.quantity - ln.discount) * share for ln in ordered)
-        tax += sum(ln.tax * share for ln in ordered)
-    cent = Decimal("0.01")
-    net, tax = net.quantize(cent), tax.quantize(cent)
+    priced = check_invoice(call.store, doc.order_ref, call.body)
+    currency = order.currency
     reply = {
         "invoice_number": call.store.next_number("INV"),
         "document_number": known["document_number"],
-        "currency": order.currency,
-        "net": str(net),
-        "tax": str(tax),
-        "total": str(net + tax),
+        "currency": currency,
+        **{name: major(priced["minor"][name], currency) for name in ("net", "tax", "shipping")},
+        "total": major(priced["minor"]["total"], currency),
     }
     invoices[natural] = {
         **reply,
         "order_ref": doc.order_ref,
         "location": doc.shipment.get("location", ""),
         "tracking_number": tracking,
-        "lines": [line.model_dump(include={"sku", "quantity"}) for line in doc.lines],
+        "lines": priced["lines"],  # with their line_no and amounts, in minor units
+        "minor": priced["minor"],
     }
     known["updated_at"] = iso(datetime.now(UTC))
     settle_status(call.store, doc.order_ref)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from simulators.erp_money import money_view
 from simulators.paging import page, page_query
 from simulators.store import SystemStore
 
@@ -35,9 +36,11 @@ def sales_orders(
                     "location": i["location"],
                     "tracking_number": i["tracking_number"],
                     "total": i["total"],
+                    **{name: i[name] for name in ("net", "tax", "shipping") if name in i},
                 }
                 for i in held.get(record["order_ref"], [])
             ],
+            **money_view(store, record["order_ref"]),
             "duplicate_document_numbers": list(record["duplicate_document_numbers"]),
             "duplicates": len(record["duplicate_document_numbers"]),
             "created_at": record["created_at"],

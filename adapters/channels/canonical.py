@@ -25,7 +25,13 @@ from adapters.systems.handlers import on
 from adapters.systems.http import SystemClient
 from adapters.systems.paging import read_pages
 from domain.commands import PlaceOrder
-from domain.events import InventoryChanged, OrderAccepted, OrderBackordered, ShipmentDispatched
+from domain.events import (
+    InventoryChanged,
+    OrderAccepted,
+    OrderBackordered,
+    RefundRecorded,
+    ShipmentDispatched,
+)
 from outbox.routing import ALL_CHANNELS, ORIGIN_CHANNEL
 
 
@@ -64,6 +70,24 @@ def shipped_document(shipment: ShipmentDispatched) -> dict[str, Any]:
             "location": shipment.location,
         },
         "lines": [{"sku": line.sku, "quantity": line.quantity} for line in shipment.lines],
+    }
+
+
+def refund_document(refund: RefundRecorded) -> dict[str, Any]:
+    """Money was given back to the channel's customer: how much, for what."""
+    return {
+        "order_id": refund.order_id,
+        "external_id": refund.external_id,
+        "refund_id": refund.refund_id,
+        "transaction_id": refund.transaction_id,
+        "kind": refund.kind,
+        "currency": refund.currency,
+        "amount": refund.amount,
+        "reason": refund.reason,
+        "lines": [
+            {"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity}
+            for line in refund.lines
+        ],
     }
 
 
@@ -106,6 +130,11 @@ class ChannelClient(SystemClient):
     def shipped(self, shipment: ShipmentDispatched, *, idempotency_key: str) -> str:
         return self.update_order_status(shipped_document(shipment), idempotency_key=idempotency_key)
 
+    def refunded(self, refund: RefundRecorded, *, idempotency_key: str) -> str:
+        """Tell the channel of a refund; the channel's refund reference."""
+        reply = self.post("refunds", refund_document(refund), idempotency_key=idempotency_key)
+        return str(reply.get("refund_ref", refund.refund_id))
+
     def orders_since(self, since: datetime, *, page_size: int = PAGE_SIZE) -> Iterator[ListedOrder]:
         """The orders the channel changed at or after `since`, every page of them."""
         params: dict[str, str | int] = {"updated_since": since.isoformat(), "limit": page_size}
@@ -128,6 +157,7 @@ KIND = ChannelKind(
         Outbound(ORIGIN_CHANNEL, on(OrderAccepted, ChannelClient.acknowledge)),
         Outbound(ORIGIN_CHANNEL, on(OrderBackordered, ChannelClient.backordered)),
         Outbound(ORIGIN_CHANNEL, on(ShipmentDispatched, ChannelClient.shipped)),
+        Outbound(ORIGIN_CHANNEL, on(RefundRecorded, ChannelClient.refunded)),
         Outbound(ALL_CHANNELS, on(InventoryChanged, ChannelClient.update_stock)),
     ),
     list_orders=ChannelClient.orders_since,

@@ -216,6 +216,10 @@ class FinancialDocumentRow(SQLModel, table=True):
     net_minor: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     tax_minor: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     shipping_minor: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    # The shipping's tax, part of tax_minor (net_minor + tax_minor + shipping_minor = total).
+    shipping_tax_minor: int = Field(
+        sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0")
+    )
     total_minor: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     lines: list[dict[str, Any]] = Field(sa_column=sa.Column(Json, nullable=False))
     created_at: datetime | None = _at()

@@ -49,6 +49,10 @@ def load_orders(conn: sa.Connection, rows: list[sa.Row]) -> list[Order]:  # type
     return [mapping.order(r, lines[r.id], held[r.id]) for r in rows]
 
 
+# The order's money so far (domain.money_check holds them to its records).
+_MONEY_COLUMNS = tuple(
+    f"{name}_minor" for name in ("authorized", "captured", "refunded", "invoiced", "credited")
+)
 # The change feed position of a write: its transaction id (ordered like the snapshot
 # horizon the feed reads up to, adapters/db/order_queries.py).
 _CHANGE_SEQ = sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
@@ -60,6 +64,7 @@ _UPDATE_ORDER = (
         version=sa.bindparam("b_version"),
         updated_at=sa.bindparam("b_updated_at"),
         change_seq=_CHANGE_SEQ,
+        **{name: sa.bindparam(f"b_{name}") for name in _MONEY_COLUMNS},
     )
 )
 
@@ -166,6 +171,7 @@ class SqlOrderRepository(OrderRepository):
                 "b_status": order.status.value,
                 "b_version": order.version,
                 "b_updated_at": now,
+                **{f"b_{name}": getattr(order, name) for name in _MONEY_COLUMNS},
             },
         )
         order.updated_at = now

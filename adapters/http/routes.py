@@ -9,8 +9,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from adapters.http import health, inventory, orders, shipments
+from adapters.http import health, inventory, money, orders, shipments
 from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
+from domain.money_commands import RecordPayment, RecordRefund
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,28 @@ ROUTES: tuple[Route, ...] = (
         "system",
         RecordShipment,
         201,
+    ),
+    Route(
+        "POST",
+        "/v1/payments",
+        money.post_payment,
+        "Record an authorization, capture (per shipment) or void, once per transaction id",
+        "channel|system",
+        RecordPayment,
+        201,
+        response=("Payment", money.PAYMENT_SCHEMA),
+        problems=(("409", "above what was authorized or invoiced, or a transaction id reused"),),
+    ),
+    Route(
+        "POST",
+        "/v1/refunds",
+        money.post_refund,
+        "Record a refund and its credit memo, never more than was captured",
+        "channel|system",
+        RecordRefund,
+        201,
+        response=("Refund", money.REFUND_SCHEMA),
+        problems=(("409", "above what was captured or invoiced, or a transaction id reused"),),
     ),
     Route(
         "POST",

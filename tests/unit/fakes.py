@@ -10,9 +10,11 @@ from typing import Any
 
 from domain.allocation import StockLevel
 from domain.events import DomainEvent
+from domain.finance import FinancialDocument, Payment, Refund, ReturnedGoods
 from domain.orders import Order, Reservation
 from domain.ports import (
     ChangeLog,
+    FinanceRepository,
     InventoryRepository,
     OrderRepository,
     ShipmentRepository,
@@ -140,6 +142,50 @@ class FakeShipmentRepository(ShipmentRepository):
         return None
 
 
+class FakeFinanceRepository(FinanceRepository):
+    def __init__(self) -> None:
+        self.payment_list: list[Payment] = []
+        self.refund_list: list[Refund] = []
+        self.document_list: list[FinancialDocument] = []
+        self.returns: dict[uuid.UUID, ReturnedGoods] = {}
+
+    def payments(self, order_id: uuid.UUID) -> list[Payment]:
+        return [p for p in self.payment_list if p.order_id == order_id]
+
+    def documents(self, order_id: uuid.UUID) -> list[FinancialDocument]:
+        return [d for d in self.document_list if d.order_id == order_id]
+
+    def find_payment(self, kind: str, transaction_id: str) -> Payment | None:
+        found = (
+            p for p in self.payment_list if (p.kind, p.transaction_id) == (kind, transaction_id)
+        )
+        return next(found, None)
+
+    def add_payment(self, payment: Payment) -> bool:
+        if self.find_payment(payment.kind, payment.transaction_id):
+            return False
+        self.payment_list.append(payment)
+        return True
+
+    def find_refund(self, transaction_id: str) -> Refund | None:
+        return next((r for r in self.refund_list if r.transaction_id == transaction_id), None)
+
+    def refund_of_return(self, return_id: uuid.UUID) -> Refund | None:
+        return next((r for r in self.refund_list if r.return_id == return_id), None)
+
+    def add_refund(self, refund: Refund) -> bool:
+        if self.find_refund(refund.transaction_id):
+            return False
+        self.refund_list.append(refund)
+        return True
+
+    def add_document(self, document: FinancialDocument) -> None:
+        self.document_list.append(document)
+
+    def returned_goods(self, return_id: uuid.UUID) -> ReturnedGoods | None:
+        return self.returns.get(return_id)
+
+
 class FakeChangeLog(ChangeLog):
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
@@ -171,6 +217,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.inventory = FakeInventoryRepository(self.orders)
         self.shipments = FakeShipmentRepository()
         self.changes = FakeChangeLog()
+        self.finance = FakeFinanceRepository()
         self.committed_events: list[DomainEvent] = []
         self.commits = 0
         self._snapshot: dict[str, Any] | None = None
@@ -185,6 +232,11 @@ class FakeUnitOfWork(UnitOfWork):
                 "priorities": self.inventory.priorities,
                 "shipments": self.shipments.shipments,
                 "changes": self.changes.entries,
+                "finance": (
+                    self.finance.payment_list,
+                    self.finance.refund_list,
+                    self.finance.document_list,
+                ),
             }
         )
 
@@ -211,6 +263,11 @@ class FakeUnitOfWork(UnitOfWork):
         self.inventory.priorities = state["priorities"]
         self.shipments.shipments = state["shipments"]
         self.changes.entries = state["changes"]
+        (
+            self.finance.payment_list,
+            self.finance.refund_list,
+            self.finance.document_list,
+        ) = state["finance"]
 
     # What tests look at.
 

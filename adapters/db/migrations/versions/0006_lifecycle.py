@@ -219,6 +219,7 @@ def upgrade() -> None:
         sa.Column("net_minor", sa.BigInteger(), nullable=False),
         sa.Column("tax_minor", sa.BigInteger(), nullable=False),
         sa.Column("shipping_minor", sa.BigInteger(), nullable=False),
+        sa.Column("shipping_tax_minor", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("total_minor", sa.BigInteger(), nullable=False),
         sa.Column("lines", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column(

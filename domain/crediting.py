@@ -1,0 +1,97 @@
+"""Credit memos: what a refund gives back, split exactly into net, tax and shipping.
+
+- Units (a return's lines, a partial refund of units) take each line's shipped units in
+  shipping order, after those already credited, with their exact share of the line's
+  discount and tax (the same unit shares the invoices used), so a line's credit memos
+  never exceed its invoices, to the minor unit.
+- An amount alone (partial, goodwill) splits into net and tax in proportion to what was
+  invoiced less credited (largest remainder); it is at most that.
+- Shipping gives back at most the invoiced shipping and its tax less what was credited of
+  them: all of it, or an amount split between them in that proportion.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+
+from domain.errors import Conflict, ValidationFailed
+from domain.finance import CREDIT_MEMO, INVOICE, DocumentLine, FinancialDocument
+from domain.invoicing import units_of
+from domain.money import Money
+from domain.money_split import split
+from domain.orders import Order
+
+
+def _sum(documents: list[FinancialDocument], kind: str, attribute: str) -> int:
+    return sum(getattr(d, attribute) for d in documents if d.kind == kind)
+
+
+def _left(documents: list[FinancialDocument], attribute: str) -> int:
+    """Invoiced less credited of one component (net, tax, shipping, shipping_tax)."""
+    return _sum(documents, INVOICE, attribute) - _sum(documents, CREDIT_MEMO, attribute)
+
+
+def credited_units(documents: list[FinancialDocument]) -> dict[int, int]:
+    """Units credited so far, per line."""
+    units: dict[int, int] = defaultdict(int)
+    for memo in documents:
+        if memo.kind == CREDIT_MEMO:
+            for line in memo.lines:
+                units[line.line_no] += line.quantity
+    return units
+
+
+def memo(order: Order, refund_id: uuid.UUID, **parts: object) -> FinancialDocument:
+    return FinancialDocument(order.id, CREDIT_MEMO, order.currency, refund_id=refund_id, **parts)  # type: ignore[arg-type]
+
+
+def credit_units(
+    order: Order, documents: list[FinancialDocument], wanted: dict[int, int]
+) -> tuple[DocumentLine, ...]:
+    """The credit of `wanted` units (line_no → units), each line's next shipped ones."""
+    credited = credited_units(documents)
+    lines = []
+    for line_no, units in sorted(wanted.items()):
+        line = next((ln for ln in order.lines if ln.line_no == line_no), None)
+        if line is None:
+            message = f"the order has no line {line_no}"
+            raise ValidationFailed(message, errors=[{"field": "lines", "message": message}])
+        left = line.shipped - credited[line_no]
+        if units > left:
+            raise Conflict(
+                f"line {line_no}: {units} unit(s) to refund, {left} shipped and not yet refunded"
+            )
+        lines.append(units_of(line, credited[line_no], units))
+    return tuple(lines)
+
+
+def credit_amount(order: Order, documents: list[FinancialDocument], amount: int) -> tuple[int, int]:
+    """An amount split into (net, tax) by what was invoiced less credited of each."""
+    net = _left(documents, "net") + _left(documents, "shipping")
+    tax = _left(documents, "tax")
+    if amount > net + tax:
+        raise Conflict(
+            f"a refund of {Money(amount, order.currency)} is above what was invoiced and not"
+            f" credited: {Money(net + tax, order.currency)}"
+        )
+    net_part, tax_part = split(amount, [net, tax])
+    return net_part, tax_part
+
+
+def credit_shipping(
+    order: Order, documents: list[FinancialDocument], amount: int | None
+) -> tuple[int, int]:
+    """(shipping, its tax) to give back: all that is left of them, or `amount` of it."""
+    shipping, tax = _left(documents, "shipping"), _left(documents, "shipping_tax")
+    if amount is None:
+        amount = shipping + tax
+    if amount > shipping + tax:
+        raise Conflict(
+            f"a shipping refund of {Money(amount, order.currency)} is above the shipping"
+            f" invoiced and not credited: {Money(shipping + tax, order.currency)}"
+        )
+    if amount == 0:
+        raise Conflict("no shipping was invoiced that is not credited already")
+    ship_part, tax_part = split(amount, [shipping, tax])
+    return ship_part, tax_part
