@@ -59,9 +59,10 @@ def tamper(store: SystemStore, body: Any) -> dict[str, Any]:
         raise TamperError(f"no sales order for order_ref {ref!r}", status=404)
     if "delete" in changes:
         del orders[ref]
-        invoices = store.collection("invoices")
-        for key in [k for k, i in invoices.items() if i["order_ref"] == ref]:
-            del invoices[key]
+        for name in ("invoices", "payments", "credit_memos"):  # and every document on it
+            held = store.collection(name)
+            for key in [k for k, i in held.items() if i["order_ref"] == ref]:
+                del held[key]
         return {"order_ref": ref, "deleted": True}
     if total is not None:
         record["order"]["totals"]["grand_total"] = str(total)
