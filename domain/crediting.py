@@ -42,8 +42,27 @@ def credited_units(documents: list[FinancialDocument]) -> dict[int, int]:
     return units
 
 
-def memo(order: Order, refund_id: uuid.UUID, **parts: object) -> FinancialDocument:
-    return FinancialDocument(order.id, CREDIT_MEMO, order.currency, refund_id=refund_id, **parts)  # type: ignore[arg-type]
+def memo(
+    order: Order,
+    refund_id: uuid.UUID,
+    lines: tuple[DocumentLine, ...] = (),
+    *,
+    shipping: tuple[int, int] = (0, 0),
+    amount: tuple[int, int] = (0, 0),
+) -> FinancialDocument:
+    """A credit memo of units (`lines`), of shipping (with its tax), or of an amount (its
+    net and tax)."""
+    return FinancialDocument(
+        order.id,
+        CREDIT_MEMO,
+        order.currency,
+        lines,
+        shipping=shipping[0],
+        shipping_tax=shipping[1],
+        other_net=amount[0],
+        other_tax=amount[1],
+        refund_id=refund_id,
+    )
 
 
 def credit_units(

@@ -9,16 +9,73 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 from domain.commands import Amount, CurrencyCode, ExternalId, Quantity, Reason, _In
 
 LineNo = Annotated[int, Field(strict=True, ge=1, le=500)]
 
+# The validators' rules as JSON Schema too (a client following /openapi.json is never
+# surprised by a 422): a member is "absent" when missing or null, "given" when not null.
+_ABSENT: JsonValue = {"type": "null"}
+_NO_LINES: JsonValue = {"maxItems": 0}
+
+
+def _when(kind: str | list[str], then: dict[str, JsonValue]) -> JsonValue:
+    kinds: JsonValue = {"const": kind} if isinstance(kind, str) else {"enum": list(kind)}
+    return {"if": {"properties": {"kind": kinds}, "required": ["kind"]}, "then": then}
+
+
+def _given(name: str) -> dict[str, JsonValue]:
+    return {"required": [name], "properties": {name: {"not": _ABSENT}}}
+
+
+_PAYMENT_RULES: dict[str, JsonValue] = {
+    "allOf": [
+        _when("capture", _given("shipment_id")),
+        _when(["authorization", "void"], {"properties": {"shipment_id": _ABSENT}}),
+    ]
+}
+_REFUND_RULES: dict[str, JsonValue] = {
+    "allOf": [
+        _when(
+            "return",
+            {
+                **_given("return_id"),
+                "properties": {
+                    "return_id": {"not": _ABSENT},
+                    "amount": _ABSENT,
+                    "lines": _NO_LINES,
+                },
+            },
+        ),
+        _when(["partial", "shipping", "goodwill"], {"properties": {"return_id": _ABSENT}}),
+        _when(["shipping", "goodwill"], {"properties": {"lines": _NO_LINES}}),
+        _when("goodwill", _given("amount")),
+        _when(
+            "partial",
+            {
+                "oneOf": [
+                    {
+                        **_given("amount"),
+                        "properties": {"amount": {"not": _ABSENT}, "lines": _NO_LINES},
+                    },
+                    {
+                        "required": ["lines"],
+                        "properties": {"lines": {"minItems": 1}, "amount": _ABSENT},
+                    },
+                ]
+            },
+        ),
+    ]
+}
+
 
 class RecordPayment(_In):
     """An authorization, capture (of one shipment's invoice) or void, once per platform
     transaction id."""
+
+    model_config = ConfigDict(json_schema_extra=_PAYMENT_RULES)
 
     order_id: uuid.UUID
     kind: Literal["authorization", "capture", "void"]
@@ -43,6 +100,8 @@ class RecordRefund(_In):
     """Money given back: for a return (its lines), partial (units, or an amount), shipping
     only (all that is left of it, or an amount), goodwill (an amount); once per platform
     transaction id."""
+
+    model_config = ConfigDict(json_schema_extra=_REFUND_RULES)
 
     order_id: uuid.UUID
     transaction_id: ExternalId

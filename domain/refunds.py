@@ -120,15 +120,13 @@ def _credit_memo(
             raise NotFound(f"no return {cmd.return_id} of this order")
         if uow.finance.refund_of_return(goods.id) is not None:
             raise Conflict(f"return {goods.id} is refunded already")
-        return memo(order, refund_id, lines=credit_units(order, documents, goods.lines))
+        return memo(order, refund_id, credit_units(order, documents, goods.lines))
     if cmd.lines:
-        return memo(order, refund_id, lines=credit_units(order, documents, _units(cmd)))
+        return memo(order, refund_id, credit_units(order, documents, _units(cmd)))
     if cmd.kind == "shipping":
-        shipping, tax = credit_shipping(order, documents, amount)
-        return memo(order, refund_id, lines=(), shipping=shipping, shipping_tax=tax)
+        return memo(order, refund_id, shipping=credit_shipping(order, documents, amount))
     assert amount is not None  # partial without lines, goodwill: the command's shape
-    net, tax = credit_amount(order, documents, amount)
-    return memo(order, refund_id, lines=(), other_net=net, other_tax=tax)
+    return memo(order, refund_id, amount=credit_amount(order, documents, amount))
 
 
 def _money(order: Order, minor: int) -> str:

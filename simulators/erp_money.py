@@ -113,6 +113,17 @@ def _money(document: dict[str, Any], name: str) -> int:
     return int(document.get("minor", {}).get(name, 0))
 
 
+def _next_line(order: dict[str, Any], shipped: dict[str, Any], taken: dict[int, int]) -> Any:
+    """The sales order line a shipped line invoices: the one it names (line_no), or for a
+    document without line numbers the first line of its SKU with units left."""
+    for line in order["lines"]:
+        if line["sku"] != shipped["sku"] or shipped.get("line_no") not in (None, line["line_no"]):
+            continue
+        if shipped.get("line_no") is not None or line["quantity"] > taken.get(line["line_no"], 0):
+            return line
+    return None
+
+
 def price_invoice(
     store: SystemStore, order_ref: str, lines: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -121,22 +132,14 @@ def price_invoice(
     order = _sales_order(store, order_ref)["order"]
     currency = order["currency"]
     invoices = _of(store, "invoices", order_ref)
-    invoiced = _units(invoices)
-    priced, taken = [], dict(invoiced)
+    taken = _units(invoices)
+    priced = []
     for shipped in lines:
-        candidates = [
-            ln
-            for ln in order["lines"]
-            if ln["line_no"] == shipped.get("line_no", ln["line_no"])
-            and ln["sku"] == shipped["sku"]
-        ]
-        line = next((ln for ln in candidates if ln["quantity"] > taken.get(ln["line_no"], 0)), None)
-        quantity, start = int(shipped["quantity"]), taken.get(line["line_no"], 0) if line else 0
+        line, quantity = _next_line(order, shipped, taken), int(shipped["quantity"])
+        start = taken.get(line["line_no"], 0) if line else 0
         if line is None or start + quantity > int(line["quantity"]):
             left = int(line["quantity"]) - start if line else 0
-            raise Rejected(
-                f"{shipped['sku']}: {quantity} to invoice, {left} ordered and not invoiced"
-            )
+            raise Rejected(f"{shipped['sku']}: {quantity} to invoice, {left} ordered and left")
         taken[line["line_no"]] = start + quantity
         units = int(line["quantity"])
         discount = unit_range(minor(line["discount"], currency), units, start, quantity)
@@ -150,32 +153,27 @@ def price_invoice(
                 "tax": unit_range(minor(line["tax"], currency), units, start, quantity),
             }
         )
-    shipping = order.get("shipping") or {}
-    first = not invoices
-    ship = minor(shipping.get("amount", "0"), currency) if first else 0
-    ship_tax = minor(shipping.get("tax", "0"), currency) if first else 0
+    shipping = (order.get("shipping") or {}) if not invoices else {}  # on the first only
+    ship = minor(shipping.get("amount", "0"), currency)
+    ship_tax = minor(shipping.get("tax", "0"), currency)
     net = sum(p["net"] for p in priced)
     tax = sum(p["tax"] for p in priced) + ship_tax
-    return {
-        "lines": priced,
-        "minor": {
-            "net": net,
-            "tax": tax,
-            "shipping": ship,
-            "shipping_tax": ship_tax,
-            "total": net + tax + ship,
-        },
-    }
+    parts = {"net": net, "tax": tax, "shipping": ship, "shipping_tax": ship_tax}
+    return {"lines": priced, "minor": {**parts, "total": net + tax + ship}}
 
 
 def uninvoiced(store: SystemStore, order_ref: str) -> int:
     """What the sales order as it now is has left to invoice, in minor units."""
     order = _sales_order(store, order_ref)["order"]
+    done = _units(_of(store, "invoices", order_ref))
     left = [
-        {"line_no": ln["line_no"], "sku": ln["sku"], "quantity": ln["quantity"] - done}
+        {
+            "line_no": ln["line_no"],
+            "sku": ln["sku"],
+            "quantity": ln["quantity"] - done.get(ln["line_no"], 0),
+        }
         for ln in order["lines"]
-        if (done := _units(_of(store, "invoices", order_ref)).get(ln["line_no"], 0))
-        < ln["quantity"]
+        if done.get(ln["line_no"], 0) < ln["quantity"]
     ]
     return int(price_invoice(store, order_ref, left)["minor"]["total"]) if left else 0
 
