@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from simulators import channels, control, crm, erp, erp_money, erp_reads, wms
+from simulators import channels, control, crm, erp, erp_books, erp_reads, wms
 from simulators.endpoint import Handler, backend_get, backend_health, backend_post, problem
 from simulators.keys import SIM, SYSTEMS, Simulator
 from simulators.shipper import Shipper
@@ -23,8 +23,8 @@ from simulators.store import SystemStore
 BACKEND_POSTS = (
     ("/erp/sales-orders", "erp", "sales_order", erp.sales_order),
     ("/erp/invoices", "erp", "invoice", erp.invoice),
-    ("/erp/payments", "erp", "payment", erp_money.payment),
-    ("/erp/credit-memos", "erp", "credit_memo", erp_money.credit_memo),
+    ("/erp/payments", "erp", "payment", erp_books.payment),
+    ("/erp/credit-memos", "erp", "credit_memo", erp_books.credit_memo),
     ("/wms/fulfillment-orders", "wms", "fulfillment_order", wms.fulfillment_order),
     ("/wms/fulfillment-orders/cancellations", "wms", "cancellation", wms.cancellation),
     ("/wms/backorders", "wms", "backorder", wms.backorder),

@@ -19,7 +19,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulators.endpoint import Call, Rejected, validated
-from simulators.erp_money import check_invoice, major
+from simulators.erp_pricing import check_invoice
+from simulators.erp_units import major
 from simulators.paging import iso
 from simulators.store import SystemStore
 
@@ -116,7 +117,7 @@ INVOICE_REPLY = (
 
 def invoice(call: Call) -> tuple[int, dict[str, Any]]:
     """POST /erp/invoices: the shipped lines priced from the sales order (one per shipment,
-    erp_money.check_invoice), refused if they differ from the amounts sent."""
+    erp_pricing.check_invoice), refused if they differ from the amounts sent."""
     doc = validated(Invoice, call.body)
     known = call.store.collection("sales_orders").get(doc.order_ref)
     if known is None:

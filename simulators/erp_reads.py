@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from simulators.erp_money import money_view
+from simulators.erp_books import money_view
 from simulators.paging import page, page_query
 from simulators.store import SystemStore
 

@@ -19,62 +19,6 @@ from domain.payments import record_payment
 from domain.refunds import record_refund
 from domain.services import retrying
 
-_MONEY = {"type": "string", "pattern": "^-?[0-9]+([.][0-9]+)?$"}
-_ID = {"type": "string", "format": "uuid"}
-_NULLABLE_ID = {"type": ["string", "null"], "format": "uuid"}
-_TEXT = {"type": "string"}
-_AMOUNT_LINE = {
-    "type": "object",
-    "required": ["line_no", "sku", "quantity", "net", "discount", "tax"],
-    "properties": {
-        "line_no": {"type": "integer"},
-        "sku": _TEXT,
-        "quantity": {"type": "integer"},
-        "net": _MONEY,
-        "discount": _MONEY,
-        "tax": _MONEY,
-    },
-}
-PAYMENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "order_id", "kind", "transaction_id", "amount", "currency"],
-    "properties": {
-        "id": _ID,
-        "order_id": _ID,
-        "kind": {"enum": ["authorization", "capture", "void"]},
-        "transaction_id": _TEXT,
-        "amount": _MONEY,
-        "currency": _TEXT,
-        "shipment_id": _NULLABLE_ID,
-        "source": _TEXT,
-        "created_at": _TEXT,
-    },
-}
-REFUND_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "order_id", "kind", "transaction_id", "amount", "currency", "credit_memo"],
-    "properties": {
-        "id": _ID,
-        "order_id": _ID,
-        "kind": {"enum": ["return", "partial", "shipping", "goodwill"]},
-        "transaction_id": _TEXT,
-        "return_id": _NULLABLE_ID,
-        "amount": _MONEY,
-        "currency": _TEXT,
-        "reason": _TEXT,
-        "created_at": _TEXT,
-        "credit_memo": {
-            "type": "object",
-            "description": "net, tax (the shipping's included), shipping; they add up to total",
-            "properties": {
-                "id": _ID,
-                **{name: _MONEY for name in ("net", "tax", "shipping", "shipping_tax", "total")},
-                "lines": {"type": "array", "items": _AMOUNT_LINE},
-            },
-        },
-    },
-}
-
 
 def _scope(kind: str, name: str) -> str | None:
     return name if kind == "channel" else None

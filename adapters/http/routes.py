@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from adapters.http import health, inventory, money, orders, shipments
+from adapters.http import health, inventory, money, money_schemas, orders, shipments
 from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
 from domain.money_commands import RecordPayment, RecordRefund
 
@@ -72,7 +72,7 @@ ROUTES: tuple[Route, ...] = (
         "channel|system",
         RecordPayment,
         201,
-        response=("Payment", money.PAYMENT_SCHEMA),
+        response=("Payment", money_schemas.PAYMENT_SCHEMA),
         problems=(("409", "above what was authorized or invoiced, or a transaction id reused"),),
     ),
     Route(
@@ -83,7 +83,7 @@ ROUTES: tuple[Route, ...] = (
         "channel|system",
         RecordRefund,
         201,
-        response=("Refund", money.REFUND_SCHEMA),
+        response=("Refund", money_schemas.REFUND_SCHEMA),
         problems=(("409", "above what was captured or invoiced, or a transaction id reused"),),
     ),
     Route(
