@@ -18,7 +18,7 @@ from domain.finance import (
     FinancialDocument,
     Payment,
 )
-from domain.money import Money
+from domain.money import MAX_MINOR, Money
 from domain.money_check import captured_against, ensure_consistent
 from domain.money_commands import RecordPayment
 from domain.money_input import currency_of
@@ -107,6 +107,8 @@ def _apply(
         return str(Money(minor, cur))
 
     if payment.kind == AUTHORIZATION:
+        if order.authorized_minor + payment.amount >= MAX_MINOR:  # what a BIGINT holds, and more
+            raise Conflict(f"authorizations above {money(MAX_MINOR - 1)} are not taken")
         order.authorized_minor += payment.amount
         return
     if payment.amount > free:

@@ -89,3 +89,12 @@ def test_a_payment_of_the_wrong_shape_is_refused_before_anything_is_read(body: d
         RecordPayment.model_validate(
             {"order_id": "6f1d8c1e-0000-4000-8000-000000000001", "transaction_id": "X", **body}
         )
+
+
+def test_authorizations_stop_short_of_what_the_figures_can_hold() -> None:
+    uow = FakeUnitOfWork()
+    order = money_order(uow, [("A", 1, "10.00", "0.00", "0.00")])
+    big = "9999999999999999.99"  # 10^18 − 1 minor units: the largest amount there is
+    with pytest.raises(Conflict, match="not taken"):
+        pay(uow, order.id, "authorization", "AUTH-BIG", big)
+    assert uow.stored(order.id).authorized_minor == 1603
