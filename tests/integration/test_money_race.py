@@ -153,11 +153,12 @@ async def test_a_refund_waiting_on_a_capture_in_flight_sees_its_money(
     assert broken(engine, order_id) == []
 
 
-async def test_a_refund_ahead_of_the_capture_it_needs_is_refused_and_the_capture_wins(
+async def test_a_refund_racing_a_capture_one_winner_nothing_half_written(
     client: Any, keys: Keys, engine: sa.Engine
 ) -> None:
-    """Both wait on the order's lock (the test holds it), the refund first: it finds
-    nothing captured and is refused whole; the capture then commits."""
+    """The refund needs the capture's money. Both wait on the order's lock (the test holds
+    it), the refund first: it finds nothing captured and is refused whole — no refund row,
+    no credit memo, no figure moved; the capture then commits."""
     order_id, shipment = await invoiced(client, keys, "RACE-2")
     hold = Held(engine, "SELECT id FROM orders WHERE id = :o FOR UPDATE", o=order_id)
     racing: list[asyncio.Task[Any]] = []
