@@ -183,7 +183,7 @@ MUTANTS = (
         "adjust-no-stock-events",
         "a stock adjustment emits no inventory.changed",
         "domain/services.py",
-        "        uow.emit(*_stock_events(uow, stock, changed, None))\n",
+        "        uow.emit(*stock_events(uow, stock, changed, None))\n",
         "",
         (MACHINE,),
     ),

@@ -25,7 +25,13 @@ from adapters.systems.handlers import on
 from adapters.systems.http import SystemClient
 from adapters.systems.paging import read_pages
 from domain.commands import PlaceOrder
-from domain.events import InventoryChanged, OrderAccepted, OrderBackordered, ShipmentDispatched
+from domain.events import (
+    InventoryChanged,
+    OrderAccepted,
+    OrderBackordered,
+    OrderCancelled,
+    ShipmentDispatched,
+)
 from outbox.routing import ALL_CHANNELS, ORIGIN_CHANNEL
 
 
@@ -64,6 +70,21 @@ def shipped_document(shipment: ShipmentDispatched) -> dict[str, Any]:
             "location": shipment.location,
         },
         "lines": [{"sku": line.sku, "quantity": line.quantity} for line in shipment.lines],
+    }
+
+
+def cancelled_document(cancel: OrderCancelled) -> dict[str, Any]:
+    """The channel's order was cancelled (nothing of it shipped), or some of its lines'
+    unshipped quantities were: which lines, how many, and why."""
+    return {
+        "order_id": cancel.order_id,
+        "external_id": cancel.external_id,
+        "status": "cancelled" if cancel.whole else "partially_cancelled",
+        "reason": cancel.reason,
+        "lines": [
+            {"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity}
+            for line in cancel.lines
+        ],
     }
 
 
@@ -106,6 +127,9 @@ class ChannelClient(SystemClient):
     def shipped(self, shipment: ShipmentDispatched, *, idempotency_key: str) -> str:
         return self.update_order_status(shipped_document(shipment), idempotency_key=idempotency_key)
 
+    def cancelled(self, cancel: OrderCancelled, *, idempotency_key: str) -> str:
+        return self.update_order_status(cancelled_document(cancel), idempotency_key=idempotency_key)
+
     def orders_since(self, since: datetime, *, page_size: int = PAGE_SIZE) -> Iterator[ListedOrder]:
         """The orders the channel changed at or after `since`, every page of them."""
         params: dict[str, str | int] = {"updated_since": since.isoformat(), "limit": page_size}
@@ -128,6 +152,7 @@ KIND = ChannelKind(
         Outbound(ORIGIN_CHANNEL, on(OrderAccepted, ChannelClient.acknowledge)),
         Outbound(ORIGIN_CHANNEL, on(OrderBackordered, ChannelClient.backordered)),
         Outbound(ORIGIN_CHANNEL, on(ShipmentDispatched, ChannelClient.shipped)),
+        Outbound(ORIGIN_CHANNEL, on(OrderCancelled, ChannelClient.cancelled)),
         Outbound(ALL_CHANNELS, on(InventoryChanged, ChannelClient.update_stock)),
     ),
     list_orders=ChannelClient.orders_since,
