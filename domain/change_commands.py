@@ -7,9 +7,16 @@ keyword says "unique by this member"); a repeat is a 422 naming it.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
 
 from domain.commands import AddressIn, Integral, Quantity, Reason
 
@@ -37,12 +44,16 @@ class LineCancellation(_In):
     quantity: Quantity
 
 
-def _once_each(lines: list[LineQuantity] | list[LineCancellation] | None) -> None:
+def _once_each(lines: list[L] | None) -> list[L] | None:
     seen: set[int] = set()
     for line in lines or ():
         if line.line_no in seen:
             raise ValueError(f"line_no {line.line_no} is given twice")
         seen.add(line.line_no)
+    return lines
+
+
+L = TypeVar("L", LineQuantity, LineCancellation)
 
 
 # "At least one of shipping_address and lines", as JSON Schema (a null counts as absent).
@@ -63,11 +74,12 @@ class EditOrder(_In):
     lines: Annotated[list[LineQuantity], Field(min_length=1, max_length=MAX_LINES)] | None = None
     reason: Reason = ""
 
+    _lines = field_validator("lines")(_once_each)
+
     @model_validator(mode="after")
     def _parts(self) -> EditOrder:
         if self.shipping_address is None and self.lines is None:
             raise ValueError("give shipping_address, lines or both")
-        _once_each(self.lines)
         return self
 
 
@@ -80,7 +92,4 @@ class CancelOrder(_In):
     )
     reason: Reason = ""
 
-    @model_validator(mode="after")
-    def _lines(self) -> CancelOrder:
-        _once_each(self.lines)
-        return self
+    _lines = field_validator("lines")(_once_each)
