@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from adapters.db.reconcile_queries import orders_by_id
 from tests.factories import CONTRACT_ORDER, order_doc
 from tests.integration.conftest import Keys, stock
 
@@ -318,3 +319,38 @@ async def test_only_the_orders_own_channel_may_change_it(
 
     assert (other[0], missing[0], not_an_id[0], anonymous.status) == (404, 404, 404, 401)
     assert snapshot(engine) == before
+
+
+async def test_reconciliation_holds_a_cancelled_rest_as_shipped_in_full_at_its_new_total(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    """What the ERP is compared with (adapters/db/reconcile_queries.py): a part-shipped order
+    whose rest is cancelled is shipped in full at its new total; a whole cancellation is
+    cancelled, at the total the ERP's sales order keeps."""
+    rest = await placed(client, keys, [("A", 2), ("B", 1)])
+    shipped = await client.post(
+        "/v1/shipments",
+        json={
+            "order_id": rest["id"],
+            "location": "WH-EAST",
+            "carrier": "DHL",
+            "tracking_number": "T-R",
+            "lines": [{"sku": "A", "quantity": 2}],
+        },
+        headers=Keys.bearer(keys.erp),
+    )
+    assert shipped.status == 201
+    assert (await cancel(client, rest["id"], {}, keys.web))[0] == 200
+    response = await client.post(
+        "/v1/orders", json=order_doc("CHG-2", [("A", 1)]), headers=Keys.bearer(keys.web)
+    )
+    whole = await response.json()
+    assert (await cancel(client, whole["id"], {}, keys.web))[0] == 200
+
+    with engine.connect() as conn:
+        found = orders_by_id(conn, "erp", [rest["id"], whole["id"]])
+
+    assert (found[rest["id"]].fully_shipped, found[rest["id"]].cancelled) == (True, False)
+    assert str(found[rest["id"]].grand_total) == "26.03"
+    assert found[whole["id"]].cancelled
+    assert str(found[whole["id"]].grand_total) == whole["totals"]["grand_total"] == "16.03"
