@@ -20,6 +20,7 @@ from domain.events import (
     OrderAccepted,
     OrderAllocated,
     OrderAmended,
+    OrderBackordered,
     OrderCancelled,
     ShipmentDispatched,
 )
@@ -42,10 +43,10 @@ async def sim(aiohttp_client: ClientFactory) -> TestClient[Any, Any]:
 class Story:
     """An order's life on the fakes, and its events' payloads as the actors get them."""
 
-    def __init__(self, lines: list[tuple[str, int]]) -> None:
+    def __init__(self, lines: list[tuple[str, int]], on_hand: int = 10) -> None:
         self.uow = FakeUnitOfWork()
         for sku, _ in lines:
-            self.uow.inventory.seed(sku, "WH-EAST", 10)
+            self.uow.inventory.seed(sku, "WH-EAST", on_hand)
         self.order: Order = place_order(
             self.uow, PlaceOrder.model_validate(order_doc("DOC-1", lines)), channel="web"
         )[0]
@@ -253,3 +254,23 @@ async def test_only_the_locations_named_ship_and_the_setting_is_the_wms_own(
     assert (await (await sim.get("/_sim/shipper")).json())["pending"] == 1  # WH-EAST only
     await sim.post("/_sim/wms/reset")
     assert (await (await sim.get("/_sim/shipper")).json())["ship_locations"] is None
+
+
+async def test_a_cancelled_order_leaves_no_backorder_at_the_wms(sim: TestClient[Any, Any]) -> None:
+    story = Story([("A", 3)], on_hand=1)  # 1 reserved, 2 backordered
+    [released] = wms.fulfillment_order_documents(story.last(OrderAllocated))
+    await post(sim, "/wms/fulfillment-orders", released)
+    await post(sim, "/wms/backorders", wms.backorder_document(story.last(OrderBackordered)))
+    assert len((await (await sim.get("/_sim/wms/state")).json())["backorders"]) == 1
+
+    story.cancel({})
+    status, _ = await post(
+        sim,
+        "/wms/fulfillment-orders/cancellations",
+        wms.cancellation_document(story.last(OrderAllocated)),
+    )
+
+    assert status == 200
+    state = await (await sim.get("/_sim/wms/state")).json()
+    assert state["backorders"] == []
+    assert [fo["status"] for fo in state["fulfillment_orders"]] == ["cancelled"]
