@@ -4,7 +4,7 @@
 A sales order's status is `open` until its invoices cover every ordered quantity, then
 `invoiced`; `cancelled` once cancelled in whole (or by tampering), and a cancelled sales
 order takes no invoice, amendment or cancellation. An amendment replaces its lines (at
-their quantities now, 0 for a line removed), ship-to and totals; a cancellation of some
+their quantities now; one at 0 is removed), ship-to and totals; a cancellation of some
 lines lowers their quantities, discounts and taxes by what it cancels and takes the
 totals it carries — never below what is invoiced. So a sales order whose shipped part
 is invoiced and whose rest was cancelled is `invoiced`.
