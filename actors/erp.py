@@ -20,6 +20,8 @@ from adapters.systems.reconciliation import Discrepancy, OrderHeld, Reconciliati
 from domain.events import (
     InvoiceOut,
     OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
     PaymentRecorded,
     RefundRecorded,
     ShipmentDispatched,
@@ -59,6 +61,31 @@ def sales_order_document(order: OrderAccepted) -> dict[str, Any]:
         "shipping": order.shipping,
         "payment": order.payment,
         "totals": dict(order.totals),
+    }
+
+
+def amendment_document(order: OrderAmended) -> dict[str, Any]:
+    """Customer service changed the order: the sales order as it now is — every line at
+    its live quantity (0: removed) with its share of discount and tax, ship-to, totals."""
+    document = sales_order_document(order)
+    return {
+        key: document[key]
+        for key in ("order_ref", "order_number", "channel", "currency", "ship_to", "lines")
+    } | {"totals": dict(order.totals), "reason": order.reason}
+
+
+def cancellation_document(cancel: OrderCancelled) -> dict[str, Any]:
+    """Units of the order were cancelled (`whole`: all of it, nothing shipped): the lines'
+    cancelled quantities with their money, and the order's totals after it."""
+    return {
+        "order_ref": cancel.order_id,
+        "order_number": cancel.external_id,
+        "channel": cancel.channel,
+        "whole": cancel.whole,
+        "reason": cancel.reason,
+        "currency": cancel.currency,
+        "lines": [line.model_dump() for line in cancel.lines],
+        "totals": dict(cancel.totals),
     }
 
 
@@ -162,6 +189,22 @@ class ErpClient(SystemClient):
         )
         return reply_field(self.system, reply, "document_number")
 
+    def amend_sales_order(self, order: OrderAmended, *, idempotency_key: str) -> str:
+        """Amend the sales order (an edit); its document number."""
+        reply = self.post(
+            "sales-orders/amendments", amendment_document(order), idempotency_key=idempotency_key
+        )
+        return reply_field(self.system, reply, "document_number")
+
+    def cancel_sales_order(self, cancel: OrderCancelled, *, idempotency_key: str) -> str:
+        """Cancel the sales order, or some of its lines' quantities; its status after."""
+        reply = self.post(
+            "sales-orders/cancellations",
+            cancellation_document(cancel),
+            idempotency_key=idempotency_key,
+        )
+        return reply_field(self.system, reply, "status")
+
     def post_invoice(self, shipment: ShipmentDispatched, *, idempotency_key: str) -> str:
         """Ask the ERP to invoice a shipment; the invoice number."""
         reply = self.post("invoices", invoice_document(shipment), idempotency_key=idempotency_key)
@@ -185,11 +228,15 @@ HANDLERS = handlers(
     on(ShipmentDispatched, ErpClient.post_invoice),
     on(PaymentRecorded, ErpClient.post_payment),
     on(RefundRecorded, ErpClient.post_credit_memo),
+    on(OrderAmended, ErpClient.amend_sales_order),
+    on(OrderCancelled, ErpClient.cancel_sales_order),
 )
 
 
 def expected_status(order: OrderHeld) -> str:
     """The ERP's status of a sales order all of whose documents it received."""
+    if order.cancelled:
+        return "cancelled"
     return "invoiced" if order.fully_shipped else "open"
 
 

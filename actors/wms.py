@@ -41,13 +41,23 @@ def fulfillment_order_documents(order: OrderAllocated) -> list[dict[str, Any]]:
     ]
 
 
+# Why nothing of an order is allocated any more, by its status now.
+CANCELLATION_REASONS = {
+    "cancelled": "the order was cancelled",
+    "fulfilled": "the rest of the order was cancelled",
+}
+
+
 def cancellation_document(order: OrderAllocated) -> dict[str, Any]:
-    """Nothing of the order is allocated any more: its fulfillment orders are void."""
+    """Nothing of the order is allocated any more: its open fulfillment orders are void
+    (those shipped are past cancelling)."""
     return {
         "order_id": order.order_id,
         "order_number": order.external_id,
         "channel": order.channel,
-        "reason": "no stock is allocated to the order any more",
+        "reason": CANCELLATION_REASONS.get(
+            order.status, "no stock is allocated to the order any more"
+        ),
     }
 
 
@@ -75,8 +85,10 @@ class WmsClient(SystemClient):
         One request per location, each under its own key derived from the
         event's, so a retry after a partial failure repeats the ones that
         succeeded as duplicates and sends only the rest anew. An allocation with
-        no reservations left (a stock correction took them all) cancels what the
-        WMS holds for the order instead.
+        no reservations left (a stock correction took them all, or the order or its
+        unshipped rest was cancelled) cancels what the WMS holds for the order
+        instead; one with fewer lines, or another address, replaces its fulfillment
+        orders, and cancels those at locations no longer named.
         """
         if not order.reservations:
             self.post(

@@ -220,14 +220,17 @@ class OrderAmended(OrderAccepted):
 
 
 class OrderCancelled(_OrderEvent):
-    """The whole order (`whole`) or some unshipped quantity of it was cancelled: the
-    quantities cancelled now, with their money."""
+    """The whole order (`whole`: nothing of it shipped, nothing is left) or some unshipped
+    quantity of it was cancelled: the quantities cancelled now, with their money, and the
+    order's totals after it (a part cancelled: recomputed from what is left; the whole:
+    as they were, for the record)."""
 
     event_type: ClassVar[str] = "order.cancelled"
     whole: bool
     reason: str
     currency: str
     lines: list[AmountLine]
+    totals: dict[str, str]
 
 
 class PaymentRecorded(_OrderEvent):
@@ -315,5 +318,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         InventoryChanged,
         PaymentRecorded,
         RefundRecorded,
+        OrderAmended,
+        OrderCancelled,
     )
 }

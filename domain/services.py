@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from domain.allocation import StockLevel, allocate
@@ -25,7 +25,7 @@ from domain.events import (
     OrderBackordered,
 )
 from domain.normalize import build_order
-from domain.orders import Order, Reservation
+from domain.orders import Order
 from domain.payments import secure_payment
 from domain.ports import SkuStock, UnitOfWork
 from domain.projection import order_event, project
@@ -66,11 +66,11 @@ def place_order(
         if not uow.orders.add(order):
             uow.rollback()
             return _existing(uow, order), False
-        changed = _reserve_levels(levels, reservations)
+        changed = reserve_levels(levels, [(r.sku, r.location, r.quantity) for r in reservations])
         uow.inventory.save_levels(changed)
         uow.changes.record(order, "place", None)
         uow.emit(accepted(order), *allocation_events(order))
-        uow.emit(*_stock_events(uow, stock, changed, order.channel))
+        uow.emit(*stock_events(uow, stock, changed, order.channel))
         uow.commit()
     return order, True
 
@@ -89,13 +89,16 @@ def _existing(uow: UnitOfWork, order: Order) -> Order:
     return existing
 
 
-def _reserve_levels(levels: list[StockLevel], reservations: list[Reservation]) -> list[StockLevel]:
-    """The stock levels after these reservations: only the ones that changed."""
+def reserve_levels(
+    levels: list[StockLevel], quantities: Iterable[tuple[str, str, int]]
+) -> list[StockLevel]:
+    """The stock levels after reserving each (sku, location, quantity) — a negative quantity
+    releases what a reservation held: only the levels that changed."""
     by_key = {(lv.sku, lv.location): lv for lv in levels}
     changed: dict[tuple[str, str], StockLevel] = {}
-    for r in reservations:
-        lv = changed.get((r.sku, r.location), by_key[(r.sku, r.location)])
-        changed[(r.sku, r.location)] = dataclasses.replace(lv, reserved=lv.reserved + r.quantity)
+    for sku, location, quantity in quantities:
+        lv = changed.get((sku, location), by_key[(sku, location)])
+        changed[(sku, location)] = dataclasses.replace(lv, reserved=lv.reserved + quantity)
     return list(changed.values())
 
 
@@ -112,17 +115,23 @@ def allocation_events(order: Order, *, reallocated: bool = False) -> list[Domain
     events = []
     if order.reservations or reallocated:
         events.append(order_event(OrderAllocated, order))
+    backordered = backorder_event(order)
+    if backordered is not None:
+        events.append(backordered)
+    return events
+
+
+def backorder_event(order: Order) -> DomainEvent | None:
+    """order.backordered with the lines' quantities short now (None: nothing is short)."""
     short = [
         project(BackorderedLine, ln, quantity=ln.backordered)
         for ln in order.lines
         if ln.backordered
     ]
-    if short:
-        events.append(order_event(OrderBackordered, order, lines=short))
-    return events
+    return order_event(OrderBackordered, order, lines=short) if short else None
 
 
-def _stock_events(
+def stock_events(
     uow: UnitOfWork, before: dict[str, SkuStock], changed: list[StockLevel], channel: str | None
 ) -> list[DomainEvent]:
     """inventory.changed for every SKU whose ATP moved, with its new aggregate version."""
@@ -192,7 +201,7 @@ def adjust_inventory(uow: UnitOfWork, cmd: AdjustInventory) -> dict[str, SkuStoc
             uow.orders.save(order)
             uow.changes.record(order, "reallocate", previous, {"cause": "stock adjustment"})
             uow.emit(*allocation_events(order, reallocated=True))
-        uow.emit(*_stock_events(uow, stock, changed, None))
+        uow.emit(*stock_events(uow, stock, changed, None))
         uow.commit()
     return {
         sku: SkuStock(sku, s.version, [levels[(sku, lv.location)] for lv in s.levels])

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from simulators import channels, control, crm, erp, erp_books, erp_reads, wms
+from simulators import channels, control, crm, erp, erp_books, erp_changes, erp_reads, wms
 from simulators.endpoint import Handler, backend_get, backend_health, backend_post, problem
 from simulators.keys import SIM, SYSTEMS, Simulator
 from simulators.shipper import Shipper
@@ -25,6 +25,13 @@ BACKEND_POSTS = (
     ("/erp/invoices", "erp", "invoice", erp.invoice),
     ("/erp/payments", "erp", "payment", erp_books.payment),
     ("/erp/credit-memos", "erp", "credit_memo", erp_books.credit_memo),
+    ("/erp/sales-orders/amendments", "erp", "sales_order_amendment", erp_changes.amendment),
+    (
+        "/erp/sales-orders/cancellations",
+        "erp",
+        "sales_order_cancellation",
+        erp_changes.cancellation,
+    ),
     ("/wms/fulfillment-orders", "wms", "fulfillment_order", wms.fulfillment_order),
     ("/wms/fulfillment-orders/cancellations", "wms", "cancellation", wms.cancellation),
     ("/wms/backorders", "wms", "backorder", wms.backorder),

@@ -32,11 +32,18 @@ class Tracking(_Doc):
     tracking_number: str = Field(min_length=1)
 
 
+class StatusLine(_Doc):
+    line_no: int | None = Field(default=None, ge=1)
+    sku: str = Field(min_length=1)
+    quantity: int = Field(gt=0)
+
+
 class OrderStatus(_Doc):
     order_id: str = Field(min_length=1)
     external_id: str = Field(min_length=1)
-    status: Literal["acknowledged", "backordered", "shipped", "cancelled"]
+    status: Literal["acknowledged", "backordered", "shipped", "cancelled", "partially_cancelled"]
     tracking: Tracking | None = None
+    lines: list[StatusLine] | None = None
 
 
 class Stock(_Doc):
@@ -49,6 +56,8 @@ def order_status(call: Call) -> tuple[int, dict[str, Any]]:
     doc = validated(OrderStatus, call.body)
     if doc.status == "shipped" and doc.tracking is None:
         raise Rejected("tracking: required when the status is shipped")
+    if doc.status == "partially_cancelled" and not doc.lines:
+        raise Rejected("lines: required when the status is partially_cancelled")
     channel = call.params["name"]
     statuses = call.store.collection("order_status")
     record = statuses.setdefault(

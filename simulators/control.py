@@ -86,6 +86,7 @@ def _faults_view(sim: Simulator, store: SystemStore) -> dict[str, Any]:
     view: dict[str, Any] = {"system": store.name, "faults": store.faults.public()}
     if store.name == "wms":
         view["ship_after_s"] = sim.shipper.ship_after_s
+        view["ship_locations"] = sim.shipper.public()["ship_locations"]
     return view
 
 
@@ -95,7 +96,8 @@ async def get_faults(request: web.Request) -> web.Response:
 
 
 async def set_faults(request: web.Request) -> web.Response:
-    """POST /_sim/{system}/faults: change the given settings; the WMS also takes ship_after_s."""
+    """POST /_sim/{system}/faults: change the given settings; the WMS also takes ship_after_s
+    and ship_locations (a list of location codes that ship, null: all)."""
     sim, store = request.app[SIM], _store(request)
     try:
         changes = json.loads(await request.read())
@@ -104,7 +106,10 @@ async def set_faults(request: web.Request) -> web.Response:
     if not isinstance(changes, dict):
         return problem(400, "Bad Request", "send a JSON object of settings")
     ship_after = changes.pop("ship_after_s", ...)
+    ship_locations = changes.pop("ship_locations", ...)
     try:
+        if ship_locations is not ...:
+            ship_locations = _locations(store, ship_locations)
         if ship_after is not ...:
             if store.name != "wms":
                 raise FaultSettingError("ship_after_s is a setting of the wms only")
@@ -118,7 +123,19 @@ async def set_faults(request: web.Request) -> web.Response:
         return problem(400, "Bad Request", str(error))
     if ship_after is not ...:
         sim.shipper.configure(ship_after)
+    if ship_locations is not ...:
+        sim.shipper.only_at(ship_locations)
     return web.json_response(_faults_view(sim, store))
+
+
+def _locations(store: SystemStore, value: Any) -> frozenset[str] | None:
+    if store.name != "wms":
+        raise FaultSettingError("ship_locations is a setting of the wms only")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise FaultSettingError("ship_locations must be a list of location codes or null")
+    return frozenset(value)
 
 
 def _delay(value: Any) -> float | None:

@@ -2,7 +2,12 @@
 (its read API: erp_reads.py).
 
 A sales order's status is `open` until its invoices cover every ordered quantity, then
-`invoiced`; `cancelled` only by tampering (ordersync sends the ERP no cancellations).
+`invoiced`; `cancelled` once cancelled in whole (or by tampering), and a cancelled sales
+order takes no invoice, amendment or cancellation. An amendment replaces its lines (at
+their quantities now; one at 0 is removed), ship-to and totals; a cancellation of some
+lines lowers their quantities, discounts and taxes by what it cancels and takes the
+totals it carries — never below what is invoiced. So a sales order whose shipped part
+is invoiced and whose rest was cancelled is `invoiced`.
 A sales order posted again (an update, or a replay) takes the totals it carries and
 its status from its invoices again, as an ERP reopens what its source sends anew.
 Tampering (POST /_sim/erp/tamper, see tamper.py) seeds what reconciliation must find:
@@ -78,6 +83,7 @@ def sales_order(call: Call) -> tuple[int, dict[str, Any]]:
     }
     record["order"] = order.model_dump(mode="json")
     record["updated_at"] = now
+    record.pop("cancelled", None)  # posted anew: reopened
     orders[order.order_ref] = record
     settle_status(store, order.order_ref)
     number = record["document_number"]
@@ -87,8 +93,12 @@ def sales_order(call: Call) -> tuple[int, dict[str, Any]]:
 
 
 def settle_status(store: SystemStore, order_ref: str) -> None:
-    """`invoiced` once the order's invoices cover every ordered quantity, else `open`."""
+    """`cancelled` once cancelled; else `invoiced` once the order's invoices cover every
+    ordered quantity, else `open`."""
     record = store.collection("sales_orders")[order_ref]
+    if record.get("cancelled"):
+        record["status"] = "cancelled"
+        return
     ordered: dict[str, int] = {}
     for line in record["order"]["lines"]:
         ordered[line["sku"]] = ordered.get(line["sku"], 0) + int(line["quantity"])
@@ -122,6 +132,8 @@ def invoice(call: Call) -> tuple[int, dict[str, Any]]:
     known = call.store.collection("sales_orders").get(doc.order_ref)
     if known is None:
         raise Rejected(f"unknown sales order {doc.order_ref!r}: post the sales order first")
+    if known["status"] == "cancelled":
+        raise Rejected(f"sales order {known['document_number']} is cancelled: nothing to invoice")
     order = SalesOrder.model_validate(known["order"])
     tracking = doc.shipment.get("tracking_number", "")
     natural = f"{doc.order_ref}/{doc.shipment.get('location', '')}/{tracking}"

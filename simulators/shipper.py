@@ -8,7 +8,9 @@ shipment. Every task is cancelled on reset and on app cleanup.
 
 Where to ship back (ordersync's URL and the WMS's key) is given at start, or later with
 `connect` (POST /_sim/shipper): ordersync may be started after the simulators, on a port
-only known once it has bound it.
+only known once it has bound it. `ship_locations` (POST /_sim/wms/faults) lets only some
+locations ship (the others' fulfillment orders stay released), as when one warehouse is
+quicker than another: a test then holds an order shipped in part.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Shipper:
         self.url = f"{ordersync_url.rstrip('/')}/v1/shipments" if ordersync_url else None
         self.key = key
         self.default_after_s = self.ship_after_s = ship_after_s
+        self.ship_locations: frozenset[str] | None = None  # None: every location ships
         self.max_attempts, self.retry_base_s = max_attempts, retry_base_s
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -72,6 +75,7 @@ class Shipper:
             "ordersync_url": self.ordersync_url,
             "can_ship": self.can_ship,
             "ship_after_s": self.ship_after_s,
+            "ship_locations": None if self.ship_locations is None else sorted(self.ship_locations),
             "pending": self.pending,
         }
 
@@ -80,6 +84,10 @@ class Shipper:
         if ship_after_s is not None and not self.can_ship:
             raise ValueError("shipping needs the simulator started with an ordersync URL and key")
         self.ship_after_s = ship_after_s
+
+    def only_at(self, locations: frozenset[str] | None) -> None:
+        """From now on ship only fulfillment orders at these locations (None: at all)."""
+        self.ship_locations = locations
 
     @property
     def pending(self) -> int:
@@ -90,6 +98,11 @@ class Shipper:
         """Ship the fulfillment order `fo_key` later (once; a no-op while shipping is off)."""
         if self.ship_after_s is None or self._session is None or fo_key in self._tasks:
             return
+        order = self.store.collection("fulfillment_orders").get(fo_key)
+        if self.ship_locations is not None and (order or {}).get("location") not in (
+            self.ship_locations
+        ):
+            return
         task = asyncio.get_running_loop().create_task(self._ship(fo_key, self.ship_after_s))
         self._tasks[fo_key] = task
         task.add_done_callback(lambda _: self._tasks.pop(fo_key, None))
@@ -99,6 +112,7 @@ class Shipper:
         for task in list(self._tasks.values()):
             task.cancel()
         self.ship_after_s = self.default_after_s
+        self.ship_locations = None
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))

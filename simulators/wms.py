@@ -102,7 +102,8 @@ class Cancellation(_Doc):
 
 def cancellation(call: Call) -> tuple[int, dict[str, Any]]:
     """POST /wms/fulfillment-orders/cancellations: the order has nothing left to ship;
-    its released fulfillment orders are cancelled (shipped ones are past cancelling)."""
+    its released fulfillment orders are cancelled (shipped ones are past cancelling), and
+    its backorder notice is void (a backorder still due comes after, as its own notice)."""
     doc = validated(Cancellation, call.body)
     mine = [
         o
@@ -115,6 +116,7 @@ def cancellation(call: Call) -> tuple[int, dict[str, Any]]:
             order["status"] = "cancelled"
             cancelled.append(order["fulfillment_order_number"])
     shipped = [o["fulfillment_order_number"] for o in mine if o["status"] == "shipped"]
+    call.store.collection("backorders").pop(doc.order_id, None)
     return 200, {"cancelled": cancelled, "shipped": shipped}
 
 

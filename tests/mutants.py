@@ -46,6 +46,8 @@ REPLAY = "tests/integration/test_replay.py"
 REPLAY_RACES = "tests/integration/test_replay_races.py"
 REQUEUE = "tests/integration/test_dead_letter_requeue.py"
 RETENTION = "tests/integration/test_retention.py"
+AMENDMENTS = "tests/unit/test_amendments.py"
+ORDER_CHANGES = "tests/integration/test_order_changes_api.py"
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ MUTANTS = (
         "adjust-no-stock-events",
         "a stock adjustment emits no inventory.changed",
         "domain/services.py",
-        "        uow.emit(*_stock_events(uow, stock, changed, None))\n",
+        "        uow.emit(*stock_events(uow, stock, changed, None))\n",
         "",
         (MACHINE,),
     ),
@@ -271,6 +273,42 @@ MUTANTS = (
         "        sent.add",
         (
             f"{REQUEUE}::test_a_requeue_sends_the_dead_letter_again_and_its_parked_successors_follow_in_order",
+        ),
+    ),
+    Mutant(
+        "cancel-oldest-reservation-first",
+        "a cancellation takes the oldest reservation of a line first",
+        "domain/order_change.py",
+        "key=lambda r: (r.created_at, str(r.id)), reverse=True):",
+        "key=lambda r: (r.created_at, str(r.id)), reverse=False):",
+        (f"{AMENDMENTS}::test_a_cancellation_takes_the_newest_reservation_first",),
+    ),
+    Mutant(
+        "cancel-reserved-before-backordered",
+        "a cancellation takes reserved units while backordered ones are left",
+        "domain/order_change.py",
+        "        left = count - min(line.backordered, count)\n",
+        "        left = count\n",
+        (
+            f"{AMENDMENTS}::test_a_cancellation_takes_the_backordered_units_before_the_reserved_ones",
+        ),
+    ),
+    Mutant(
+        "cancel-keeps-stock-reserved",
+        "an edit or cancellation releases reservations but leaves the stock reserved",
+        "domain/order_change.py",
+        "        uow.inventory.save_levels(changed)\n",
+        "",
+        (f"{ORDER_CHANGES}::test_a_lower_quantity_releases_stock_and_a_zero_removes_the_line",),
+    ),
+    Mutant(
+        "cancel-shipped-units",
+        "a cancellation may take units that have shipped",
+        "domain/amendments.py",
+        "                if asked.quantity > line.unshipped:\n",
+        "                if asked.quantity > line.live:\n",
+        (
+            f"{ORDER_CHANGES}::test_a_shipped_line_cannot_be_cancelled_or_edited_away_and_nothing_is_written",
         ),
     ),
     Mutant(

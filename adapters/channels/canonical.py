@@ -29,6 +29,7 @@ from domain.events import (
     InventoryChanged,
     OrderAccepted,
     OrderBackordered,
+    OrderCancelled,
     RefundRecorded,
     ShipmentDispatched,
 )
@@ -91,6 +92,21 @@ def refund_document(refund: RefundRecorded) -> dict[str, Any]:
     }
 
 
+def cancelled_document(cancel: OrderCancelled) -> dict[str, Any]:
+    """The channel's order was cancelled (nothing of it shipped), or some of its lines'
+    unshipped quantities were: which lines, how many, and why."""
+    return {
+        "order_id": cancel.order_id,
+        "external_id": cancel.external_id,
+        "status": "cancelled" if cancel.whole else "partially_cancelled",
+        "reason": cancel.reason,
+        "lines": [
+            {"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity}
+            for line in cancel.lines
+        ],
+    }
+
+
 def stock_document(change: InventoryChanged) -> dict[str, Any]:
     """What the channel may sell of a SKU: its available-to-promise quantity."""
     return {"sku": change.sku, "available": max(0, change.atp)}
@@ -135,6 +151,9 @@ class ChannelClient(SystemClient):
         reply = self.post("refunds", refund_document(refund), idempotency_key=idempotency_key)
         return str(reply.get("refund_ref", refund.refund_id))
 
+    def cancelled(self, cancel: OrderCancelled, *, idempotency_key: str) -> str:
+        return self.update_order_status(cancelled_document(cancel), idempotency_key=idempotency_key)
+
     def orders_since(self, since: datetime, *, page_size: int = PAGE_SIZE) -> Iterator[ListedOrder]:
         """The orders the channel changed at or after `since`, every page of them."""
         params: dict[str, str | int] = {"updated_since": since.isoformat(), "limit": page_size}
@@ -158,6 +177,7 @@ KIND = ChannelKind(
         Outbound(ORIGIN_CHANNEL, on(OrderBackordered, ChannelClient.backordered)),
         Outbound(ORIGIN_CHANNEL, on(ShipmentDispatched, ChannelClient.shipped)),
         Outbound(ORIGIN_CHANNEL, on(RefundRecorded, ChannelClient.refunded)),
+        Outbound(ORIGIN_CHANNEL, on(OrderCancelled, ChannelClient.cancelled)),
         Outbound(ALL_CHANNELS, on(InventoryChanged, ChannelClient.update_stock)),
     ),
     list_orders=ChannelClient.orders_since,

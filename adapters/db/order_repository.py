@@ -25,13 +25,15 @@ _RESERVATIONS_OF = (
     .where(reservations.c.order_id.in_(sa.bindparam("ids", expanding=True)))
     .order_by(reservations.c.created_at, reservations.c.id)
 )
+# A line's counters (allocated, shipped, cancelled, returned): its content never changes.
+_LINE_COUNTERS = ("allocated", "shipped", "cancelled", "returned")
 _UPDATE_LINE = (
     sa.update(order_lines)
     .where(
         order_lines.c.order_id == sa.bindparam("b_order_id"),
         order_lines.c.line_no == sa.bindparam("b_line_no"),
     )
-    .values(allocated=sa.bindparam("b_allocated"), shipped=sa.bindparam("b_shipped"))
+    .values({name: sa.bindparam(f"b_{name}") for name in _LINE_COUNTERS})
 )
 
 
@@ -49,22 +51,23 @@ def load_orders(conn: sa.Connection, rows: list[sa.Row]) -> list[Order]:  # type
     return [mapping.order(r, lines[r.id], held[r.id]) for r in rows]
 
 
-# The order's money so far (domain.money_check holds them to its records).
-_MONEY_COLUMNS = tuple(
-    f"{name}_minor" for name in ("authorized", "captured", "refunded", "invoiced", "credited")
-)
 # The change feed position of a write: its transaction id (ordered like the snapshot
 # horizon the feed reads up to, adapters/db/order_queries.py).
 _CHANGE_SEQ = sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
+# What a saved order writes: every column a change may move (the status and version, the
+# shipping address and totals of an edit, holds, money so far…); never its identity, the
+# fingerprint of what the channel sent, or when it was placed and accepted.
+_FIXED = frozenset(
+    {"id", "channel", "external_id", "idempotency_key", "fingerprint", "placed_at"}
+    | {"currency", "created_at", "change_seq"}
+)
+_SAVED = tuple(c for c in orders.c if c.name not in _FIXED)
 _UPDATE_ORDER = (
     sa.update(orders)
     .where(orders.c.id == sa.bindparam("b_id"))
     .values(
-        status=sa.bindparam("b_status"),
-        version=sa.bindparam("b_version"),
-        updated_at=sa.bindparam("b_updated_at"),
-        change_seq=_CHANGE_SEQ,
-        **{name: sa.bindparam(f"b_{name}") for name in _MONEY_COLUMNS},
+        {c.name: sa.bindparam(f"b_{c.name}", type_=c.type) for c in _SAVED}
+        | {"change_seq": _CHANGE_SEQ}
     )
 )
 
@@ -164,15 +167,9 @@ class SqlOrderRepository(OrderRepository):
 
     def save(self, order: Order) -> None:
         now = datetime.now(UTC)
+        row = mapping.order_row(order, now)
         self.conn.execute(
-            _UPDATE_ORDER,
-            {
-                "b_id": order.id,
-                "b_status": order.status.value,
-                "b_version": order.version,
-                "b_updated_at": now,
-                **{f"b_{name}": getattr(order, name) for name in _MONEY_COLUMNS},
-            },
+            _UPDATE_ORDER, {"b_id": order.id, **{f"b_{c.name}": row[c.name] for c in _SAVED}}
         )
         order.updated_at = now
         self.conn.execute(
@@ -181,8 +178,7 @@ class SqlOrderRepository(OrderRepository):
                 {
                     "b_order_id": order.id,
                     "b_line_no": ln.line_no,
-                    "b_allocated": ln.allocated,
-                    "b_shipped": ln.shipped,
+                    **{f"b_{name}": getattr(ln, name) for name in _LINE_COUNTERS},
                 }
                 for ln in order.lines
             ],

@@ -24,10 +24,12 @@ _ORDERS = sa.select(
     orders.c.channel,
     orders.c.currency,
     orders.c.totals["grand_total"].astext.label("grand_total"),
+    orders.c.status,
 )
 _SHIPPED_IN_FULL = (
     sa.select(
-        order_lines.c.order_id, sa.func.bool_and(order_lines.c.shipped >= order_lines.c.quantity)
+        order_lines.c.order_id,
+        sa.func.bool_and(order_lines.c.shipped >= order_lines.c.quantity - order_lines.c.cancelled),
     )
     .where(order_lines.c.order_id.in_(sa.bindparam("ids", expanding=True)))
     .group_by(order_lines.c.order_id)
@@ -91,6 +93,7 @@ def _held(
                 currency=r.currency,
                 grand_total=Decimal(r.grand_total),
                 fully_shipped=bool(in_full.get(r.id, False)),
+                cancelled=r.status == "cancelled",
                 shipments=frozenset(sent[r.id]),
                 deliveries=tuple(ledger[str(r.id)]),
             )

@@ -9,7 +9,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from adapters.http import health, inventory, money, money_schemas, orders, shipments
+from adapters.http import health, inventory, money, money_schemas, order_changes, orders, shipments
+from domain.change_commands import CancelOrder, EditOrder
 from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
 from domain.money_commands import RecordPayment, RecordRefund
 
@@ -48,6 +49,22 @@ ROUTES: tuple[Route, ...] = (
         "channel|system",
     ),
     Route("GET", "/v1/orders/{order_id}", orders.get_one, "One order", "channel|system"),
+    Route(
+        "PATCH",
+        "/v1/orders/{order_id}",
+        order_changes.patch_order,
+        "Edit an order before shipment: its shipping address, lower line quantities",
+        "channel|system",
+        EditOrder,
+    ),
+    Route(
+        "POST",
+        "/v1/orders/{order_id}/cancel",
+        order_changes.post_cancel,
+        "Cancel an order's unshipped units: some lines' ({} every unit left)",
+        "channel|system",
+        CancelOrder,
+    ),
     Route(
         "GET",
         "/v1/orders/{order_id}/deliveries",

@@ -187,6 +187,8 @@ RESPONSES: dict[str, str] = {
     "post_order": "Order",
     "list_orders": "OrderPage",
     "get_one": "Order",
+    "patch_order": "Order",
+    "post_cancel": "Order",
     "get_deliveries": "Deliveries",
     "post_shipment": "Shipment",
     "post_adjustments": "Adjusted",
@@ -209,6 +211,8 @@ _ORDER_LINKS = {
         },
     },
     "GetStock": {"operationId": "get_sku", "parameters": {"sku": "$response.body#/lines/0/sku"}},
+    "EditOrder": {"operationId": "patch_order", "parameters": {"order_id": "$response.body#/id"}},
+    "CancelOrder": {"operationId": "post_cancel", "parameters": {"order_id": "$response.body#/id"}},
 }
 
 # operationId → its OpenAPI links (on every success status), so a stateful client

@@ -31,10 +31,11 @@ class OrderHeld:
     channel: str
     currency: str
     grand_total: Decimal
-    fully_shipped: bool
+    fully_shipped: bool  # every unit not cancelled has shipped
     shipments: frozenset[tuple[str, str]]  # (location, tracking number)
     # The order's deliveries to the destination: (ledger id, status, generation), by id.
     deliveries: tuple[tuple[int, str, int], ...]
+    cancelled: bool = False  # the whole order was cancelled (nothing of it shipped)
 
 
 @dataclass(frozen=True, slots=True)

@@ -479,7 +479,13 @@ async def test_the_simulator_is_told_where_to_ship_back_once_ordersync_listens(
     url = str(server.make_url("/"))
     sim = await aiohttp_client(init_sim_app(seed=1))
     before = await (await sim.get("/_sim/shipper")).json()
-    assert before == {"ordersync_url": None, "can_ship": False, "ship_after_s": None, "pending": 0}
+    assert before == {
+        "ordersync_url": None,
+        "can_ship": False,
+        "ship_after_s": None,
+        "ship_locations": None,
+        "pending": 0,
+    }
 
     for bad, says in (
         ({"wms_key": "k", "ship_after_s": 0}, "ordersync_url"),
@@ -503,6 +509,7 @@ async def test_the_simulator_is_told_where_to_ship_back_once_ordersync_listens(
         "ordersync_url": url.rstrip("/"),
         "can_ship": True,
         "ship_after_s": 0.0,
+        "ship_locations": None,
         "pending": 0,
     }
     assert "wms-key-9" not in json.dumps(view)  # the key is never shown

@@ -271,6 +271,10 @@ class FakeUnitOfWork(UnitOfWork):
 
     # What tests look at.
 
+    def state(self) -> dict[str, Any]:
+        """Everything committed (a copy): equal before and after means nothing was written."""
+        return self._state()
+
     def event_types(self) -> list[str]:
         return [e.event_type for e in self.committed_events]
 

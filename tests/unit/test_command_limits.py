@@ -20,6 +20,7 @@ from adapters.db.tables import (
 )
 from adapters.http.context import MAX_REQUEST_ID, MAX_TRACESTATE
 from adapters.http.orders import MAX_IDEMPOTENCY_KEY
+from domain.change_commands import CancelOrder, EditOrder
 from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
 from outbox.tables import deliveries_table, events_table, sequences_table
 from tests.text_fields import text_fields
@@ -56,8 +57,11 @@ JSON_ONLY = {
     ("ShippingIn", "method"),
     ("PaymentIn", "method"),
     ("StockAdjustment", "reason"),
+    # In the change log's detail and the event's payload (both JSON).
+    ("EditOrder", "reason"),
+    ("CancelOrder", "reason"),
 }
-COMMANDS = (PlaceOrder, AdjustInventory, RecordShipment)
+COMMANDS = (PlaceOrder, AdjustInventory, RecordShipment, EditOrder, CancelOrder)
 
 
 def test_every_text_field_is_either_stored_in_columns_or_kept_in_json() -> None:

@@ -90,7 +90,14 @@ def test_a_table_takes_each_event_type_once() -> None:
 
 def test_each_system_handles_what_it_handled_before_its_module_held_everything() -> None:
     assert {name: sorted(s.handlers) for name, s in SYSTEMS.items()} == {
-        "erp": ["order.accepted", "payment.recorded", "refund.recorded", "shipment.dispatched"],
+        "erp": [
+            "order.accepted",
+            "order.amended",
+            "order.cancelled",
+            "payment.recorded",
+            "refund.recorded",
+            "shipment.dispatched",
+        ],
         "wms": ["order.allocated", "order.backordered"],
         "crm": ["order.accepted"],
     }
@@ -152,6 +159,7 @@ def test_a_channel_takes_back_statuses_from_its_own_orders_and_every_stock_figur
         "order.backordered": ORIGIN_CHANNEL,
         "shipment.dispatched": ORIGIN_CHANNEL,
         "refund.recorded": ORIGIN_CHANNEL,
+        "order.cancelled": ORIGIN_CHANNEL,
         "inventory.changed": ALL_CHANNELS,
     }
 

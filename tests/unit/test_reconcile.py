@@ -225,3 +225,15 @@ def test_a_url_in_a_message_shows_no_credentials() -> None:
         _shown("https://ops:s3cret@erp.example:8443/api?x=1") == "https://erp.example:8443/api?x=1"
     )
     assert _shown("http://127.0.0.1:8090/erp") == "http://127.0.0.1:8090/erp"
+
+
+def test_a_cancelled_order_is_expected_cancelled_at_the_erp() -> None:
+    """Issue 12: a whole cancellation cancels the sales order; one still open is a status
+    discrepancy (its cancellation was lost), one cancelled is none."""
+    cancelled = held(fully_shipped=False, shipments=frozenset(), cancelled=True)
+    kept = sales_order(status="cancelled", invoices=[])
+
+    assert compare({"o-1": cancelled}, [kept]).clean
+    wrong = compare({"o-1": cancelled}, [sales_order(status="open", invoices=[])])
+    assert kinds(wrong.discrepancies) == [("status", "o-1", "sales order")]
+    assert (wrong.discrepancies[0].expected, wrong.discrepancies[0].found) == ("cancelled", "open")
