@@ -9,8 +9,15 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from adapters.http import health, inventory, orders, shipments
-from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
+from adapters.http import health, inventory, orders, returns, shipments
+from domain.commands import (
+    AdjustInventory,
+    OpenReturn,
+    PlaceOrder,
+    ReceiveReturn,
+    RecordShipment,
+    SetSafetyStock,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,35 @@ ROUTES: tuple[Route, ...] = (
         "Adjust stock",
         "system",
         AdjustInventory,
+    ),
+    Route(
+        "PUT",
+        "/v1/inventory/safety-stock",
+        inventory.put_safety_stock,
+        "Set a channel's safety stock at a location (one SKU, or '*')",
+        "system",
+        SetSafetyStock,
+        response=inventory.SAFETY_SCHEMA,
+    ),
+    Route(
+        "POST",
+        "/v1/orders/{order_id}/returns",
+        returns.post_return,
+        "Open a return of shipped units",
+        "channel|system",
+        OpenReturn,
+        201,
+        response=returns.RETURN_SCHEMA,
+    ),
+    Route(
+        "POST",
+        "/v1/returns/{return_id}/receipts",
+        returns.post_receipt,
+        "Receive a return (restock: back on hand, backorders filled; damaged: no stock)",
+        "system",
+        ReceiveReturn,
+        201,
+        response=returns.RETURN_SCHEMA,
     ),
     Route(
         "GET",

@@ -91,7 +91,7 @@ def test_a_table_takes_each_event_type_once() -> None:
 def test_each_system_handles_what_it_handled_before_its_module_held_everything() -> None:
     assert {name: sorted(s.handlers) for name, s in SYSTEMS.items()} == {
         "erp": ["order.accepted", "shipment.dispatched"],
-        "wms": ["order.allocated", "order.backordered"],
+        "wms": ["order.allocated", "order.backordered", "return.opened"],
         "crm": ["order.accepted"],
     }
     assert SYSTEMS["erp"].handlers is erp.HANDLERS
@@ -152,6 +152,8 @@ def test_a_channel_takes_back_statuses_from_its_own_orders_and_every_stock_figur
         "order.backordered": ORIGIN_CHANNEL,
         "shipment.dispatched": ORIGIN_CHANNEL,
         "inventory.changed": ALL_CHANNELS,
+        "return.opened": ORIGIN_CHANNEL,
+        "return.received": ORIGIN_CHANNEL,
     }
 
 
