@@ -1,10 +1,11 @@
 """The safety-stock service: set or remove what a channel is never offered of a location's
 stock, and tell the channels at once what they may sell now.
 
-Lock order: the location row first (so no stock row appears there while a '*' rule is
-changed: a new stock row's foreign key check waits for it), then the SKUs' stock rows,
-sorted, as every stock writer takes them. Nothing that locks SKUs waits for a location
-row, so the extra lock cannot close a cycle.
+Lock order: the SKUs, sorted, as every stock writer takes them; then the location row,
+so that no stock row appears there while the rule changes (a new stock row's foreign key
+check waits for it). A writer that adds a stock row locks its SKU first too, so the two
+orders agree. A stock row added between reading the location's SKUs and locking the
+location makes the change start again (ConcurrencyConflict), with that SKU locked too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from domain.commands import SetSafetyStock
-from domain.errors import NotFound, ValidationFailed
+from domain.errors import ConcurrencyConflict, NotFound, ValidationFailed
 from domain.ports import SafetyRule, SkuStock, UnitOfWork
 from domain.sellable import ALL_SKUS, inventory_changed, sellable
 
@@ -59,13 +60,15 @@ def _change(
             raise ValidationFailed(
                 f"no channel {channel}", errors=[{"field": "channel", "message": "unknown channel"}]
             )
+        skus = uow.safety.skus_at(location) if sku == ALL_SKUS else [sku]
+        before = uow.inventory.lock(skus)
         if not uow.safety.lock_location(location):
             raise ValidationFailed(
                 f"no location {location}",
                 errors=[{"field": "location", "message": "unknown location"}],
             )
-        skus = uow.safety.skus_at(location) if sku == ALL_SKUS else [sku]
-        before = uow.inventory.lock(skus)
+        if sku == ALL_SKUS and uow.safety.skus_at(location) != skus:
+            raise ConcurrencyConflict()  # a SKU was first stocked there meanwhile
         rule = write()
         after = uow.inventory.lock(skus)  # the same locks: a re-read for the new safety stock
         channels = uow.active_channels()

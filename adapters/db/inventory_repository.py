@@ -102,10 +102,14 @@ class SqlInventoryRepository(InventoryRepository):
 
     def ensure(self, pairs: Sequence[tuple[str, str]]) -> None:
         unique = sorted(set(pairs))
+        names = sorted({s for s, _ in unique})
         self.conn.execute(
-            insert(skus).on_conflict_do_nothing(),
-            [{"sku": s, "version": 0} for s in sorted({s for s, _ in unique})],
+            insert(skus).on_conflict_do_nothing(), [{"sku": s, "version": 0} for s in names]
         )
+        # The SKUs locked before their new stock rows: a stock row's foreign key check
+        # takes FOR KEY SHARE on its SKU, and two writers holding that lock would each
+        # wait for the other's when they then lock the SKU FOR UPDATE (a deadlock).
+        self.conn.execute(_LOCK_SKUS, {"skus": names})
         self.conn.execute(
             insert(locations).on_conflict_do_nothing(),
             [
