@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 
 from domain.allocation import StockLevel, allocate
 from domain.orders import Order
@@ -21,29 +22,37 @@ from domain.status import OrderStatus
 Levels = dict[tuple[str, str], StockLevel]
 
 
+@dataclass
+class Fill:
+    """What a fill did: each order given stock with its status before (oldest first), and
+    every order it locked (those, and the caller's `also`)."""
+
+    filled: list[tuple[Order, OrderStatus]] = field(default_factory=list)
+    locked: dict[uuid.UUID, Order] = field(default_factory=dict)
+
+
 def fill_backorders(
     uow: UnitOfWork,
     levels: Levels,
     skus: Collection[str],
     known: Mapping[uuid.UUID, Order] | None = None,
-) -> list[tuple[Order, OrderStatus]]:
-    """Allocate the ATP of `skus` in `levels` (updated in place) to their backordered lines;
-    returns each order given stock with its status before. `known`: orders this
-    transaction already holds locked and may have changed (used instead of a fresh read)."""
-    if not skus:
-        return []
+    *,
+    also: Collection[uuid.UUID] = (),
+) -> Fill:
+    """Allocate the ATP of `skus` in `levels` (updated in place) to their backordered lines.
+    `known`: orders this transaction already holds locked and may have changed (used
+    instead of a fresh read); `also`: orders the caller needs locked too, taken with the
+    fill's in the same id order (so the caller's own lock cannot close a cycle)."""
     known = known or {}
     atp = {sku: 0 for sku in skus}
     for (sku, _), level in levels.items():
         if sku in atp:
             atp[sku] += level.atp
-    waiting = _served(uow.orders.backorders(sorted(skus)), atp)
-    if not waiting:
-        return []
-    fresh = {o.id: o for o in uow.orders.lock_many(sorted(i for i in waiting if i not in known))}
-    filled = []
+    waiting = _served(uow.orders.backorders(sorted(skus)), atp) if skus else []
+    wanted = (set(waiting) | set(also)) - set(known)
+    result = Fill(locked={o.id: o for o in uow.orders.lock_many(sorted(wanted))} if wanted else {})
     for order_id in waiting:  # oldest first
-        order = known.get(order_id) or fresh.get(order_id)
+        order = known.get(order_id) or result.locked.get(order_id)
         if order is None:  # deleted meanwhile (nothing deletes orders today)
             continue
         demands = [d for d in order.backorder_demands() if d.sku in atp]
@@ -54,8 +63,8 @@ def fill_backorders(
         for r in order.apply_plan(plan):
             lv = levels[(r.sku, r.location)]
             levels[(r.sku, r.location)] = dataclasses.replace(lv, reserved=lv.reserved + r.quantity)
-        filled.append((order, before))
-    return filled
+        result.filled.append((order, before))
+    return result
 
 
 def _served(backorders: list[Backorder], atp: dict[str, int]) -> list[uuid.UUID]:

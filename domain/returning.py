@@ -94,18 +94,11 @@ def receive_return(
         peek = uow.returns.get(return_id)
         if peek is None:
             raise NotFound(f"no return {return_id}")
-        received = _received(peek, cmd)
+        received = _received(peek, cmd)  # a return's lines never change: checked once
         restocked = sorted({x.sku for x in received if x.disposition == RESTOCK})
         if restocked:
             uow.inventory.ensure([(sku, cmd.location) for sku in restocked])
         stock = uow.inventory.lock(restocked)
-        order = uow.orders.get(peek.order_id, lock=True)
-        ret = uow.returns.get(return_id, lock=True)
-        assert order is not None and ret is not None  # neither is ever deleted
-        if ret.status == RECEIVED:  # a retry, perhaps of one that committed meanwhile
-            _check_repeat(ret, cmd.location, received)
-            return ret, False
-        previous = order.status
         levels = {(lv.sku, lv.location): lv for s in stock.values() for lv in s.levels}
         original = dict(levels)
         for sku, quantity in _restocked(received).items():
@@ -113,7 +106,15 @@ def receive_return(
             if lv.on_hand + quantity > MAX_STOCK:
                 raise ValidationFailed(f"{sku} at {cmd.location} would go above {MAX_STOCK}")
             levels[(sku, cmd.location)] = dataclasses.replace(lv, on_hand=lv.on_hand + quantity)
-        filled = fill_backorders(uow, levels, restocked, {order.id: order})
+        # The return's order is locked with the orders the units go to, in one id order.
+        fill = fill_backorders(uow, levels, restocked, also=[peek.order_id])
+        order = fill.locked[peek.order_id]
+        ret = uow.returns.get(return_id, lock=True)
+        assert ret is not None  # returns are never deleted
+        if ret.status == RECEIVED:  # a retry, perhaps of one that committed meanwhile
+            _check_repeat(ret, cmd.location, received)
+            return ret, False  # the fill above is rolled back with the rest
+        previous = order.status
         changed = [lv for key, lv in levels.items() if lv != original[key]]
         uow.inventory.save_levels(changed)
         ret.status, ret.location, ret.received = RECEIVED, cmd.location, received
@@ -121,7 +122,6 @@ def receive_return(
         uow.returns.save(ret)
         order.bump()
         uow.orders.save(order)
-        given = any(o.id == order.id for o, _ in filled)
         uow.changes.record(
             order,
             "receive",
@@ -129,11 +129,11 @@ def receive_return(
             {"return_id": str(ret.id), "location": cmd.location, "lines": _lines_json(received)},
         )
         uow.emit(_received_event(order, ret))
-        if given:  # the returned order itself waited for these units
-            uow.emit(*allocation_events(order, reallocated=True))
-        for other, before in filled:
-            if other.id != order.id:
-                save_reallocated(uow, other, before, "fill", {"cause": f"return {ret.id}"})
+        for filled, before in fill.filled:
+            if filled.id == order.id:  # the returned order itself waited for these units
+                uow.emit(*allocation_events(order, reallocated=True))
+            else:
+                save_reallocated(uow, filled, before, "fill", {"cause": f"return {ret.id}"})
         uow.emit(*_stock_events(uow, stock, changed, None))
         uow.commit()
     return ret, True

@@ -195,7 +195,7 @@ def adjust_inventory(uow: UnitOfWork, cmd: AdjustInventory) -> dict[str, SkuStoc
         touched = _shrink(uow, levels)
         risen = {key[0] for key, lv in levels.items() if lv.on_hand > original[key].on_hand}
         reallocated = {order.id: order for order, _ in touched}
-        filled = fill_backorders(uow, levels, risen, reallocated)
+        filled = fill_backorders(uow, levels, risen, reallocated).filled
         changed = [lv for key, lv in levels.items() if lv != original[key]]
         uow.inventory.save_levels(changed)
         cause = {"cause": "stock adjustment"}

@@ -86,9 +86,7 @@ async def post_return(request: web.Request) -> web.Response:
     ret = await run(
         request, lambda: retrying(lambda: open_return(new_uow(), order_id, cmd, channel=channel))
     )
-    response = _json(return_json(ret), 201)
-    response.headers["Location"] = f"/v1/returns/{ret.id}"
-    return response
+    return _json(return_json(ret), 201)
 
 
 async def post_receipt(request: web.Request) -> web.Response:

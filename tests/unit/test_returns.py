@@ -162,6 +162,8 @@ def test_a_restocked_receipt_puts_units_back_and_fills_the_oldest_backorder(
     [event] = [e for e in uow.committed_events[seen:] if isinstance(e.payload, ReturnReceived)]
     assert event.aggregate_id == str(order.id) and event.payload.location == "STORE"
     assert [c["command"] for c in uow.changes.entries[-2:]] == ["receive", "fill"]
+    # The returned order and the filled one were locked together, in id order.
+    assert uow.orders.locked[-1] == sorted([order.id, waiting.id])
 
 
 def test_a_damaged_receipt_changes_no_stock_and_fills_nothing(uow: FakeUnitOfWork) -> None:
