@@ -4,6 +4,7 @@ and what a channel is told is ATP less its safety stock, never on_hand."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -15,6 +16,7 @@ from tests.cli_runs import run
 from tests.factories import order_doc
 from tests.integration.conftest import Keys, stock
 from tests.integration.stock_helpers import last_event_id, written
+from tests.integration.test_oversell import scalar
 
 
 def stock_rows(engine: sa.Engine, since: int) -> list[dict[str, Any]]:
@@ -173,3 +175,48 @@ async def test_the_cli_sets_lists_and_removes_safety_stock_audited_and_told(
         ("ana", "safety_stock.remove", "refused"),
         ("ana", "safety_stock.set", "refused"),
     ]
+
+
+async def test_a_sku_first_stocked_at_the_location_during_a_change_is_told_too(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    """While a '*' rule for WH-EAST is being set, another transaction adds the first stock
+    row of a new SKU there (uncommitted): the change waits for it on the location row (seen
+    in pg_stat_activity), then finds the SKU it had not read, starts again with it locked,
+    and tells the channels that SKU's figure too."""
+    await stocked(client, keys)
+    since = last_event_id(engine)
+    other = engine.connect()
+    adding = other.begin()
+    other.execute(sa.text("INSERT INTO skus (sku) VALUES ('NEW')"))
+    other.execute(
+        sa.text("INSERT INTO stock (sku, location, on_hand) VALUES ('NEW', 'WH-EAST', 7)")
+    )
+    task = asyncio.create_task(put(client, keys.erp, channel="web", location="WH-EAST", quantity=3))
+    try:
+        for _ in range(600):  # a bound on waiting for the request to arrive, not a timing
+            waiting = scalar(
+                engine,
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND query ILIKE '%FROM locations%FOR UPDATE%'",
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting == 1 and not task.done()
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        adding.commit()
+        other.close()
+    status, body = await task
+
+    assert status == 200, body
+    assert body["sellable"] == {"A": 7 + 3, "C": 1, "NEW": 4}
+    told = {r["sku"]: r["payload"]["sellable"] for r in stock_rows(engine, since)}
+    assert told == {
+        "A": {"pos": 13, "web": 10},
+        "C": {"pos": 4, "web": 1},
+        "NEW": {"pos": 7, "web": 4},
+    }
