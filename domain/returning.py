@@ -3,7 +3,8 @@
 Opening counts the units on the order's lines (returned), so no unit is returned twice.
 Receiving puts restocked units back on hand at the receiving location and gives them to
 the SKUs' backordered lines (domain/backorder_fill.py); damaged units change no stock.
-Lock order, as every stock writer: the SKUs' stock rows, then the order, then the return.
+Lock order, as every stock writer: the SKUs' stock rows; then the returned order together
+with the orders the units fill, in id order; then the return's row.
 """
 
 from __future__ import annotations
