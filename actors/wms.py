@@ -1,5 +1,6 @@
-"""The WMS: one fulfillment order per allocated location, and backorder notices. Its
-documents, its client and its handler table; its entry in actors/systems.py names it."""
+"""The WMS: one fulfillment order per allocated location, backorder notices, and the
+returns it is to expect. Its documents, its client and its handler table; its entry in
+actors/systems.py names it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from adapters.systems.handlers import handlers, on
 from adapters.systems.http import SystemClient, part_key, reply_field
-from domain.events import OrderAllocated, OrderBackordered
+from domain.events import OrderAllocated, OrderBackordered, ReturnOpened
 
 
 def fulfillment_order_documents(order: OrderAllocated) -> list[dict[str, Any]]:
@@ -74,6 +75,22 @@ def backorder_document(order: OrderBackordered) -> dict[str, Any]:
     }
 
 
+def expected_return_document(ret: ReturnOpened) -> dict[str, Any]:
+    """Goods on their way back: the WMS receives them against this (its receipt comes back
+    to POST /v1/returns/{return_id}/receipts)."""
+    return {
+        "return_id": ret.return_id,
+        "order_id": ret.order_id,
+        "order_number": ret.external_id,
+        "channel": ret.channel,
+        "reason": ret.reason,
+        "lines": [
+            {"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity}
+            for line in ret.lines
+        ],
+    }
+
+
 class WmsClient(SystemClient):
     default_system = "wms"
 
@@ -111,8 +128,14 @@ class WmsClient(SystemClient):
         reply = self.post("backorders", backorder_document(order), idempotency_key=idempotency_key)
         return reply_field(self.system, reply, "backorder_ref")
 
+    def post_expected_return(self, ret: ReturnOpened, *, idempotency_key: str) -> str:
+        """Tell the WMS a return is coming; its reference for it."""
+        reply = self.post("returns", expected_return_document(ret), idempotency_key=idempotency_key)
+        return reply_field(self.system, reply, "return_ref")
+
 
 HANDLERS = handlers(
     on(OrderAllocated, WmsClient.post_fulfillment_orders),
     on(OrderBackordered, WmsClient.post_backorder),
+    on(ReturnOpened, WmsClient.post_expected_return),
 )

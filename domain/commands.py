@@ -301,3 +301,45 @@ class RecordShipment(_In):
     carrier: Carrier
     tracking_number: TrackingNumber
     lines: Annotated[list[ShippedLineIn], Field(min_length=1, max_length=500)]
+
+
+# order_lines.line_no: an order has at most 500 lines (PlaceOrder.lines)
+LineNo = Annotated[int, Field(strict=True, ge=1, le=500), Integral]
+StockQuantity = Annotated[int, Field(strict=True, ge=0, le=MAX_STOCK), Integral]
+
+
+class SetSafetyStock(_In):
+    """What a channel is never offered of a location's ATP (PUT /v1/inventory/safety-stock);
+    sku "*" (the default) is every SKU there, a SKU's own figure overrides it."""
+
+    channel: Code
+    location: Code
+    sku: Sku = "*"
+    quantity: StockQuantity
+
+
+class ReturnLineIn(_In):
+    line_no: LineNo
+    quantity: Quantity
+
+
+class OpenReturn(_In):
+    """Shipped units the customer sends back (POST /v1/orders/{order_id}/returns); a line
+    named twice returns the sum."""
+
+    lines: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=500)]
+    reason: Text
+
+
+class ReceivedLineIn(_In):
+    line_no: LineNo
+    quantity: Quantity
+    disposition: Literal["restock", "damaged"]
+
+
+class ReceiveReturn(_In):
+    """What the WMS received of a return, where, and in which state
+    (POST /v1/returns/{return_id}/receipts); a line may come in both dispositions."""
+
+    location: Code
+    lines: Annotated[list[ReceivedLineIn], Field(min_length=1, max_length=1000)]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class EventPayload(BaseModel):
@@ -179,7 +179,8 @@ class ShipmentDispatched(_OrderEvent):
 
 
 class InventoryChanged(EventPayload):
-    """The available-to-promise quantity of a SKU changed (state-like: the newest wins)."""
+    """The available-to-promise quantity of a SKU, or what a channel may sell of it, changed
+    (state-like: the newest wins)."""
 
     event_type: ClassVar[str] = "inventory.changed"
     aggregate_type: ClassVar[str] = "sku"
@@ -187,6 +188,9 @@ class InventoryChanged(EventPayload):
     sku: str
     atp: int
     locations: list[LocationStock]
+    # Channel → what it may sell: ATP less its safety stock, per location (domain/sellable.py),
+    # for every channel active when the event was written. Empty in events written before.
+    sellable: dict[str, int] = Field(default_factory=dict)
 
     def aggregate_id(self) -> str:
         return self.sku
@@ -320,5 +324,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         RefundRecorded,
         OrderAmended,
         OrderCancelled,
+        ReturnOpened,
+        ReturnReceived,
     )
 }

@@ -12,17 +12,41 @@ from domain.allocation import StockLevel
 from domain.events import DomainEvent
 from domain.finance import FinancialDocument, Payment, Refund, ReturnedGoods
 from domain.orders import Order, Reservation
+from domain.returns import Return
 from domain.shipments import Shipment
 from domain.status import OrderStatus
 
 
 @dataclass(frozen=True, slots=True)
+class Backorder:
+    """A backordered order line: what it still needs, and its order's place in the queue."""
+
+    order_id: uuid.UUID
+    line_no: int
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyRule:
+    """One safety_stock row: `quantity` of `sku` ('*': every SKU) at `location` is never
+    offered to `channel`."""
+
+    channel: str
+    location: str
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
 class SkuStock:
-    """A SKU's locked stock: its aggregate version and one level per location."""
+    """A SKU's locked stock: its aggregate version, one level per location, and the safety
+    stock of the SKU per location and channel (its own figure over the '*' one)."""
 
     sku: str
     version: int
     levels: list[StockLevel] = field(default_factory=list)
+    safety: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def atp(self) -> int:
@@ -48,6 +72,16 @@ class OrderRepository(abc.ABC):
     def save(self, order: Order) -> None:
         """Write status, version, line quantities and reservations of a locked order."""
 
+    @abc.abstractmethod
+    def backorders(self, skus: Sequence[str]) -> list[Backorder]:
+        """The backordered lines of these SKUs, oldest order first (placed_at, then id);
+        read without locking (the caller holds the SKUs, so those lines cannot change)."""
+
+    @abc.abstractmethod
+    def lock_many(self, order_ids: Sequence[uuid.UUID]) -> list[Order]:
+        """These orders, their rows locked in id order (one consistent order for every
+        writer that locks several); missing ones are absent."""
+
 
 class InventoryRepository(abc.ABC):
     @abc.abstractmethod
@@ -70,6 +104,47 @@ class InventoryRepository(abc.ABC):
     @abc.abstractmethod
     def newest_reservations(self, sku: str, location: str) -> list[Reservation]:
         """Reservations of that stock row, newest first."""
+
+
+class SafetyStockRepository(abc.ABC):
+    @abc.abstractmethod
+    def lock_location(self, location: str) -> bool:
+        """Lock the location's row (until commit) against new stock rows there; False if
+        there is no such location."""
+
+    @abc.abstractmethod
+    def channel_exists(self, channel: str) -> bool:
+        """Whether a channel of that name is registered."""
+
+    @abc.abstractmethod
+    def skus_at(self, location: str) -> list[str]:
+        """The SKUs that have a stock row at the location, sorted."""
+
+    @abc.abstractmethod
+    def put(self, rule: SafetyRule) -> None:
+        """Create or replace the rule of (channel, location, sku)."""
+
+    @abc.abstractmethod
+    def remove(self, channel: str, location: str, sku: str) -> bool:
+        """Delete the rule of (channel, location, sku); False if there was none."""
+
+    @abc.abstractmethod
+    def rules(self, channel: str | None = None) -> list[SafetyRule]:
+        """Every rule (of one channel), by channel, location and SKU."""
+
+
+class ReturnRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, ret: Return) -> None:
+        """Insert a new (open) return."""
+
+    @abc.abstractmethod
+    def get(self, return_id: uuid.UUID, *, lock: bool = False) -> Return | None:
+        """The return; `lock` holds its row until commit."""
+
+    @abc.abstractmethod
+    def save(self, ret: Return) -> None:
+        """Write the status, received lines, location and received_at of a locked return."""
 
 
 class ShipmentRepository(abc.ABC):
@@ -149,6 +224,8 @@ class UnitOfWork(abc.ABC):
     shipments: ShipmentRepository
     finance: FinanceRepository
     changes: ChangeLog
+    safety: SafetyStockRepository
+    returns: ReturnRepository
 
     def __enter__(self) -> UnitOfWork:
         self.pending_events: list[DomainEvent] = []
@@ -160,6 +237,11 @@ class UnitOfWork(abc.ABC):
     def emit(self, *events: DomainEvent) -> None:
         """Queue events; commit() writes them to the outbox in the same transaction."""
         self.pending_events.extend(events)
+
+    @abc.abstractmethod
+    def active_channels(self) -> list[str]:
+        """The active channels' names, sorted: the ones a stock figure goes to (the same
+        list the outbox writer routes this transaction's stock events with)."""
 
     @abc.abstractmethod
     def commit(self) -> None:

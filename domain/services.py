@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from domain.allocation import StockLevel, allocate
+from domain.backorder_fill import fill_backorders
 from domain.commands import MAX_STOCK, AdjustInventory, PlaceOrder
 from domain.errors import (
     ConcurrencyConflict,
@@ -18,8 +19,6 @@ from domain.errors import (
 from domain.events import (
     BackorderedLine,
     DomainEvent,
-    InventoryChanged,
-    LocationStock,
     OrderAccepted,
     OrderAllocated,
     OrderBackordered,
@@ -29,6 +28,7 @@ from domain.orders import Order
 from domain.payments import secure_payment
 from domain.ports import SkuStock, UnitOfWork
 from domain.projection import order_event, project
+from domain.sellable import inventory_changed, sellable
 from domain.status import OrderStatus
 
 T = TypeVar("T")
@@ -134,35 +134,44 @@ def backorder_event(order: Order) -> DomainEvent | None:
 def stock_events(
     uow: UnitOfWork, before: dict[str, SkuStock], changed: list[StockLevel], channel: str | None
 ) -> list[DomainEvent]:
-    """inventory.changed for every SKU whose ATP moved, with its new aggregate version."""
+    """inventory.changed for every SKU whose ATP, or what some channel may sell of it (its
+    ATP per location less safety stock), moved, with its new aggregate version."""
     if not changed:
         return []
+    channels = uow.active_channels()
     current = {s: {lv.location: lv for lv in before[s].levels} for s in before}
     for lv in changed:
         current[lv.sku][lv.location] = lv
+
+    def figures(sku: str, levels: Iterable[StockLevel]) -> tuple[int, dict[str, int]]:
+        levels = list(levels)
+        return sum(lv.atp for lv in levels), sellable(levels, before[sku].safety, channels)
+
     moved = sorted(
         {
             lv.sku
             for lv in changed
-            if sum(x.atp for x in current[lv.sku].values()) != before[lv.sku].atp
+            if figures(lv.sku, current[lv.sku].values()) != figures(lv.sku, before[lv.sku].levels)
         }
     )
     versions = uow.inventory.bump_versions(moved)
-    events = []
-    for sku in moved:
-        levels = sorted(current[sku].values(), key=lambda lv: lv.location)
-        payload = InventoryChanged(
-            sku=sku,
-            atp=sum(lv.atp for lv in levels),
-            locations=[
-                LocationStock(
-                    location=lv.location, on_hand=lv.on_hand, reserved=lv.reserved, atp=lv.atp
-                )
-                for lv in levels
-            ],
+    return [
+        inventory_changed(
+            sku, current[sku].values(), before[sku].safety, channels, versions[sku], channel
         )
-        events.append(DomainEvent(payload, versions[sku], channel))
-    return events
+        for sku in moved
+    ]
+
+
+def save_reallocated(
+    uow: UnitOfWork, order: Order, previous: OrderStatus, command: str, detail: dict[str, Any]
+) -> None:
+    """Save a locked order whose reservations changed: one version step, its change-log
+    entry, and order.allocated (and order.backordered if still short)."""
+    order.bump()
+    uow.orders.save(order)
+    uow.changes.record(order, command, previous, detail)
+    uow.emit(*allocation_events(order, reallocated=True))
 
 
 def adjust_inventory(uow: UnitOfWork, cmd: AdjustInventory) -> dict[str, SkuStock]:
@@ -170,7 +179,8 @@ def adjust_inventory(uow: UnitOfWork, cmd: AdjustInventory) -> dict[str, SkuStoc
 
     A shrink below what is reserved takes the newest reservations back (the order
     line is backordered) and tries to re-allocate them at other locations. Orders
-    already part-shipped are no exception: they stay partially fulfilled.
+    already part-shipped are no exception: they stay partially fulfilled. Stock that
+    rises goes to the SKU's backordered lines, oldest order first (domain/backorder_fill.py).
     """
     pairs = [(a.sku, a.location) for a in cmd.adjustments]
     with uow:
@@ -194,13 +204,17 @@ def adjust_inventory(uow: UnitOfWork, cmd: AdjustInventory) -> dict[str, SkuStoc
                 )
             levels[(a.sku, a.location)] = dataclasses.replace(lv, on_hand=on_hand)
         touched = _shrink(uow, levels)
+        risen = {key[0] for key, lv in levels.items() if lv.on_hand > original[key].on_hand}
+        reallocated = {order.id: order for order, _ in touched}
+        filled = fill_backorders(uow, levels, risen, reallocated).filled
         changed = [lv for key, lv in levels.items() if lv != original[key]]
         uow.inventory.save_levels(changed)
+        cause = {"cause": "stock adjustment"}
         for order, previous in touched:
-            order.bump()
-            uow.orders.save(order)
-            uow.changes.record(order, "reallocate", previous, {"cause": "stock adjustment"})
-            uow.emit(*allocation_events(order, reallocated=True))
+            save_reallocated(uow, order, previous, "reallocate", cause)
+        for order, previous in filled:
+            if order.id not in reallocated:
+                save_reallocated(uow, order, previous, "fill", cause)
         uow.emit(*stock_events(uow, stock, changed, None))
         uow.commit()
     return {

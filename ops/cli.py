@@ -15,6 +15,7 @@ from ops.commands import (
     reconcile,
     registration,
     retention,
+    safety_stock,
 )
 
 
@@ -48,5 +49,6 @@ for command in (
     registration.channel,
     registration.system,
     registration.location,
+    safety_stock.safety_stock,
 ):
     main.add_command(command)

@@ -35,11 +35,13 @@ BACKEND_POSTS = (
     ("/wms/fulfillment-orders", "wms", "fulfillment_order", wms.fulfillment_order),
     ("/wms/fulfillment-orders/cancellations", "wms", "cancellation", wms.cancellation),
     ("/wms/backorders", "wms", "backorder", wms.backorder),
+    ("/wms/returns", "wms", "expected_return", wms.expected_return),
     ("/crm/contacts", "crm", "contact", crm.contact),
     ("/crm/timeline", "crm", "timeline_entry", crm.timeline),
     ("/channels/{name}/order-status", "channels", "order_status", channels.order_status),
     ("/channels/{name}/inventory", "channels", "inventory", channels.stock),
     ("/channels/{name}/refunds", "channels", "refund", channels.refund),
+    ("/channels/{name}/returns", "channels", "return", channels.return_update),
 )
 # (path, system, read): one line per back-end read API.
 BACKEND_GETS = (

@@ -46,6 +46,21 @@ class OrderStatus(_Doc):
     lines: list[StatusLine] | None = None
 
 
+class ReturnLine(_Doc):
+    line_no: int = Field(ge=1)
+    sku: str = Field(min_length=1)
+    quantity: int = Field(gt=0)
+    disposition: Literal["restock", "damaged"] | None = None
+
+
+class ReturnUpdate(_Doc):
+    return_id: str = Field(min_length=1)
+    order_id: str = Field(min_length=1)
+    external_id: str = Field(min_length=1)
+    status: Literal["open", "received"]
+    lines: list[ReturnLine] = Field(min_length=1)
+
+
 class Stock(_Doc):
     sku: str = Field(min_length=1)
     available: int = Field(ge=0)
@@ -69,6 +84,20 @@ def order_status(call: Call) -> tuple[int, dict[str, Any]]:
     if doc.tracking is not None:
         record.setdefault("tracking", []).append(doc.tracking.model_dump())
     return 200, {"external_id": doc.external_id, "status": doc.status}
+
+
+def return_update(call: Call) -> tuple[int, dict[str, Any]]:
+    """POST /channels/{name}/returns: the channel shows a return of its order, open or
+    received (then every line has its disposition)."""
+    doc = validated(ReturnUpdate, call.body)
+    if doc.status == "received" and any(line.disposition is None for line in doc.lines):
+        raise Rejected("lines: each received line has its disposition")
+    channel = call.params["name"]
+    call.store.collection("returns")[f"{channel}/{doc.return_id}"] = {
+        "channel": channel,
+        **doc.model_dump(exclude_none=True),
+    }
+    return 200, {"return_id": doc.return_id, "status": doc.status}
 
 
 def stock(call: Call) -> tuple[int, dict[str, Any]]:

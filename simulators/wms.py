@@ -128,3 +128,29 @@ def backorder(call: Call) -> tuple[int, dict[str, Any]]:
     ref = known["backorder_ref"] if known else call.store.next_number("BO")
     backorders[doc.order_id] = {"backorder_ref": ref, **doc.model_dump(exclude_none=True)}
     return (200 if known else 201), {"backorder_ref": ref}
+
+
+class ExpectedReturnLine(_Doc):
+    line_no: int = Field(ge=1)
+    sku: str = Field(min_length=1)
+    quantity: int = Field(gt=0)
+
+
+class ExpectedReturn(_Doc):
+    return_id: str = Field(min_length=1)
+    order_id: str = Field(min_length=1)
+    order_number: str = Field(min_length=1)
+    channel: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    lines: list[ExpectedReturnLine] = Field(min_length=1)
+
+
+def expected_return(call: Call) -> tuple[int, dict[str, Any]]:
+    """POST /wms/returns: goods are on their way back; the WMS expects them (201; a return
+    it already expects again: 200, the same reference)."""
+    doc = validated(ExpectedReturn, call.body)
+    expected = call.store.collection("returns")
+    known = expected.get(doc.return_id)
+    ref = known["return_ref"] if known else call.store.next_number("RT")
+    expected[doc.return_id] = {"return_ref": ref, "status": "expected", **doc.model_dump()}
+    return (200 if known else 201), {"return_ref": ref}

@@ -48,6 +48,9 @@ REQUEUE = "tests/integration/test_dead_letter_requeue.py"
 RETENTION = "tests/integration/test_retention.py"
 AMENDMENTS = "tests/unit/test_amendments.py"
 ORDER_CHANGES = "tests/integration/test_order_changes_api.py"
+FILL = "tests/integration/test_backorder_fill.py"
+SAFETY = "tests/integration/test_safety_stock.py"
+RETURNS = "tests/integration/test_returns_api.py"
 
 
 @dataclass(frozen=True)
@@ -191,9 +194,9 @@ MUTANTS = (
     ),
     Mutant(
         "shrink-no-order-events",
-        "a shrink changes orders without their order.allocated",
+        "a shrink (or a fill) changes orders without their order.allocated",
         "domain/services.py",
-        "            uow.emit(*allocation_events(order, reallocated=True))\n",
+        "    uow.emit(*allocation_events(order, reallocated=True))\n",
         "",
         (MACHINE,),
     ),
@@ -309,6 +312,59 @@ MUTANTS = (
         "                if asked.quantity > line.live:\n",
         (
             f"{ORDER_CHANGES}::test_a_shipped_line_cannot_be_cancelled_or_edited_away_and_nothing_is_written",
+        ),
+    ),
+    Mutant(
+        "fill-newest-first",
+        "the backorder fill serves the newest orders first",
+        "domain/backorder_fill.py",
+        "    for line in backorders:\n",
+        "    for line in reversed(backorders):\n",
+        (f"{FILL}::test_an_adjustment_up_fills_the_oldest_backorders_across_locations",),
+    ),
+    Mutant(
+        "ensure-unlocked",
+        "new stock rows inserted before their SKUs are locked (a lock upgrade deadlock)",
+        "adapters/db/inventory_repository.py",
+        '        self.conn.execute(_LOCK_SKUS, {"skus": names})\n',
+        "",
+        (f"{FILL}::test_fills_racing_each_other_and_a_shipment_neither_deadlock_nor_oversell",),
+    ),
+    Mutant(
+        "sellable-not-floored",
+        "a location's safety stock above its ATP takes units off other locations",
+        "domain/sellable.py",
+        "max(0, lv.atp - safety.get(lv.location, {}).get(channel, 0))",
+        "lv.atp - safety.get(lv.location, {}).get(channel, 0)",
+        (f"{SAFETY}::test_a_skus_own_figure_overrides_the_locations_and_orders_carry_the_figures",),
+    ),
+    Mutant(
+        "channel-told-atp",
+        "a channel is sent the ATP, not its sellable figure",
+        "adapters/channels/canonical.py",
+        "change.atp if available is None else available",
+        "change.atp",
+        (
+            "tests/e2e/test_returns_and_stock_end_to_end.py::"
+            "test_a_burst_of_stock_changes_reaches_a_paused_channel_as_a_handful_the_last_right",
+        ),
+    ),
+    Mutant(
+        "receipt-restocks-damaged",
+        "damaged units are put back on hand",
+        "domain/returning.py",
+        "        if line.disposition == RESTOCK:\n",
+        "        if True:\n",
+        (f"{RETURNS}::test_a_damaged_return_changes_no_stock_and_fills_nothing",),
+    ),
+    Mutant(
+        "return-beyond-returned",
+        "a unit already returned can be returned again",
+        "domain/returning.py",
+        "if quantity > ln.shipped - ln.returned:",
+        "if quantity > ln.shipped:",
+        (
+            f"{RETURNS}::test_returning_more_than_shipped_is_a_409_naming_the_line_and_writes_nothing",
         ),
     ),
     Mutant(

@@ -4,7 +4,7 @@ Inbound: a canonical order (the JSON body of POST /v1/orders), from a channel th
 authenticates with its API key (checked by the HTTP door, adapters.http.auth, before
 the body is read), validated into the canonical PlaceOrder command.
 
-Outbound: order statuses and stock figures back to the channel's API, rooted at its
+Outbound: order statuses, returns and stock figures back to the channel's API, rooted at its
 `api_url` (the simulator's is http://127.0.0.1:8090/channels/<name>). A channel without
 an --api-url takes nothing back (actors.channel says so by name).
 
@@ -31,6 +31,8 @@ from domain.events import (
     OrderBackordered,
     OrderCancelled,
     RefundRecorded,
+    ReturnOpened,
+    ReturnReceived,
     ShipmentDispatched,
 )
 from outbox.routing import ALL_CHANNELS, ORIGIN_CHANNEL
@@ -107,9 +109,25 @@ def cancelled_document(cancel: OrderCancelled) -> dict[str, Any]:
     }
 
 
-def stock_document(change: InventoryChanged) -> dict[str, Any]:
-    """What the channel may sell of a SKU: its available-to-promise quantity."""
-    return {"sku": change.sku, "available": max(0, change.atp)}
+def return_document(ret: ReturnOpened | ReturnReceived) -> dict[str, Any]:
+    """A return of the channel's order: opened (the goods are on their way back), or
+    received (with each line's disposition: restock or damaged)."""
+    received = isinstance(ret, ReturnReceived)
+    return {
+        "return_id": ret.return_id,
+        "order_id": ret.order_id,
+        "external_id": ret.external_id,
+        "status": "received" if received else "open",
+        "lines": [line.model_dump(exclude_none=True) for line in ret.lines],
+    }
+
+
+def stock_document(change: InventoryChanged, channel: str | None) -> dict[str, Any]:
+    """What the channel may sell of a SKU: its own sellable figure (ATP less its safety
+    stock); the ATP for a channel the event does not name (written before sellable
+    figures existed, or before the channel was)."""
+    available = change.sellable.get(channel) if channel is not None else None
+    return {"sku": change.sku, "available": max(0, change.atp if available is None else available)}
 
 
 PAGE_SIZE = 200
@@ -127,6 +145,7 @@ class ChannelClient(SystemClient):
 
     def __init__(self, api_url: str, *, channel: str | None = None, **options: Any) -> None:
         super().__init__(api_url, system=f"channel:{channel}" if channel else None, **options)
+        self.channel = channel  # whose sellable figures it sends
 
     def update_order_status(self, document: dict[str, Any], *, idempotency_key: str) -> str:
         """Send an order-status document (see the *_document functions); the status shown."""
@@ -160,11 +179,18 @@ class ChannelClient(SystemClient):
         for listed in read_pages(self, "orders", params, _Listed, what="orders"):
             yield ListedOrder(listed.updated_at, listed.order)
 
+    def return_update(self, ret: ReturnOpened | ReturnReceived, *, idempotency_key: str) -> str:
+        """Send a return document; the return's status as the channel shows it."""
+        document = return_document(ret)
+        reply = self.post("returns", document, idempotency_key=idempotency_key)
+        return str(reply.get("status", document["status"]))
+
     def update_stock(self, change: InventoryChanged, *, idempotency_key: str) -> int:
         """Set the channel's sellable quantity of a SKU; the quantity it now shows."""
-        reply = self.post("inventory", stock_document(change), idempotency_key=idempotency_key)
+        document = stock_document(change, self.channel)
+        reply = self.post("inventory", document, idempotency_key=idempotency_key)
         available = reply.get("available")
-        return available if isinstance(available, int) else stock_document(change)["available"]
+        return available if isinstance(available, int) else document["available"]
 
 
 KIND = ChannelKind(
@@ -178,6 +204,8 @@ KIND = ChannelKind(
         Outbound(ORIGIN_CHANNEL, on(ShipmentDispatched, ChannelClient.shipped)),
         Outbound(ORIGIN_CHANNEL, on(RefundRecorded, ChannelClient.refunded)),
         Outbound(ORIGIN_CHANNEL, on(OrderCancelled, ChannelClient.cancelled)),
+        Outbound(ORIGIN_CHANNEL, on(ReturnOpened, ChannelClient.return_update)),
+        Outbound(ORIGIN_CHANNEL, on(ReturnReceived, ChannelClient.return_update)),
         Outbound(ALL_CHANNELS, on(InventoryChanged, ChannelClient.update_stock)),
     ),
     list_orders=ChannelClient.orders_since,

@@ -20,6 +20,15 @@ _WANTED = sa.bindparam("skus", expanding=True)
 _LOCK_SKUS = (
     sa.select(skus.c.sku).where(skus.c.sku.in_(_WANTED)).order_by(skus.c.sku).with_for_update()
 )
+# Each stock row's safety stock, channel → units, the SKU's own rows over the '*' ones
+# (ix_safety_stock_location): read with the stock, so what a channel may sell costs no
+# round trip of its own on the ingest path (every order emits inventory.changed).
+_SAFETY = sa.literal_column(
+    """(SELECT jsonb_object_agg(s.channel, s.quantity) FROM (
+        SELECT DISTINCT ON (channel) channel, quantity FROM safety_stock
+        WHERE location = stock.location AND sku IN (stock.sku, '*')
+        ORDER BY channel, sku = '*') AS s)"""
+).label("safety")
 _READ_STOCK = (
     sa.select(
         skus.c.sku,
@@ -28,6 +37,7 @@ _READ_STOCK = (
         stock.c.on_hand,
         stock.c.reserved,
         locations.c.priority,
+        _SAFETY,
     )
     .select_from(skus.outerjoin(stock).outerjoin(locations))
     .where(skus.c.sku.in_(_WANTED))
@@ -63,7 +73,8 @@ def read_stock(conn: sa.Connection, names: Sequence[str], *, lock: bool) -> dict
     rows it joins to come from the snapshot taken before the wait, so a stock
     figure read in the same statement can be stale by exactly the change we
     waited for (a lost update: an oversell). The second statement takes a new
-    snapshot after the locks are held, and sees every committed change.
+    snapshot after the locks are held, and sees every committed change (safety stock
+    included: its writers lock the SKUs it applies to).
     """
     wanted = {"skus": sorted(set(names))}
     if not wanted["skus"]:
@@ -77,6 +88,8 @@ def read_stock(conn: sa.Connection, names: Sequence[str], *, lock: bool) -> dict
             entry.levels.append(
                 StockLevel(row.sku, row.location, row.priority, row.on_hand, row.reserved)
             )
+            if row.safety:
+                entry.safety[row.location] = dict(row.safety)
     return result
 
 
@@ -89,10 +102,14 @@ class SqlInventoryRepository(InventoryRepository):
 
     def ensure(self, pairs: Sequence[tuple[str, str]]) -> None:
         unique = sorted(set(pairs))
+        names = sorted({s for s, _ in unique})
         self.conn.execute(
-            insert(skus).on_conflict_do_nothing(),
-            [{"sku": s, "version": 0} for s in sorted({s for s, _ in unique})],
+            insert(skus).on_conflict_do_nothing(), [{"sku": s, "version": 0} for s in names]
         )
+        # The SKUs locked before their new stock rows: a stock row's foreign key check
+        # takes FOR KEY SHARE on its SKU, and two writers holding that lock would each
+        # wait for the other's when they then lock the SKU FOR UPDATE (a deadlock).
+        self.conn.execute(_LOCK_SKUS, {"skus": names})
         self.conn.execute(
             insert(locations).on_conflict_do_nothing(),
             [

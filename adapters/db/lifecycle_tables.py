@@ -126,7 +126,11 @@ class SafetyStockRow(SQLModel, table=True):
     quantity: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     updated_at: datetime | None = _at()
 
-    __table_args__ = (sa.CheckConstraint("quantity >= 0", name="ck_safety_stock_quantity"),)
+    __table_args__ = (
+        sa.CheckConstraint("quantity >= 0", name="ck_safety_stock_quantity"),
+        # Read with every SKU's stock (adapters/db/inventory_repository.py), by location.
+        sa.Index("ix_safety_stock_location", "location", "sku"),
+    )
 
 
 class PaymentRow(SQLModel, table=True):

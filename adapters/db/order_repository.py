@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy.dialects.postgresql.base import PGDialect
 from adapters.db import mapping
 from adapters.db.tables import order_lines, orders, reservations
 from domain.orders import Order
-from domain.ports import OrderRepository
+from domain.ports import Backorder, OrderRepository
 
 # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT (see outbox/writer.py).
 _INSERT_RESERVATIONS = sa.insert(reservations).returning(reservations.c.id)
@@ -34,6 +35,27 @@ _UPDATE_LINE = (
         order_lines.c.line_no == sa.bindparam("b_line_no"),
     )
     .values({name: sa.bindparam(f"b_{name}") for name in _LINE_COUNTERS})
+)
+# ix_order_lines_backordered holds exactly these lines (the same predicate).
+_BACKORDERS = (
+    sa.select(
+        order_lines.c.order_id,
+        order_lines.c.line_no,
+        order_lines.c.sku,
+        (
+            order_lines.c.quantity
+            - order_lines.c.cancelled
+            - order_lines.c.allocated
+            - order_lines.c.shipped
+        ).label("quantity"),
+    )
+    .join(orders, orders.c.id == order_lines.c.order_id)
+    .where(
+        order_lines.c.sku.in_(sa.bindparam("skus", expanding=True)),
+        order_lines.c.allocated + order_lines.c.shipped + order_lines.c.cancelled
+        < order_lines.c.quantity,
+    )
+    .order_by(orders.c.placed_at, orders.c.id, order_lines.c.line_no)
 )
 
 
@@ -187,3 +209,21 @@ class SqlOrderRepository(OrderRepository):
         self.conn.execute(sa.delete(reservations).where(reservations.c.order_id == order.id))
         if order.reservations:
             self.conn.execute(_INSERT_RESERVATIONS, mapping.reservation_rows(order.reservations))
+
+    def backorders(self, skus: Sequence[str]) -> list[Backorder]:
+        if not skus:
+            return []
+        rows = self.conn.execute(_BACKORDERS, {"skus": list(skus)})
+        return [Backorder(r.order_id, r.line_no, r.sku, r.quantity) for r in rows]
+
+    def lock_many(self, order_ids: Sequence[uuid.UUID]) -> list[Order]:
+        if not order_ids:
+            return []
+        # FOR UPDATE after ORDER BY: the rows are locked in id order, as they are sorted.
+        query = (
+            sa.select(orders)
+            .where(orders.c.id.in_(sorted(order_ids)))
+            .order_by(orders.c.id)
+            .with_for_update()
+        )
+        return load_orders(self.conn, list(self.conn.execute(query)))

@@ -179,6 +179,12 @@ class OrderLineRow(SQLModel, table=True):
             name="ck_line_alloc",
         ),
         sa.CheckConstraint("returned >= 0 AND returned <= shipped", name="ck_line_returned"),
+        # The backorder fill's "backordered lines of these SKUs": few rows, so a small index.
+        sa.Index(
+            "ix_order_lines_backordered",
+            "sku",
+            postgresql_where=sa.text("allocated + shipped + cancelled < quantity"),
+        ),
     )
 
 

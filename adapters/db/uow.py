@@ -22,6 +22,8 @@ from adapters.db.errors import DATABASE_ERRORS, convert
 from adapters.db.finance_repository import SqlFinanceRepository
 from adapters.db.inventory_repository import SqlInventoryRepository
 from adapters.db.order_repository import SqlOrderRepository
+from adapters.db.return_repository import SqlReturnRepository
+from adapters.db.safety_stock_repository import SqlSafetyStockRepository
 from adapters.db.shipment_repository import SqlShipmentRepository
 from domain.ports import UnitOfWork
 from outbox.routing import Routing
@@ -58,6 +60,9 @@ class SqlUnitOfWork(UnitOfWork):
         self.shipments = SqlShipmentRepository(self.connection)
         self.finance = SqlFinanceRepository(self.connection)
         self.changes = SqlChangeLog(self.caller, self.context.correlation_id)
+        self.safety = SqlSafetyStockRepository(self.connection)
+        self.returns = SqlReturnRepository(self.connection)
+        self._channel_names: list[str] | None = None
         return self
 
     def __exit__(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
@@ -91,6 +96,13 @@ class SqlUnitOfWork(UnitOfWork):
         finally:
             connection.close()
 
+    def active_channels(self) -> list[str]:
+        # Once per unit of work: the stock figures and their outbox rows name the same
+        # channels (and `channels` is the app's cached list on the request path).
+        if self._channel_names is None:
+            self._channel_names = sorted(self.channels(self.connection))
+        return self._channel_names
+
     def commit(self) -> None:
         try:
             self.changes.flush(self.connection)
@@ -98,7 +110,7 @@ class SqlUnitOfWork(UnitOfWork):
                 self.connection,
                 self.pending_events,
                 self.context,
-                lambda: self.channels(self.connection),
+                self.active_channels,
                 routing=self.routing,
                 notify=self.notify,
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from adapters.db.inventory_repository import read_stock
@@ -14,8 +16,28 @@ from adapters.http.params import text_param
 from adapters.http.problems import ProblemError
 from adapters.http.serialize import stock_json
 from adapters.http.threads import run
-from domain.commands import AdjustInventory
+from domain.commands import AdjustInventory, SetSafetyStock
+from domain.safety_stock import set_safety_stock
 from domain.services import adjust_inventory, retrying
+
+SAFETY_SCHEMA: tuple[str, dict[str, Any]] = (
+    "SafetyStock",
+    {
+        "type": "object",
+        "required": ["channel", "location", "sku", "quantity", "sellable"],
+        "properties": {
+            "channel": {"type": "string"},
+            "location": {"type": "string"},
+            "sku": {"type": "string"},
+            "quantity": {"type": "integer"},
+            "sellable": {
+                "type": "object",
+                "description": "SKU → what the channel may sell of it now",
+                "additionalProperties": {"type": "integer"},
+            },
+        },
+    },
+)
 
 
 async def post_adjustments(request: web.Request) -> web.Response:
@@ -39,3 +61,19 @@ async def get_sku(request: web.Request) -> web.Response:
     if stock is None:
         raise ProblemError(404, "Not Found", f"unknown SKU {sku}")
     return web.Response(text=dumps(stock_json(stock)), content_type="application/json")  # type: ignore[arg-type]
+
+
+async def put_safety_stock(request: web.Request) -> web.Response:
+    """Set what a channel is never offered of a location's ATP (of one SKU, or '*')."""
+    await require(request, "system")
+    cmd = SetSafetyStock.model_validate(json_body(request))
+    new_uow = unit_of_work(request)
+    change = await run(request, lambda: retrying(lambda: set_safety_stock(new_uow(), cmd)))
+    body = {
+        "channel": cmd.channel,
+        "location": cmd.location,
+        "sku": cmd.sku,
+        "quantity": cmd.quantity,
+        "sellable": change.sellable,
+    }
+    return web.Response(text=dumps(body), content_type="application/json")

@@ -9,9 +9,25 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from adapters.http import health, inventory, money, money_schemas, order_changes, orders, shipments
+from adapters.http import (
+    health,
+    inventory,
+    money,
+    money_schemas,
+    order_changes,
+    orders,
+    returns,
+    shipments,
+)
 from domain.change_commands import CancelOrder, EditOrder
-from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
+from domain.commands import (
+    AdjustInventory,
+    OpenReturn,
+    PlaceOrder,
+    ReceiveReturn,
+    RecordShipment,
+    SetSafetyStock,
+)
 from domain.money_commands import RecordPayment, RecordRefund
 
 
@@ -110,6 +126,35 @@ ROUTES: tuple[Route, ...] = (
         "Adjust stock",
         "system",
         AdjustInventory,
+    ),
+    Route(
+        "PUT",
+        "/v1/inventory/safety-stock",
+        inventory.put_safety_stock,
+        "Set a channel's safety stock at a location (one SKU, or '*')",
+        "system",
+        SetSafetyStock,
+        response=inventory.SAFETY_SCHEMA,
+    ),
+    Route(
+        "POST",
+        "/v1/orders/{order_id}/returns",
+        returns.post_return,
+        "Open a return of shipped units",
+        "channel|system",
+        OpenReturn,
+        201,
+        response=returns.RETURN_SCHEMA,
+    ),
+    Route(
+        "POST",
+        "/v1/returns/{return_id}/receipts",
+        returns.post_receipt,
+        "Receive a return (restock: back on hand, backorders filled; damaged: no stock)",
+        "system",
+        ReceiveReturn,
+        201,
+        response=returns.RETURN_SCHEMA,
     ),
     Route(
         "GET",

@@ -27,6 +27,7 @@ def text(max_length: int) -> dict[str, Any]:
 
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "order_id": {"type": "string", "format": "uuid"},
+    "return_id": {"type": "string", "format": "uuid"},
     "sku": text(64),  # the SKU rules of the request models (domain/commands.py)
 }
 

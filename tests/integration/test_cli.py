@@ -35,6 +35,7 @@ def test_help_lists_the_commands() -> None:
         "location",
         "outbox",
         "relay",
+        "safety-stock",
         "sim",
         "system",
         "worker",

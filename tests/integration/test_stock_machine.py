@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -55,6 +56,7 @@ from ops.wiring import ROUTING
 from tests.db_state import DIGEST
 from tests.factories import order_doc
 
+PLACED_FROM = datetime(2026, 11, 26, 10, tzinfo=UTC)
 PROFILES = {
     "ci": settings(
         max_examples=40,
@@ -175,6 +177,10 @@ class StockMachine(RuleBasedStateMachine):
     def place(self, channel: str, lines: list[tuple[str, int]]) -> tuple[uuid.UUID, str, Any]:
         self.placed += 1
         doc = order_doc(f"M-{self.placed}", lines)
+        # Each order a later placed_at: the backorder fill serves the oldest first, and
+        # orders placed at the same time go by id, which is random; the steps drawn from
+        # the reservations (ship) must not depend on it.
+        doc["placed_at"] = (PLACED_FROM + timedelta(seconds=self.placed)).isoformat()
         order, created = place_order(self.uow(), PlaceOrder.model_validate(doc), channel=channel)
         assert created
         return order.id, channel, doc

@@ -13,14 +13,20 @@ from domain.events import DomainEvent
 from domain.finance import FinancialDocument, Payment, Refund, ReturnedGoods
 from domain.orders import Order, Reservation
 from domain.ports import (
+    Backorder,
     ChangeLog,
     FinanceRepository,
     InventoryRepository,
     OrderRepository,
+    ReturnRepository,
+    SafetyRule,
+    SafetyStockRepository,
     ShipmentRepository,
     SkuStock,
     UnitOfWork,
 )
+from domain.returns import Return
+from domain.sellable import resolve
 from domain.shipments import Shipment
 from domain.status import OrderStatus
 
@@ -32,6 +38,7 @@ class FakeOrderRepository(OrderRepository):
         self.orders: dict[uuid.UUID, Order] = {}
         self.reservation_seq: dict[uuid.UUID, int] = {}  # insertion order, to break time ties
         self._seq = itertools.count()
+        self.locked: list[list[uuid.UUID]] = []  # each lock_many call's ids, in lock order
 
     def _store(self, order: Order) -> None:
         self.orders[order.id] = copy.deepcopy(order)
@@ -69,12 +76,26 @@ class FakeOrderRepository(OrderRepository):
         assert order.id in self.orders, "save() is for stored orders"
         self._store(order)
 
+    def backorders(self, skus: Sequence[str]) -> list[Backorder]:
+        queue = sorted(self.orders.values(), key=lambda o: (o.placed_at, str(o.id)))
+        return [
+            Backorder(order.id, line.line_no, line.sku, line.backordered)
+            for order in queue
+            for line in order.lines
+            if line.sku in skus and line.backordered
+        ]
+
+    def lock_many(self, order_ids: Sequence[uuid.UUID]) -> list[Order]:
+        self.locked.append(sorted(order_ids))
+        return [copy.deepcopy(self.orders[i]) for i in sorted(order_ids) if i in self.orders]
+
 
 class FakeInventoryRepository(InventoryRepository):
     def __init__(self, orders: FakeOrderRepository) -> None:
         self.levels: dict[tuple[str, str], StockLevel] = {}
         self.versions: dict[str, int] = {}
         self.priorities: dict[str, int] = {}  # location → priority
+        self.safety: dict[tuple[str, str, str], int] = {}  # (channel, location, sku) → units
         self._orders = orders
 
     def seed(self, sku: str, location: str, on_hand: int, *, priority: int = 100) -> None:
@@ -87,15 +108,16 @@ class FakeInventoryRepository(InventoryRepository):
         return self.levels[(sku, location)]
 
     def lock(self, skus: Sequence[str]) -> dict[str, SkuStock]:
-        return {
-            sku: SkuStock(
-                sku,
-                self.versions[sku],
-                [lv for key, lv in sorted(self.levels.items()) if key[0] == sku],
-            )
-            for sku in sorted(skus)
-            if sku in self.versions
-        }
+        rows = [(c, loc, s, q) for (c, loc, s), q in self.safety.items()]
+        result = {}
+        for sku in sorted(skus):
+            if sku not in self.versions:
+                continue
+            levels = [lv for key, lv in sorted(self.levels.items()) if key[0] == sku]
+            stocked = {lv.location for lv in levels}
+            safety = {loc: c for loc, c in resolve(rows, sku).items() if loc in stocked}
+            result[sku] = SkuStock(sku, self.versions[sku], levels, safety)
+        return result
 
     def ensure(self, pairs: Sequence[tuple[str, str]]) -> None:
         for sku, location in pairs:
@@ -122,6 +144,50 @@ class FakeInventoryRepository(InventoryRepository):
         ]
         seq = self._orders.reservation_seq
         return sorted(found, key=lambda r: (r.created_at, seq[r.id]), reverse=True)
+
+
+class FakeSafetyStockRepository(SafetyStockRepository):
+    def __init__(self, inventory: FakeInventoryRepository) -> None:
+        self.inventory = inventory
+        self.channels: set[str] = set()
+
+    def lock_location(self, location: str) -> bool:
+        return location in self.inventory.priorities
+
+    def channel_exists(self, channel: str) -> bool:
+        return channel in self.channels
+
+    def skus_at(self, location: str) -> list[str]:
+        return sorted(sku for sku, loc in self.inventory.levels if loc == location)
+
+    def put(self, rule: SafetyRule) -> None:
+        self.inventory.safety[(rule.channel, rule.location, rule.sku)] = rule.quantity
+
+    def remove(self, channel: str, location: str, sku: str) -> bool:
+        return self.inventory.safety.pop((channel, location, sku), None) is not None
+
+    def rules(self, channel: str | None = None) -> list[SafetyRule]:
+        return [
+            SafetyRule(c, loc, sku, q)
+            for (c, loc, sku), q in sorted(self.inventory.safety.items())
+            if channel in (None, c)
+        ]
+
+
+class FakeReturnRepository(ReturnRepository):
+    def __init__(self) -> None:
+        self.returns: dict[uuid.UUID, Return] = {}
+
+    def add(self, ret: Return) -> None:
+        self.returns[ret.id] = copy.deepcopy(ret)
+
+    def get(self, return_id: uuid.UUID, *, lock: bool = False) -> Return | None:
+        found = self.returns.get(return_id)
+        return copy.deepcopy(found) if found is not None else None
+
+    def save(self, ret: Return) -> None:
+        assert ret.id in self.returns, "save() is for stored returns"
+        self.returns[ret.id] = copy.deepcopy(ret)
 
 
 class FakeShipmentRepository(ShipmentRepository):
@@ -218,6 +284,9 @@ class FakeUnitOfWork(UnitOfWork):
         self.shipments = FakeShipmentRepository()
         self.changes = FakeChangeLog()
         self.finance = FakeFinanceRepository()
+        self.safety = FakeSafetyStockRepository(self.inventory)
+        self.returns = FakeReturnRepository()
+        self.channels = ["web"]  # the active channels
         self.committed_events: list[DomainEvent] = []
         self.commits = 0
         self._snapshot: dict[str, Any] | None = None
@@ -237,6 +306,8 @@ class FakeUnitOfWork(UnitOfWork):
                     self.finance.refund_list,
                     self.finance.document_list,
                 ),
+                "safety": self.inventory.safety,
+                "returns": self.returns.returns,
             }
         )
 
@@ -268,6 +339,11 @@ class FakeUnitOfWork(UnitOfWork):
             self.finance.refund_list,
             self.finance.document_list,
         ) = state["finance"]
+        self.inventory.safety = state["safety"]
+        self.returns.returns = state["returns"]
+
+    def active_channels(self) -> list[str]:
+        return sorted(self.channels)
 
     # What tests look at.
 

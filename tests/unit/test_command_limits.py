@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from adapters.db.lifecycle_tables import returns, safety_stock
 from adapters.db.tables import (
+    channels,
     locations,
     order_lines,
     orders,
@@ -21,7 +23,14 @@ from adapters.db.tables import (
 from adapters.http.context import MAX_REQUEST_ID, MAX_TRACESTATE
 from adapters.http.orders import MAX_IDEMPOTENCY_KEY
 from domain.change_commands import CancelOrder, EditOrder
-from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
+from domain.commands import (
+    AdjustInventory,
+    OpenReturn,
+    PlaceOrder,
+    ReceiveReturn,
+    RecordShipment,
+    SetSafetyStock,
+)
 from outbox.tables import deliveries_table, events_table, sequences_table
 from tests.text_fields import text_fields
 
@@ -47,6 +56,11 @@ STORED_IN: dict[tuple[str, str], list[sa.Column[str]]] = {
     ("RecordShipment", "carrier"): [shipments.c.carrier],
     ("RecordShipment", "tracking_number"): [shipments.c.tracking_number],
     ("ShippedLineIn", "sku"): [skus.c.sku],
+    ("SetSafetyStock", "channel"): [safety_stock.c.channel, channels.c.name],
+    ("SetSafetyStock", "location"): [safety_stock.c.location, locations.c.code],
+    ("SetSafetyStock", "sku"): [safety_stock.c.sku, *_SKU_AGGREGATE],
+    ("OpenReturn", "reason"): [returns.c.reason],
+    ("ReceiveReturn", "location"): [returns.c.location, locations.c.code, stock.c.location],
 }
 # Kept only inside JSON documents (orders.customer, the addresses, the event payloads).
 JSON_ONLY = {
@@ -61,7 +75,16 @@ JSON_ONLY = {
     ("EditOrder", "reason"),
     ("CancelOrder", "reason"),
 }
-COMMANDS = (PlaceOrder, AdjustInventory, RecordShipment, EditOrder, CancelOrder)
+COMMANDS = (
+    PlaceOrder,
+    AdjustInventory,
+    RecordShipment,
+    EditOrder,
+    CancelOrder,
+    SetSafetyStock,
+    OpenReturn,
+    ReceiveReturn,
+)
 
 
 def test_every_text_field_is_either_stored_in_columns_or_kept_in_json() -> None:

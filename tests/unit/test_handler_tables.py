@@ -98,7 +98,7 @@ def test_each_system_handles_what_it_handled_before_its_module_held_everything()
             "refund.recorded",
             "shipment.dispatched",
         ],
-        "wms": ["order.allocated", "order.backordered"],
+        "wms": ["order.allocated", "order.backordered", "return.opened"],
         "crm": ["order.accepted"],
     }
     assert SYSTEMS["erp"].handlers is erp.HANDLERS
@@ -161,6 +161,8 @@ def test_a_channel_takes_back_statuses_from_its_own_orders_and_every_stock_figur
         "refund.recorded": ORIGIN_CHANNEL,
         "order.cancelled": ORIGIN_CHANNEL,
         "inventory.changed": ALL_CHANNELS,
+        "return.opened": ORIGIN_CHANNEL,
+        "return.received": ORIGIN_CHANNEL,
     }
 
 

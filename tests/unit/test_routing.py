@@ -147,6 +147,8 @@ def test_the_product_routes_exactly_as_before_the_systems_had_their_own_homes() 
         # reaches the ERP and the order's channel (the WMS hears of it by order.allocated).
         "order.amended": ("erp",),
         "order.cancelled": ("erp", "origin-channel"),
+        "return.opened": ("wms", "origin-channel"),
+        "return.received": ("origin-channel",),
     }
     assert routing() == ROUTING
 
