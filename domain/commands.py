@@ -301,3 +301,9 @@ class RecordShipment(_In):
     carrier: Carrier
     tracking_number: TrackingNumber
     lines: Annotated[list[ShippedLineIn], Field(min_length=1, max_length=500)]
+
+
+class ReleaseOrder(_In):
+    """Release a held order (POST /v1/orders/{order_id}/release): `{}` or a reason."""
+
+    reason: Reason = ""

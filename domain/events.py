@@ -180,7 +180,8 @@ class OrderReleased(_OrderEvent):
     """A held order was released (order.allocated follows for the WMS)."""
 
     event_type: ClassVar[str] = "order.released"
-    released_by: str
+    released_by: str  # the caller, "kind:name"
+    reason: str = ""
 
 
 class AmountLine(BaseModel):
@@ -296,5 +297,8 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         OrderBackordered,
         ShipmentDispatched,
         InventoryChanged,
+        OrderHeld,
+        OrderReleased,
+        CustomerUpdated,
     )
 }

@@ -10,6 +10,7 @@ from typing import Any
 
 from domain.allocation import StockLevel
 from domain.events import DomainEvent
+from domain.holds import HoldRule
 from domain.orders import Order, Reservation
 from domain.shipments import Shipment
 from domain.status import OrderStatus
@@ -28,10 +29,19 @@ class SkuStock:
         return sum(level.atp for level in self.levels)
 
 
+@dataclass(frozen=True, slots=True)
+class AddedOrder:
+    """A new order inserted; its customer's new version if the order made the customer or
+    changed its profile (None: the customer was known as the order describes it)."""
+
+    customer_version: int | None
+
+
 class OrderRepository(abc.ABC):
     @abc.abstractmethod
-    def add(self, order: Order) -> bool:
-        """Insert a new order with its lines and reservations; False if (channel,
+    def add(self, order: Order) -> AddedOrder | None:
+        """Insert a new order with its lines and reservations, and upsert its customer
+        (domain.customers.profile_of; order.customer_id names it); None if (channel,
         external_id) or (channel, Idempotency-Key) is already taken."""
 
     @abc.abstractmethod
@@ -81,6 +91,12 @@ class ShipmentRepository(abc.ABC):
         """The shipment already recorded under this tracking number, if any."""
 
 
+class HoldRuleRepository(abc.ABC):
+    @abc.abstractmethod
+    def for_channel(self, channel: str) -> list[HoldRule]:
+        """The rules that screen the channel's orders (its own and every channel's)."""
+
+
 class ChangeLog(abc.ABC):
     """Every committed change of an order, for its timeline: written in the same
     transaction as the change, so there is no change without its entry or the reverse."""
@@ -105,6 +121,7 @@ class UnitOfWork(abc.ABC):
     orders: OrderRepository
     inventory: InventoryRepository
     shipments: ShipmentRepository
+    hold_rules: HoldRuleRepository
     changes: ChangeLog
 
     def __enter__(self) -> UnitOfWork:

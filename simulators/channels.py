@@ -34,7 +34,7 @@ class Tracking(_Doc):
 class OrderStatus(_Doc):
     order_id: str = Field(min_length=1)
     external_id: str = Field(min_length=1)
-    status: Literal["acknowledged", "backordered", "shipped", "cancelled"]
+    status: Literal["acknowledged", "backordered", "shipped", "cancelled", "on_hold", "released"]
     tracking: Tracking | None = None
 
 

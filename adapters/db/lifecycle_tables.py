@@ -23,15 +23,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from domain.holds import KINDS
 from outbox.tables import BigId, Json, Timestamp
 
-HOLD_RULE_KINDS = (
-    "payment_not_authorized",
-    "amount_over",
-    "country_mismatch",
-    "blocked_customer",
-    "blocked_address",
-)
+HOLD_RULE_KINDS = KINDS  # what domain.holds screens for
 PAYMENT_KINDS = ("authorization", "capture", "void")
 RETURN_STATES = ("open", "received")
 REFUND_KINDS = ("return", "partial", "shipping", "goodwill")

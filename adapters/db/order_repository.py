@@ -12,8 +12,9 @@ from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from adapters.db import mapping
 from adapters.db.tables import order_lines, orders, reservations
+from domain.customers import profile_of
 from domain.orders import Order
-from domain.ports import OrderRepository
+from domain.ports import AddedOrder, OrderRepository
 
 # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT (see outbox/writer.py).
 _INSERT_RESERVATIONS = sa.insert(reservations).returning(reservations.c.id)
@@ -57,6 +58,7 @@ _UPDATE_ORDER = (
     .where(orders.c.id == sa.bindparam("b_id"))
     .values(
         status=sa.bindparam("b_status"),
+        holds=sa.bindparam("b_holds", type_=orders.c.holds.type),
         version=sa.bindparam("b_version"),
         updated_at=sa.bindparam("b_updated_at"),
         change_seq=_CHANGE_SEQ,
@@ -84,6 +86,23 @@ def _recordset(table: sa.Table) -> tuple[str, str, str]:
 
 _LINE_COLUMNS, _LINE_VALUES, _LINE_RECORD = _recordset(order_lines)
 _HELD_COLUMNS, _HELD_VALUES, _HELD_RECORD = _recordset(reservations)
+# The order's customer (domain.customers), upserted by its unique e-mail, only if the
+# order was inserted (FROM o). Its id is derived from the e-mail, so the order row names
+# it without reading it back, and the foreign key, checked at the end of the statement,
+# finds it whichever branch ran. The update runs only when the profile changed, and then
+# RETURNING gives the new version (a new customer: 1); unchanged, it returns nothing and
+# writes nothing, yet still locks the row until commit. Two first orders of one new
+# e-mail: the second waits on the first's unique-index entry, and once that commits
+# takes the DO UPDATE branch (READ COMMITTED lets it see the committed row): one customer.
+_UPSERT_CUSTOMER = """INSERT INTO customers
+        (id, email, name, phone, address, channel, version, created_at, updated_at)
+    SELECT %s, %s, %s, %s, %s::jsonb, %s, 1, now(), now() FROM o
+    ON CONFLICT (email) DO UPDATE SET
+        name = excluded.name, phone = excluded.phone, address = excluded.address,
+        channel = excluded.channel, version = customers.version + 1, updated_at = now()
+    WHERE (customers.name, customers.phone, customers.address)
+        IS DISTINCT FROM (excluded.name, excluded.phone, excluded.address)
+    RETURNING version"""
 # The lines and reservations are inserted only if the order was (ON CONFLICT DO NOTHING
 # returns no row for a duplicate): the same all-or-nothing as three statements. DO NOTHING
 # without a target covers both unique keys, (channel, external_id) and (channel,
@@ -104,8 +123,10 @@ WITH o AS (
     INSERT INTO reservations ({_HELD_COLUMNS})
     SELECT {_HELD_VALUES}
     FROM o, jsonb_to_recordset(%s::jsonb) AS x({_HELD_RECORD})
+), customer AS (
+    {_UPSERT_CUSTOMER}
 )
-SELECT id FROM o
+SELECT id, (SELECT version FROM customer) FROM o
 """
 
 
@@ -121,22 +142,30 @@ class SqlOrderRepository(OrderRepository):
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
 
-    def add(self, order: Order) -> bool:
+    def add(self, order: Order) -> AddedOrder | None:
         now = datetime.now(UTC)
         row = mapping.order_row(order, now)
-        inserted = self._add_postgres(order, row)
-        if inserted:
+        added = self._add_postgres(order, row)
+        if added is not None:
             order.created_at = order.updated_at = now
-        return inserted
+        return added
 
-    def _add_postgres(self, order: Order, row: dict[str, Any]) -> bool:
-        """Order, lines and reservations in one statement (one round trip)."""
+    def _add_postgres(self, order: Order, row: dict[str, Any]) -> AddedOrder | None:
+        """Order, lines, reservations and customer in one statement (one round trip)."""
+        customer = profile_of(order)
         params = [_pg_param(row[c]) for c in _ORDER_COLUMNS]
         params += [
             _json(mapping.line_rows(order)),
             _json(mapping.reservation_rows(order.reservations)),
+            customer.id,
+            customer.email,
+            customer.name,
+            customer.phone,
+            None if customer.address is None else _json(customer.address),
+            customer.channel,
         ]
-        return self.conn.exec_driver_sql(_POSTGRES_ADD, tuple(params)).first() is not None
+        inserted = self.conn.exec_driver_sql(_POSTGRES_ADD, tuple(params)).first()
+        return None if inserted is None else AddedOrder(customer_version=inserted[1])
 
     def get(self, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:
         query = sa.select(orders).where(orders.c.id == order_id)
@@ -164,6 +193,7 @@ class SqlOrderRepository(OrderRepository):
             {
                 "b_id": order.id,
                 "b_status": order.status.value,
+                "b_holds": order.holds,
                 "b_version": order.version,
                 "b_updated_at": now,
             },

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from adapters.db import registry
 from adapters.db.change_log import SqlChangeLog
 from adapters.db.errors import DATABASE_ERRORS, convert
+from adapters.db.hold_rules import SqlHoldRuleRepository
 from adapters.db.inventory_repository import SqlInventoryRepository
 from adapters.db.order_repository import SqlOrderRepository
 from adapters.db.shipment_repository import SqlShipmentRepository
@@ -55,6 +56,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.orders = SqlOrderRepository(self.connection)
         self.inventory = SqlInventoryRepository(self.connection)
         self.shipments = SqlShipmentRepository(self.connection)
+        self.hold_rules = SqlHoldRuleRepository(self.connection)
         self.changes = SqlChangeLog(self.caller, self.context.correlation_id)
         return self
 

@@ -92,7 +92,7 @@ def test_each_system_handles_what_it_handled_before_its_module_held_everything()
     assert {name: sorted(s.handlers) for name, s in SYSTEMS.items()} == {
         "erp": ["order.accepted", "shipment.dispatched"],
         "wms": ["order.allocated", "order.backordered"],
-        "crm": ["order.accepted"],
+        "crm": ["customer.updated", "order.accepted"],
     }
     assert SYSTEMS["erp"].handlers is erp.HANDLERS
     assert SYSTEMS["wms"].handlers is wms.HANDLERS
@@ -151,6 +151,8 @@ def test_a_channel_takes_back_statuses_from_its_own_orders_and_every_stock_figur
         "order.accepted": ORIGIN_CHANNEL,
         "order.backordered": ORIGIN_CHANNEL,
         "shipment.dispatched": ORIGIN_CHANNEL,
+        "order.held": ORIGIN_CHANNEL,
+        "order.released": ORIGIN_CHANNEL,
         "inventory.changed": ALL_CHANNELS,
     }
 

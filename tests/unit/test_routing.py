@@ -141,6 +141,9 @@ def test_the_product_routes_exactly_as_before_the_systems_had_their_own_homes() 
         "order.backordered": ("wms", "origin-channel"),
         "shipment.dispatched": ("erp", "origin-channel"),
         "inventory.changed": ("all-channels",),
+        "order.held": ("origin-channel",),
+        "order.released": ("origin-channel",),
+        "customer.updated": ("crm",),
     }
     assert routing() == ROUTING
 
