@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from domain.allocation import StockLevel, allocate
-from domain.customers import customer_updated, profile_of
 from domain.commands import MAX_STOCK, AdjustInventory, PlaceOrder
+from domain.customers import customer_updated, profile_of
 from domain.errors import (
     ConcurrencyConflict,
     DuplicateMismatch,

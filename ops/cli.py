@@ -10,6 +10,7 @@ import click
 from ops.commands import (
     audit,
     dead_letters,
+    hold_rules,
     operations,
     processes,
     reconcile,
@@ -48,5 +49,6 @@ for command in (
     registration.channel,
     registration.system,
     registration.location,
+    hold_rules.hold_rule,
 ):
     main.add_command(command)

@@ -38,9 +38,10 @@ def add_rule(
     """Add a rule (its value validated and normalized, domain.holds); the stored row.
     RegistryError for an unknown channel, DuplicateRule for a rule that exists."""
     stored = normalized_value(kind, value)
-    if channel is not None and conn.scalar(
-        sa.select(channels.c.name).where(channels.c.name == channel)
-    ) is None:
+    if (
+        channel is not None
+        and conn.scalar(sa.select(channels.c.name).where(channels.c.name == channel)) is None
+    ):
         raise RegistryError(f"no channel {channel!r}")
     insert = sa.insert(hold_rules).values(
         channel=channel, kind=kind, value=stored, created_by=created_by

@@ -9,8 +9,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from adapters.http import health, inventory, orders, shipments
-from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
+from adapters.http import customers, health, holds, inventory, orders, shipments, timeline
+from adapters.http.schemas import CUSTOMER, RESPONSE_SCHEMAS, TIMELINE
+from domain.commands import AdjustInventory, PlaceOrder, RecordShipment, ReleaseOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,32 @@ ROUTES: tuple[Route, ...] = (
         orders.get_deliveries,
         "The delivery ledger of one order, per destination",
         "channel|system",
+    ),
+    Route(
+        "GET",
+        "/v1/orders/{order_id}/timeline",
+        timeline.get_timeline,
+        "Every change of one order: its cause, its events, their delivery per destination",
+        "channel|system",
+        response=("Timeline", TIMELINE),
+    ),
+    Route(
+        "POST",
+        "/v1/orders/{order_id}/release",
+        holds.post_release,
+        "Release a held order (the WMS is sent its allocation)",
+        "system",
+        ReleaseOrder,
+        response=("Order", RESPONSE_SCHEMAS["Order"]),
+        problems=(("409", "The order is not on hold"),),
+    ),
+    Route(
+        "GET",
+        "/v1/customers/{customer_id}",
+        customers.get_one_customer,
+        "One customer across channels, with its newest orders",
+        "system",
+        response=("Customer", CUSTOMER),
     ),
     Route(
         "POST",
