@@ -98,7 +98,9 @@ class CustomerRow(SQLModel, table=True):
     __tablename__ = "customers"
 
     id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, primary_key=True))
-    email: str = Field(sa_column=sa.Column(sa.String(254), nullable=False, unique=True))
+    # One customer per e-mail: its id is derived from it (domain.customers), the primary key
+    # the one unique index (see adapters/db/order_repository.py).
+    email: str = Field(sa_column=sa.Column(sa.String(254), nullable=False, index=True))
     name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     phone: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
     address: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(Json))

@@ -86,18 +86,20 @@ def _recordset(table: sa.Table) -> tuple[str, str, str]:
 
 _LINE_COLUMNS, _LINE_VALUES, _LINE_RECORD = _recordset(order_lines)
 _HELD_COLUMNS, _HELD_VALUES, _HELD_RECORD = _recordset(reservations)
-# The order's customer (domain.customers), upserted by its unique e-mail, only if the
-# order was inserted (FROM o). Its id is derived from the e-mail, so the order row names
-# it without reading it back, and the foreign key, checked at the end of the statement,
-# finds it whichever branch ran. The update runs only when the profile changed, and then
-# RETURNING gives the new version (a new customer: 1); unchanged, it returns nothing and
-# writes nothing, yet still locks the row until commit. Two first orders of one new
-# e-mail: the second waits on the first's unique-index entry, and once that commits
-# takes the DO UPDATE branch (READ COMMITTED lets it see the committed row): one customer.
+# The order's customer (domain.customers), upserted only if the order was inserted (FROM
+# o). Its id is derived from its e-mail, so the order row names it without reading it
+# back, and the foreign key, checked at the end of the statement, finds it whichever
+# branch ran. The update runs only when the profile changed, and then RETURNING gives the
+# new version (a new customer: 1); unchanged, it returns nothing and writes nothing, yet
+# still locks the row until commit. Two first orders of one new e-mail: the second waits
+# on the first's primary-key entry, and once that commits takes the DO UPDATE branch
+# (READ COMMITTED lets it see the committed row): one customer. The primary key is the
+# table's only unique index on purpose: ON CONFLICT absorbs a race on its arbiter only,
+# and a race on any other unique index is a unique violation.
 _UPSERT_CUSTOMER = """INSERT INTO customers
         (id, email, name, phone, address, channel, version, created_at, updated_at)
     SELECT %s, %s, %s, %s, %s::jsonb, %s, 1, now(), now() FROM o
-    ON CONFLICT (email) DO UPDATE SET
+    ON CONFLICT (id) DO UPDATE SET
         name = excluded.name, phone = excluded.phone, address = excluded.address,
         channel = excluded.channel, version = customers.version + 1, updated_at = now()
     WHERE (customers.name, customers.phone, customers.address)
