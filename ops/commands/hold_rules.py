@@ -57,8 +57,17 @@ def hold_rule_list(channel: str | None, as_json: bool) -> None:
     """The rules, by id."""
     with connection() as conn:
         rows = hold_rules.list_rules(conn, channel)
-    if not as_json:
-        rows = [{**r, "channel": r["channel"] or "(every channel)"} for r in rows]
+    if not as_json:  # the table: what an operator reads (the JSON has every column)
+        rows = [
+            {
+                "id": r["id"],
+                "channel": r["channel"] or "(every channel)",
+                "kind": r["kind"],
+                "value": r["value"],
+                "by": r["created_by"],
+            }
+            for r in rows
+        ]
     print_rows(rows, as_json, "hold rules")
 
 
