@@ -215,3 +215,34 @@ async def test_a_duplicate_order_upserts_no_customer(
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT name FROM customers")).scalar_one() == "Ana Silva"
     assert len(customer_events(engine)) == 1
+
+
+async def test_a_known_customers_orders_never_wait_on_its_row_unless_they_change_it(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    """The test holds the customer's row as a profile change does (FOR NO KEY UPDATE): an
+    order with the same profile goes through (nothing to write, and the foreign key's
+    KEY SHARE does not conflict); one that changes the profile waits for the row (seen in
+    pg_stat_activity) and is applied once it is free."""
+    await stock(client, keys, {"sku": "A", "location": "WH-EAST", "set_on_hand": 5})
+    await place(client, keys.web, doc("K-1"))
+    holder = engine.connect()
+    transaction = holder.begin()
+    holder.execute(sa.text("SELECT id FROM customers FOR NO KEY UPDATE"))
+    try:
+        same = await asyncio.wait_for(place(client, keys.pos, doc("K-2")), 30)
+        assert same["customer_id"] == str(customer_id_for("ana@example.com"))
+        changing = asyncio.create_task(place(client, keys.web, doc("K-3", name="Ana Maria")))
+        for _ in range(600):  # a bound on the request arriving, not a timing
+            if waiting_on_customers(engine) == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting_on_customers(engine) == 1 and not changing.done()
+    finally:
+        transaction.rollback()
+        holder.close()
+    await changing
+    assert [(v, p["name"]) for _, v, p in customer_events(engine)] == [
+        (1, "Ana Silva"),
+        (2, "Ana Maria"),
+    ]
