@@ -202,6 +202,14 @@ _ORDER_LINKS = {
         "operationId": "get_deliveries",
         "parameters": {"order_id": "$response.body#/id"},
     },
+    "GetTimeline": {
+        "operationId": "get_timeline",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "GetCustomer": {
+        "operationId": "get_one_customer",
+        "parameters": {"customer_id": "$response.body#/customer_id"},
+    },
     "FindOrder": {
         "operationId": "list_orders",
         "parameters": {
