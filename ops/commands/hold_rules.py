@@ -33,10 +33,10 @@ def hold_rule() -> None:
 @click.option("--value", help="The threshold or what is blocked (see below).")
 def hold_rule_add(kind: str, channel: str | None, value: str | None) -> None:
     """Add a rule; a rule that exists already is refused."""
-    filter = {"kind": kind, "channel": channel, "value": value}
+    asked = {"kind": kind, "channel": channel, "value": value}
     with database() as engine:
         try:
-            with audit.audited(engine, "hold-rule.add", filter=filter) as entry:
+            with audit.audited(engine, "hold-rule.add", filter=asked) as entry:
                 try:
                     with engine.begin() as conn:
                         row = hold_rules.add_rule(
