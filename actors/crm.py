@@ -8,7 +8,7 @@ from typing import Any
 
 from adapters.systems.handlers import handlers, on
 from adapters.systems.http import SystemClient, part_key, reply_field
-from domain.events import OrderAccepted
+from domain.events import CustomerUpdated, OrderAccepted
 
 
 def normalize_email(email: str) -> str:
@@ -24,6 +24,18 @@ def contact_document(order: OrderAccepted) -> dict[str, Any]:
         "phone": customer.get("phone"),
         "channel": order.channel,
         "address": order.billing_address or order.shipping_address,
+    }
+
+
+def customer_document(customer: CustomerUpdated) -> dict[str, Any]:
+    """The contact to upsert for a customer's new profile (customer_id: ordersync's id)."""
+    return {
+        "email": customer.email,
+        "name": customer.name,
+        "phone": customer.phone,
+        "channel": customer.channel,
+        "address": customer.address,
+        "customer_id": customer.customer_id,
     }
 
 
@@ -53,6 +65,11 @@ class CrmClient(SystemClient):
         reply = self.post("contacts", contact_document(order), idempotency_key=idempotency_key)
         return reply_field(self.system, reply, "contact_id")
 
+    def upsert_customer(self, customer: CustomerUpdated, *, idempotency_key: str) -> str:
+        """A customer is new or changed its profile: its contact; the CRM's contact id."""
+        reply = self.post("contacts", customer_document(customer), idempotency_key=idempotency_key)
+        return reply_field(self.system, reply, "contact_id")
+
     def add_timeline_entry(self, order: OrderAccepted, *, idempotency_key: str) -> str:
         """Put the order on the contact's timeline (the contact must exist); the entry id."""
         reply = self.post("timeline", timeline_document(order), idempotency_key=idempotency_key)
@@ -69,4 +86,7 @@ class CrmClient(SystemClient):
         return contact_id, entry_id
 
 
-HANDLERS = handlers(on(OrderAccepted, CrmClient.record_order))
+HANDLERS = handlers(
+    on(OrderAccepted, CrmClient.record_order),
+    on(CustomerUpdated, CrmClient.upsert_customer),
+)

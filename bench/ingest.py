@@ -268,6 +268,9 @@ def read_template(db: str, doc: dict[str, Any]) -> Template:
             " array_agg(d.destination ORDER BY d.id), max(d.coalesce_key)"
             " FROM outbox_events e JOIN outbox_deliveries d USING (event_id)"
             " WHERE e.correlation_id = 'bench-template'"
+            # The template's customer is new (customer.updated); every later order's is
+            # the same one, unchanged, and makes no event.
+            " AND e.aggregate_type <> 'customer'"
             " GROUP BY e.id ORDER BY e.id"
         ).fetchall()
         deliveries = 0
@@ -297,6 +300,19 @@ def read_template(db: str, doc: dict[str, Any]) -> Template:
             }
         )
     return Template(tables, order_id, external_id, skus, events, counts)  # type: ignore[arg-type]
+
+
+def copy_customers(source: str, target: str) -> None:
+    """The template order's customer into the raw database: its orders rows name it."""
+    with psycopg.connect(raw_dsn(source)) as src, psycopg.connect(raw_dsn(target)) as dst:
+        for row in src.execute(
+            "SELECT id, email, name, phone, address::text, channel FROM customers"
+        ).fetchall():
+            dst.execute(
+                "INSERT INTO customers (id, email, name, phone, address, channel)"
+                " VALUES (%s, %s, %s, %s, %s::jsonb, %s)",
+                row,
+            )
 
 
 # -- The raw baseline: plain psycopg 3, one transaction per order --------------------
@@ -910,6 +926,7 @@ def main(argv: list[str] | None = None) -> int:
         for a in apis:
             a.wait_ready()
         template = read_template(dbs["api"], post_template_order(apis[0], key, skus))
+        copy_customers(dbs["api"], dbs["raw"])
         setup = Setup(args, dbs, apis, key, skus, RawWriter(template))
         print(f"product at {product_revision()}; one order writes: {template.counts}", flush=True)
         if args.profile:

@@ -343,3 +343,9 @@ class ReceiveReturn(_In):
 
     location: Code
     lines: Annotated[list[ReceivedLineIn], Field(min_length=1, max_length=1000)]
+
+
+class ReleaseOrder(_In):
+    """Release a held order (POST /v1/orders/{order_id}/release): `{}` or a reason."""
+
+    reason: Reason = ""

@@ -212,7 +212,8 @@ class OrderReleased(_OrderEvent):
     """A held order was released (order.allocated follows for the WMS)."""
 
     event_type: ClassVar[str] = "order.released"
-    released_by: str
+    released_by: str  # the caller, "kind:name"
+    reason: str = ""
 
 
 class OrderAmended(OrderAccepted):
@@ -326,5 +327,8 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         OrderCancelled,
         ReturnOpened,
         ReturnReceived,
+        OrderHeld,
+        OrderReleased,
+        CustomerUpdated,
     )
 }

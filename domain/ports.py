@@ -11,6 +11,7 @@ from typing import Any
 from domain.allocation import StockLevel
 from domain.events import DomainEvent
 from domain.finance import FinancialDocument, Payment, Refund, ReturnedGoods
+from domain.holds import HoldRule
 from domain.orders import Order, Reservation
 from domain.returns import Return
 from domain.shipments import Shipment
@@ -53,10 +54,19 @@ class SkuStock:
         return sum(level.atp for level in self.levels)
 
 
+@dataclass(frozen=True, slots=True)
+class AddedOrder:
+    """A new order inserted; its customer's new version if the order made the customer or
+    changed its profile (None: the customer was known as the order describes it)."""
+
+    customer_version: int | None
+
+
 class OrderRepository(abc.ABC):
     @abc.abstractmethod
-    def add(self, order: Order) -> bool:
-        """Insert a new order with its lines and reservations; False if (channel,
+    def add(self, order: Order) -> AddedOrder | None:
+        """Insert a new order with its lines and reservations, and upsert its customer
+        (domain.customers.profile_of; order.customer_id names it); None if (channel,
         external_id) or (channel, Idempotency-Key) is already taken."""
 
     @abc.abstractmethod
@@ -198,6 +208,12 @@ class FinanceRepository(abc.ABC):
         """A return's order and lines, if there is such a return."""
 
 
+class HoldRuleRepository(abc.ABC):
+    @abc.abstractmethod
+    def for_channel(self, channel: str) -> list[HoldRule]:
+        """The rules that screen the channel's orders (its own and every channel's)."""
+
+
 class ChangeLog(abc.ABC):
     """Every committed change of an order, for its timeline: written in the same
     transaction as the change, so there is no change without its entry or the reverse."""
@@ -223,6 +239,7 @@ class UnitOfWork(abc.ABC):
     inventory: InventoryRepository
     shipments: ShipmentRepository
     finance: FinanceRepository
+    hold_rules: HoldRuleRepository
     changes: ChangeLog
     safety: SafetyStockRepository
     returns: ReturnRepository

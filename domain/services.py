@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from domain.allocation import StockLevel, allocate
 from domain.backorder_fill import fill_backorders
 from domain.commands import MAX_STOCK, AdjustInventory, PlaceOrder
+from domain.customers import customer_updated, profile_of
 from domain.errors import (
     ConcurrencyConflict,
     DuplicateMismatch,
@@ -22,7 +23,9 @@ from domain.events import (
     OrderAccepted,
     OrderAllocated,
     OrderBackordered,
+    OrderHeld,
 )
+from domain.holds import screen
 from domain.normalize import build_order
 from domain.orders import Order
 from domain.payments import secure_payment
@@ -54,25 +57,37 @@ def place_order(
     with the same normalized content) returns the stored one and writes nothing.
     """
     order = build_order(cmd, channel=channel, idempotency_key=idempotency_key)
+    customer = profile_of(order)
+    order.customer_id = customer.id
     with uow:
+        # The rules before the locks: the SKU rows are held one round trip less.
+        order.holds = screen(order, uow.hold_rules.for_channel(order.channel))
         skus = sorted({line.sku for line in order.lines})
         stock = uow.inventory.lock(skus)
         unknown = [sku for sku in skus if sku not in stock]
         if unknown:
             raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)}", skus=unknown)
         levels = [level for s in stock.values() for level in s.levels]
+        # A held order reserves its stock all the same (allocation_status says on_hold).
         reservations = order.apply_plan(allocate(order.backorder_demands(), levels))
         secure_payment(order)
-        if not uow.orders.add(order):
+        added = uow.orders.add(order)
+        if added is None:
             uow.rollback()
             return _existing(uow, order), False
         changed = reserve_levels(levels, [(r.sku, r.location, r.quantity) for r in reservations])
         uow.inventory.save_levels(changed)
-        uow.changes.record(order, "place", None)
-        uow.emit(accepted(order), *allocation_events(order))
+        uow.changes.record(order, "place", None, {"holds": order.holds} if order.holds else None)
+        uow.emit(accepted(order), *_held(order), *allocation_events(order))
+        if added.customer_version is not None:
+            uow.emit(customer_updated(customer, added.customer_version))
         uow.emit(*stock_events(uow, stock, changed, order.channel))
         uow.commit()
     return order, True
+
+
+def _held(order: Order) -> list[DomainEvent]:
+    return [order_event(OrderHeld, order, reasons=order.holds)] if order.on_hold else []
 
 
 def _existing(uow: UnitOfWork, order: Order) -> Order:
@@ -111,7 +126,12 @@ def allocation_events(order: Order, *, reallocated: bool = False) -> list[Domain
     """order.allocated with the current reservations, order.backordered with what is short.
 
     `reallocated`: the reservations changed after the order was placed, so order.allocated
-    goes out even when none are left — the WMS must learn to cancel what it was sent."""
+    goes out even when none are left — the WMS must learn to cancel what it was sent.
+
+    A held order gets neither (both reach the WMS, which must hear nothing of it until it
+    is released: the release sends them)."""
+    if order.on_hold:
+        return []
     events = []
     if order.reservations or reallocated:
         events.append(order_event(OrderAllocated, order))

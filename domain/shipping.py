@@ -34,6 +34,8 @@ def record_shipment(uow: UnitOfWork, cmd: RecordShipment) -> tuple[Shipment, boo
         stock = uow.inventory.lock(sorted({line.sku for line in cmd.lines}))
         order = uow.orders.get(cmd.order_id, lock=True)
         assert order is not None
+        if order.on_hold:  # the WMS was sent nothing for it: a parcel cannot have left
+            raise Conflict(f"order {order.id} is on hold: release it before it ships")
         shipment = Shipment(
             order.id,
             cmd.location,

@@ -10,6 +10,7 @@ import click
 from ops.commands import (
     audit,
     dead_letters,
+    hold_rules,
     operations,
     processes,
     reconcile,
@@ -50,5 +51,6 @@ for command in (
     registration.system,
     registration.location,
     safety_stock.safety_stock,
+    hold_rules.hold_rule,
 ):
     main.add_command(command)

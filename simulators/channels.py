@@ -41,7 +41,15 @@ class StatusLine(_Doc):
 class OrderStatus(_Doc):
     order_id: str = Field(min_length=1)
     external_id: str = Field(min_length=1)
-    status: Literal["acknowledged", "backordered", "shipped", "cancelled", "partially_cancelled"]
+    status: Literal[
+        "acknowledged",
+        "backordered",
+        "shipped",
+        "cancelled",
+        "partially_cancelled",
+        "on_hold",
+        "released",
+    ]
     tracking: Tracking | None = None
     lines: list[StatusLine] | None = None
 

@@ -19,6 +19,8 @@ class Contact(_Doc):
     name: str | None = None
     phone: str | None = None
     channel: str = Field(min_length=1)
+    customer_id: str | None = None  # ordersync's, once it sends customers of their own
+    address: dict[str, Any] | None = None
 
 
 class TimelineEntry(_Doc):
@@ -50,7 +52,7 @@ def contact(call: Call) -> tuple[int, dict[str, Any]]:
             "phone": None,
             "channels": [],
         }
-    for name in ("name", "phone"):
+    for name in ("name", "phone", "customer_id", "address"):
         value = getattr(doc, name)
         if value:
             known[name] = value

@@ -30,6 +30,8 @@ from domain.events import (
     OrderAccepted,
     OrderBackordered,
     OrderCancelled,
+    OrderHeld,
+    OrderReleased,
     RefundRecorded,
     ReturnOpened,
     ReturnReceived,
@@ -59,6 +61,16 @@ def backordered_document(order: OrderBackordered) -> dict[str, Any]:
             for line in order.lines
         ],
     }
+
+
+def held_document(order: OrderHeld) -> dict[str, Any]:
+    """The channel's order is on hold (why is ordersync's business: the reasons stay in)."""
+    return {"order_id": order.order_id, "external_id": order.external_id, "status": "on_hold"}
+
+
+def released_document(order: OrderReleased) -> dict[str, Any]:
+    """The channel's order is no longer on hold: it goes on to fulfilment."""
+    return {"order_id": order.order_id, "external_id": order.external_id, "status": "released"}
 
 
 def shipped_document(shipment: ShipmentDispatched) -> dict[str, Any]:
@@ -162,6 +174,12 @@ class ChannelClient(SystemClient):
             backordered_document(order), idempotency_key=idempotency_key
         )
 
+    def held(self, order: OrderHeld, *, idempotency_key: str) -> str:
+        return self.update_order_status(held_document(order), idempotency_key=idempotency_key)
+
+    def released(self, order: OrderReleased, *, idempotency_key: str) -> str:
+        return self.update_order_status(released_document(order), idempotency_key=idempotency_key)
+
     def shipped(self, shipment: ShipmentDispatched, *, idempotency_key: str) -> str:
         return self.update_order_status(shipped_document(shipment), idempotency_key=idempotency_key)
 
@@ -206,6 +224,8 @@ KIND = ChannelKind(
         Outbound(ORIGIN_CHANNEL, on(OrderCancelled, ChannelClient.cancelled)),
         Outbound(ORIGIN_CHANNEL, on(ReturnOpened, ChannelClient.return_update)),
         Outbound(ORIGIN_CHANNEL, on(ReturnReceived, ChannelClient.return_update)),
+        Outbound(ORIGIN_CHANNEL, on(OrderHeld, ChannelClient.held)),
+        Outbound(ORIGIN_CHANNEL, on(OrderReleased, ChannelClient.released)),
         Outbound(ALL_CHANNELS, on(InventoryChanged, ChannelClient.update_stock)),
     ),
     list_orders=ChannelClient.orders_since,

@@ -23,15 +23,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from domain.holds import KINDS
 from outbox.tables import BigId, Json, Timestamp
 
-HOLD_RULE_KINDS = (
-    "payment_not_authorized",
-    "amount_over",
-    "country_mismatch",
-    "blocked_customer",
-    "blocked_address",
-)
+HOLD_RULE_KINDS = KINDS  # what domain.holds screens for
 PAYMENT_KINDS = ("authorization", "capture", "void")
 RETURN_STATES = ("open", "received")
 REFUND_KINDS = ("return", "partial", "shipping", "goodwill")
@@ -103,7 +98,9 @@ class CustomerRow(SQLModel, table=True):
     __tablename__ = "customers"
 
     id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, primary_key=True))
-    email: str = Field(sa_column=sa.Column(sa.String(254), nullable=False, unique=True))
+    # One customer per e-mail: its id is derived from it (domain.customers), the primary key
+    # the one unique index (see adapters/db/order_repository.py).
+    email: str = Field(sa_column=sa.Column(sa.String(254), nullable=False, index=True))
     name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     phone: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
     address: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(Json))

@@ -13,8 +13,9 @@ from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from adapters.db import mapping
 from adapters.db.tables import order_lines, orders, reservations
+from domain.customers import profile_of
 from domain.orders import Order
-from domain.ports import Backorder, OrderRepository
+from domain.ports import AddedOrder, Backorder, OrderRepository
 
 # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT (see outbox/writer.py).
 _INSERT_RESERVATIONS = sa.insert(reservations).returning(reservations.c.id)
@@ -114,28 +115,61 @@ def _recordset(table: sa.Table) -> tuple[str, str, str]:
 
 _LINE_COLUMNS, _LINE_VALUES, _LINE_RECORD = _recordset(order_lines)
 _HELD_COLUMNS, _HELD_VALUES, _HELD_RECORD = _recordset(reservations)
+# The order's customer (domain.customers), only if the order was inserted (FROM o): its id
+# is derived from its e-mail, so the order row names it without reading it back, and the
+# foreign key, checked at the end of the statement, finds it whatever happened here.
+# - new: `customer` inserts it (version 1);
+# - known, profile changed: `changed` updates it (version + 1) and locks the row;
+# - known, same profile: neither writes nor locks anything, so a customer's concurrent
+#   orders (a store's walk-in address, a B2B buyer) never queue on its row.
+# Both read the statement's snapshot. Two first orders of one new e-mail: the second's
+# insert waits on the first's primary-key entry and, once that commits, does nothing; its
+# update, whose snapshot predates that row, changes nothing: one customer, one event (a
+# different profile in the second would be left for its next order). The primary key is
+# the table's only unique index on purpose: ON CONFLICT absorbs a race on its arbiter only.
+_UPSERT_CUSTOMER = """INSERT INTO customers
+        (id, email, name, phone, address, channel, version, created_at, updated_at)
+    SELECT %(c_id)s, %(c_email)s, %(c_name)s, %(c_phone)s, %(c_address)s::jsonb,
+        %(c_channel)s, 1, now(), now()
+    FROM o
+    ON CONFLICT (id) DO NOTHING
+    RETURNING version
+), changed AS (
+    UPDATE customers SET
+        name = %(c_name)s, phone = %(c_phone)s, address = %(c_address)s::jsonb,
+        channel = %(c_channel)s, version = customers.version + 1, updated_at = now()
+    FROM o
+    WHERE customers.id = %(c_id)s
+        AND (customers.name, customers.phone, customers.address)
+            IS DISTINCT FROM (%(c_name)s, %(c_phone)s, %(c_address)s::jsonb)
+    RETURNING customers.version"""
 # The lines and reservations are inserted only if the order was (ON CONFLICT DO NOTHING
 # returns no row for a duplicate): the same all-or-nothing as three statements. DO NOTHING
 # without a target covers both unique keys, (channel, external_id) and (channel,
 # idempotency_key); a concurrent twin waits for the first writer's commit, then sees the
 # conflict.
+_ORDER_VALUES = ", ".join(
+    f"%(o_{c})s::jsonb" if c in _JSON_COLUMNS else f"%(o_{c})s" for c in _ORDER_COLUMNS
+)
 _POSTGRES_ADD = f"""
 WITH o AS (
     INSERT INTO orders ({", ".join(_ORDER_COLUMNS)}, change_seq)
-    VALUES ({", ".join("%s::jsonb" if c in _JSON_COLUMNS else "%s" for c in _ORDER_COLUMNS)},
+    VALUES ({_ORDER_VALUES},
             pg_current_xact_id()::text::bigint)
     ON CONFLICT DO NOTHING
     RETURNING id
 ), lines AS (
     INSERT INTO order_lines ({_LINE_COLUMNS})
     SELECT {_LINE_VALUES}
-    FROM o, jsonb_to_recordset(%s::jsonb) AS x({_LINE_RECORD})
+    FROM o, jsonb_to_recordset(%(lines)s::jsonb) AS x({_LINE_RECORD})
 ), held AS (
     INSERT INTO reservations ({_HELD_COLUMNS})
     SELECT {_HELD_VALUES}
-    FROM o, jsonb_to_recordset(%s::jsonb) AS x({_HELD_RECORD})
+    FROM o, jsonb_to_recordset(%(held)s::jsonb) AS x({_HELD_RECORD})
+), customer AS (
+    {_UPSERT_CUSTOMER}
 )
-SELECT id FROM o
+SELECT id, coalesce((SELECT version FROM customer), (SELECT version FROM changed)) FROM o
 """
 
 
@@ -151,22 +185,30 @@ class SqlOrderRepository(OrderRepository):
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
 
-    def add(self, order: Order) -> bool:
+    def add(self, order: Order) -> AddedOrder | None:
         now = datetime.now(UTC)
         row = mapping.order_row(order, now)
-        inserted = self._add_postgres(order, row)
-        if inserted:
+        added = self._add_postgres(order, row)
+        if added is not None:
             order.created_at = order.updated_at = now
-        return inserted
+        return added
 
-    def _add_postgres(self, order: Order, row: dict[str, Any]) -> bool:
-        """Order, lines and reservations in one statement (one round trip)."""
-        params = [_pg_param(row[c]) for c in _ORDER_COLUMNS]
-        params += [
-            _json(mapping.line_rows(order)),
-            _json(mapping.reservation_rows(order.reservations)),
-        ]
-        return self.conn.exec_driver_sql(_POSTGRES_ADD, tuple(params)).first() is not None
+    def _add_postgres(self, order: Order, row: dict[str, Any]) -> AddedOrder | None:
+        """Order, lines, reservations and customer in one statement (one round trip)."""
+        customer = profile_of(order)
+        params = {f"o_{c}": _pg_param(row[c]) for c in _ORDER_COLUMNS}
+        params |= {
+            "lines": _json(mapping.line_rows(order)),
+            "held": _json(mapping.reservation_rows(order.reservations)),
+            "c_id": customer.id,
+            "c_email": customer.email,
+            "c_name": customer.name,
+            "c_phone": customer.phone,
+            "c_address": None if customer.address is None else _json(customer.address),
+            "c_channel": customer.channel,
+        }
+        inserted = self.conn.exec_driver_sql(_POSTGRES_ADD, params).first()
+        return None if inserted is None else AddedOrder(customer_version=inserted[1])
 
     def get(self, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:
         query = sa.select(orders).where(orders.c.id == order_id)

@@ -20,6 +20,7 @@ from adapters.db import registry
 from adapters.db.change_log import SqlChangeLog
 from adapters.db.errors import DATABASE_ERRORS, convert
 from adapters.db.finance_repository import SqlFinanceRepository
+from adapters.db.hold_rules import SqlHoldRuleRepository
 from adapters.db.inventory_repository import SqlInventoryRepository
 from adapters.db.order_repository import SqlOrderRepository
 from adapters.db.return_repository import SqlReturnRepository
@@ -59,6 +60,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.inventory = SqlInventoryRepository(self.connection)
         self.shipments = SqlShipmentRepository(self.connection)
         self.finance = SqlFinanceRepository(self.connection)
+        self.hold_rules = SqlHoldRuleRepository(self.connection)
         self.changes = SqlChangeLog(self.caller, self.context.correlation_id)
         self.safety = SqlSafetyStockRepository(self.connection)
         self.returns = SqlReturnRepository(self.connection)

@@ -10,7 +10,9 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from adapters.http import (
+    customers,
     health,
+    holds,
     inventory,
     money,
     money_schemas,
@@ -18,7 +20,9 @@ from adapters.http import (
     orders,
     returns,
     shipments,
+    timeline,
 )
+from adapters.http.schemas import CUSTOMER, RESPONSE_SCHEMAS, TIMELINE
 from domain.change_commands import CancelOrder, EditOrder
 from domain.commands import (
     AdjustInventory,
@@ -26,6 +30,7 @@ from domain.commands import (
     PlaceOrder,
     ReceiveReturn,
     RecordShipment,
+    ReleaseOrder,
     SetSafetyStock,
 )
 from domain.money_commands import RecordPayment, RecordRefund
@@ -87,6 +92,32 @@ ROUTES: tuple[Route, ...] = (
         orders.get_deliveries,
         "The delivery ledger of one order, per destination",
         "channel|system",
+    ),
+    Route(
+        "GET",
+        "/v1/orders/{order_id}/timeline",
+        timeline.get_timeline,
+        "Every change of one order: its cause, its events, their delivery per destination",
+        "channel|system",
+        response=("Timeline", TIMELINE),
+    ),
+    Route(
+        "POST",
+        "/v1/orders/{order_id}/release",
+        holds.post_release,
+        "Release a held order (the WMS is sent its allocation)",
+        "system",
+        ReleaseOrder,
+        response=("Order", RESPONSE_SCHEMAS["Order"]),
+        problems=(("409", "The order is not on hold"),),
+    ),
+    Route(
+        "GET",
+        "/v1/customers/{customer_id}",
+        customers.get_one_customer,
+        "One customer across channels, with its newest orders",
+        "system",
+        response=("Customer", CUSTOMER),
     ),
     Route(
         "POST",

@@ -28,6 +28,7 @@ def text(max_length: int) -> dict[str, Any]:
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "order_id": {"type": "string", "format": "uuid"},
     "return_id": {"type": "string", "format": "uuid"},
+    "customer_id": {"type": "string", "format": "uuid"},
     "sku": text(64),  # the SKU rules of the request models (domain/commands.py)
 }
 
@@ -204,6 +205,14 @@ _ORDER_LINKS = {
         "operationId": "get_deliveries",
         "parameters": {"order_id": "$response.body#/id"},
     },
+    "GetTimeline": {
+        "operationId": "get_timeline",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "GetCustomer": {
+        "operationId": "get_one_customer",
+        "parameters": {"customer_id": "$response.body#/customer_id"},
+    },
     "FindOrder": {
         "operationId": "list_orders",
         "parameters": {
@@ -242,5 +251,97 @@ LINKS: dict[str, dict[str, Any]] = {
             "operationId": "get_sku",
             "parameters": {"sku": "$response.body#/skus/0/sku"},
         },
+    },
+}
+
+# The lifecycle's responses (issue 12), named on their routes (Route.response).
+_DELIVERY = {
+    "type": "object",
+    "required": ["destination", "status", "attempts", "generation", "published_at", "applied_at"],
+    "properties": {
+        "destination": STRING,
+        "status": STRING,
+        "attempts": INTEGER,
+        "generation": INTEGER,
+        "published_at": NULLABLE_STRING,
+        "applied_at": NULLABLE_STRING,
+        "last_error": STRING,
+    },
+}
+TIMELINE = {
+    "type": "object",
+    "required": ["order_id", "entries"],
+    "properties": {
+        "order_id": {"type": "string", "format": "uuid"},
+        "entries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": [
+                    "at",
+                    "version",
+                    "command",
+                    "caller",
+                    "correlation_id",
+                    "status_from",
+                    "status_to",
+                    "detail",
+                    "events",
+                ],
+                "properties": {
+                    "at": STRING,
+                    "version": INTEGER,
+                    "command": STRING,
+                    "caller": NULLABLE_STRING,
+                    "correlation_id": NULLABLE_STRING,
+                    "status_from": NULLABLE_STRING,
+                    "status_to": STRING,
+                    "detail": OBJECT,
+                    "events": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["event_id", "event_type", "occurred_at", "deliveries"],
+                            "properties": {
+                                "event_id": STRING,
+                                "event_type": STRING,
+                                "occurred_at": STRING,
+                                "deliveries": {"type": "array", "items": _DELIVERY},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+_CUSTOMER_ORDER = {
+    "type": "object",
+    "required": ["id", "channel", "external_id", "status", "placed_at", "currency", "grand_total"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "channel": STRING,
+        "external_id": STRING,
+        "status": STRING,
+        "placed_at": STRING,
+        "currency": STRING,
+        "grand_total": NULLABLE_STRING,
+    },
+}
+CUSTOMER = {
+    "type": "object",
+    "required": ["id", "email", "name", "version", "order_count", "orders"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "email": STRING,
+        "name": STRING,
+        "phone": NULLABLE_STRING,
+        "address": {"type": ["object", "null"]},
+        "channel": STRING,
+        "version": INTEGER,
+        "created_at": STRING,
+        "updated_at": STRING,
+        "order_count": {"type": "integer", "description": "all its orders (at most 100 listed)"},
+        "orders": {"type": "array", "items": _CUSTOMER_ORDER, "maxItems": 100},
     },
 }

@@ -174,7 +174,8 @@ async def run_audited(
 def path_id(request: web.Request, name: str, what: str) -> int:
     """A path's id, or 404: nothing that is not a positive bigint is one of ours."""
     text = request.match_info[name]
-    if not text.isdigit() or not 1 <= int(text) <= BIGINT:
+    # isdigit() alone takes "³" and other digits int() refuses: ASCII only.
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= BIGINT:
         raise ProblemError(404, "Not Found", f"no such {what}")
     return int(text)
 

@@ -259,7 +259,7 @@ def _delivery(sent: Any) -> tuple[Any, str]:
 
 def _parts(row: Any) -> list[str | None]:
     """The calls a delivery's handler makes, in the order it makes them."""
-    if row.destination == "crm":
+    if row.destination == "crm" and row.event_type == "order.accepted":
         return ["contact", "timeline"]
     if row.destination == "wms" and row.event_type == "order.allocated":
         return sorted({r["location"] for r in row.payload["reservations"]})

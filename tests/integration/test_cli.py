@@ -155,6 +155,8 @@ def test_a_bad_setting_is_named_in_a_clear_error(monkeypatch: pytest.MonkeyPatch
         ["relay"],
         ["worker"],
         ["channel", "list"],
+        ["hold-rule", "list"],
+        ["hold-rule", "add", "--kind", "country_mismatch"],
         ["outbox", "stats"],
         ["destination", "pause", "erp"],
         ["outbox", "prune", "--older-than", "7d"],

@@ -93,15 +93,15 @@ async def test_the_same_order_twenty_times_at_once_is_created_exactly_once(
     assert len({b["id"] for b in bodies}) == 1
     assert all(r.headers["Location"] == f"/v1/orders/{bodies[0]['id']}" for r in responses)
     after = counts(engine)
-    # One order, one line, one reservation; two order events (accepted, allocated) and
-    # one stock event; deliveries: accepted → erp, crm, channel:web; allocated → wms;
-    # inventory.changed → channel:pos, channel:web.
+    # One order, one line, one reservation; two order events (accepted, allocated), one
+    # stock event and its new customer's; deliveries: accepted → erp, crm, channel:web;
+    # allocated → wms; inventory.changed → channel:pos, channel:web; customer.updated → crm.
     assert {table: after[table] - before[table] for table in after} == {
         "orders": 1,
         "order_lines": 1,
         "reservations": 1,
-        "outbox_events": 3,
-        "outbox_deliveries": 6,
+        "outbox_events": 4,
+        "outbox_deliveries": 7,
     }
     assert ledger_of(engine, bodies[0]["id"]) == [
         ("order.accepted", "channel:web", 1),

@@ -43,6 +43,9 @@ EXPECTED_DESTINATIONS: dict[tuple[str, str | None], list[str]] = {
     ("order.backordered", "pos"): ["channel:pos", "wms"],
     ("shipment.dispatched", "web"): ["channel:web", "erp"],
     ("shipment.dispatched", "pos"): ["channel:pos", "erp"],
+    # The orders' one customer, made by the first (from either channel): to the CRM.
+    ("customer.updated", "web"): ["crm"],
+    ("customer.updated", "pos"): ["crm"],
     # A stock figure goes to every channel, whoever caused the change.
     ("inventory.changed", None): ["channel:pos", "channel:web"],
     ("inventory.changed", "web"): ["channel:pos", "channel:web"],
@@ -121,6 +124,7 @@ async def test_every_event_has_exactly_one_delivery_per_routed_destination(
     assert {(e["event_type"], e["channel"]) for e in stored} == set(EXPECTED_DESTINATIONS) - {
         ("shipment.dispatched", "web"),
         ("shipment.dispatched", "pos"),
+        ("customer.updated", "pos"),  # W1, from web, made it
     }
     for event in stored:
         assert sorted(by_event.pop(event["event_id"], [])) == expected_destinations(event), event
@@ -226,7 +230,7 @@ async def test_partitions_are_in_range_and_one_per_aggregate(
     for row in [*events(engine), *deliveries(engine)]:
         assert 0 <= row["partition"] < PARTITIONS, row
         partitions[(row["aggregate_type"], row["aggregate_id"])].add(row["partition"])
-    assert len(partitions) == 3 + 5  # SKUs A, B, C and five orders
+    assert len(partitions) == 3 + 5 + 1  # SKUs A, B, C, five orders and their customer
     for (aggregate_type, aggregate_id), found in partitions.items():
         assert found == {partition_of(aggregate_type, aggregate_id)}, (aggregate_id, found)
 
@@ -252,6 +256,7 @@ async def test_the_trace_context_of_a_request_is_stored_on_its_outbox_rows(
     assert [e["event_type"] for e in mine] == [
         "order.accepted",
         "order.allocated",
+        "customer.updated",  # the first order of its e-mail
         "inventory.changed",
     ]
     for event in mine:
@@ -294,7 +299,7 @@ async def test_a_request_without_trace_headers_gets_a_correlation_id_of_its_own(
         )
         assert response.status == 201, await response.text()
         mine = [e for e in events(engine) if e["id"] > last]
-        assert len(mine) == 3
+        assert len(mine) == (4 if external_id == "N1" else 3)  # N1 made the customer
         correlation = {e["correlation_id"] for e in mine}
         assert len(correlation) == 1, correlation
         uuid.UUID(correlation.pop())  # a fresh id, not the malformed one

@@ -215,6 +215,7 @@ async def test_dead_letters_over_http_listed_shown_requeued_and_purged(
         ("POST", "/ops/replays/99999999999999999999/cancel", 404),
         ("POST", "/ops/replays/99999999999999999999/resume", 404),
         ("GET", "/ops/replays/-1", 404),
+        ("GET", "/ops/replays/%C2%B3", 404),  # "³": a digit to isdigit(), not to int()
         ("GET", "/ops/dead-letters/99999999999999999999", 404),
         ("GET", "/ops/audit?action=a%00b", 400),
         ("POST", "/ops/destinations/erp%00x/resume", 404),

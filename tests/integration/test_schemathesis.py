@@ -57,6 +57,7 @@ STOCKED_SKU = "TEE-M-BLK"
 # Everything a request can write; emptied before every scenario (see reset).
 WRITTEN = (
     "orders",
+    "customers",
     "order_lines",
     "reservations",
     "shipments",

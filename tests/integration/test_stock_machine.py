@@ -95,6 +95,7 @@ DESTINATIONS: dict[str, tuple[str, ...]] = {
     "order.backordered": ("wms", "origin"),
     "shipment.dispatched": ("erp", "origin"),
     "inventory.changed": ("all-channels",),
+    "customer.updated": ("crm",),
 }
 
 
@@ -115,7 +116,7 @@ class StockMachine(RuleBasedStateMachine):
         with self.engine.begin() as conn:
             conn.exec_driver_sql(
                 "TRUNCATE shipments, reservations, order_lines, orders, stock, skus, "
-                "outbox_deliveries, outbox_events, outbox_sequences CASCADE"
+                "outbox_deliveries, outbox_events, outbox_sequences, customers CASCADE"
             )
             conn.exec_driver_sql(f"DELETE FROM locations WHERE code = '{NEW_LOCATION}'")
         self.on_hand: dict[tuple[str, str], int] = {}
@@ -377,10 +378,25 @@ class StockMachine(RuleBasedStateMachine):
                 """,
             )
             assert unannounced == [], f"shipments without one shipment.dispatched: {unannounced}"
+            # Each customer version is one customer.updated; every order names its customer.
+            customers = _rows(
+                conn,
+                """
+                SELECT c.id, c.version,
+                       array(SELECT e.aggregate_version FROM outbox_events e
+                             WHERE e.aggregate_type = 'customer' AND e.aggregate_id = c.id::text
+                             ORDER BY 1) AS versions
+                FROM customers c
+                """,
+            )
+            for c in customers:
+                assert c.versions == list(range(1, c.version + 1)), f"customer events: {c}"
+            nameless = _rows(conn, "SELECT id FROM orders WHERE customer_id IS NULL")
+            assert nameless == [], f"orders without their customer: {nameless}"
             stray = _rows(
                 conn,
-                "SELECT event_type, aggregate_type FROM outbox_events "
-                "WHERE aggregate_type NOT IN ('order', 'sku') OR event_type <> ALL(:known)",
+                "SELECT event_type, aggregate_type FROM outbox_events WHERE aggregate_type"
+                " NOT IN ('order', 'sku', 'customer') OR event_type <> ALL(:known)",
                 known=list(DESTINATIONS),
             )
             assert stray == [], f"events this machine does not know (extend it): {stray}"

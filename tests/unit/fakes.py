@@ -9,13 +9,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from domain.allocation import StockLevel
+from domain.customers import CustomerProfile, profile_of
 from domain.events import DomainEvent
 from domain.finance import FinancialDocument, Payment, Refund, ReturnedGoods
+from domain.holds import HoldRule
 from domain.orders import Order, Reservation
 from domain.ports import (
+    AddedOrder,
     Backorder,
     ChangeLog,
     FinanceRepository,
+    HoldRuleRepository,
     InventoryRepository,
     OrderRepository,
     ReturnRepository,
@@ -31,11 +35,41 @@ from domain.shipments import Shipment
 from domain.status import OrderStatus
 
 
+class FakeCustomers:
+    """The customers table: profile and version per id (the database upserts them in the
+    order's insert)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, tuple[CustomerProfile, int]] = {}
+
+    def upsert(self, profile: CustomerProfile) -> int | None:
+        """The new version if the customer is new or its profile changed."""
+        known = self.rows.get(profile.id)
+        if known is not None and _profile(known[0]) == _profile(profile):
+            return None
+        version = 1 if known is None else known[1] + 1
+        self.rows[profile.id] = (profile, version)
+        return version
+
+
+def _profile(p: CustomerProfile) -> tuple[object, ...]:
+    return (p.name, p.phone, p.address)
+
+
+class FakeHoldRules(HoldRuleRepository):
+    def __init__(self) -> None:
+        self.rules: list[HoldRule] = []
+
+    def for_channel(self, channel: str) -> list[HoldRule]:
+        return [rule for rule in self.rules if rule.applies_to(channel)]
+
+
 class FakeOrderRepository(OrderRepository):
     """Orders stored as copies, as a database would: a change is only seen once saved."""
 
     def __init__(self) -> None:
         self.orders: dict[uuid.UUID, Order] = {}
+        self.customers = FakeCustomers()
         self.reservation_seq: dict[uuid.UUID, int] = {}  # insertion order, to break time ties
         self._seq = itertools.count()
         self.locked: list[list[uuid.UUID]] = []  # each lock_many call's ids, in lock order
@@ -45,11 +79,11 @@ class FakeOrderRepository(OrderRepository):
         for r in order.reservations:
             self.reservation_seq.setdefault(r.id, next(self._seq))
 
-    def add(self, order: Order) -> bool:
+    def add(self, order: Order) -> AddedOrder | None:
         if self.find_duplicate(order) is not None:
-            return False
+            return None
         self._store(order)
-        return True
+        return AddedOrder(self.customers.upsert(profile_of(order)))
 
     def get(self, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:
         order = self.orders.get(order_id)
@@ -282,6 +316,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.orders = FakeOrderRepository()
         self.inventory = FakeInventoryRepository(self.orders)
         self.shipments = FakeShipmentRepository()
+        self.hold_rules = FakeHoldRules()
         self.changes = FakeChangeLog()
         self.finance = FakeFinanceRepository()
         self.safety = FakeSafetyStockRepository(self.inventory)
@@ -295,6 +330,7 @@ class FakeUnitOfWork(UnitOfWork):
         return copy.deepcopy(
             {
                 "orders": self.orders.orders,
+                "customers": self.orders.customers.rows,
                 "reservation_seq": self.orders.reservation_seq,
                 "levels": self.inventory.levels,
                 "versions": self.inventory.versions,
@@ -328,6 +364,7 @@ class FakeUnitOfWork(UnitOfWork):
             return
         state = copy.deepcopy(self._snapshot)
         self.orders.orders = state["orders"]
+        self.orders.customers.rows = state["customers"]
         self.orders.reservation_seq = state["reservation_seq"]
         self.inventory.levels = state["levels"]
         self.inventory.versions = state["versions"]

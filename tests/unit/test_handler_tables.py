@@ -99,7 +99,7 @@ def test_each_system_handles_what_it_handled_before_its_module_held_everything()
             "shipment.dispatched",
         ],
         "wms": ["order.allocated", "order.backordered", "return.opened"],
-        "crm": ["order.accepted"],
+        "crm": ["customer.updated", "order.accepted"],
     }
     assert SYSTEMS["erp"].handlers is erp.HANDLERS
     assert SYSTEMS["wms"].handlers is wms.HANDLERS
@@ -160,6 +160,8 @@ def test_a_channel_takes_back_statuses_from_its_own_orders_and_every_stock_figur
         "shipment.dispatched": ORIGIN_CHANNEL,
         "refund.recorded": ORIGIN_CHANNEL,
         "order.cancelled": ORIGIN_CHANNEL,
+        "order.held": ORIGIN_CHANNEL,
+        "order.released": ORIGIN_CHANNEL,
         "inventory.changed": ALL_CHANNELS,
         "return.opened": ORIGIN_CHANNEL,
         "return.received": ORIGIN_CHANNEL,

@@ -149,6 +149,9 @@ def test_the_product_routes_exactly_as_before_the_systems_had_their_own_homes() 
         "order.cancelled": ("erp", "origin-channel"),
         "return.opened": ("wms", "origin-channel"),
         "return.received": ("origin-channel",),
+        "order.held": ("origin-channel",),
+        "order.released": ("origin-channel",),
+        "customer.updated": ("crm",),
     }
     assert routing() == ROUTING
 

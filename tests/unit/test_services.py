@@ -72,7 +72,12 @@ def test_an_order_that_one_location_covers_is_allocated(uow: FakeUnitOfWork) -> 
     assert stored.status is OrderStatus.ALLOCATED
     assert [(r.location, r.quantity) for r in stored.reservations] == [("WH-EAST", 2)]
     assert uow.inventory.level(SKU, "WH-EAST").reserved == 2
-    assert uow.event_types() == ["order.accepted", "order.allocated", "inventory.changed"]
+    assert uow.event_types() == [
+        "order.accepted",
+        "order.allocated",
+        "customer.updated",  # a first order makes its customer
+        "inventory.changed",
+    ]
 
 
 def test_an_order_goes_to_the_higher_priority_location(uow: FakeUnitOfWork) -> None:
@@ -112,6 +117,7 @@ def test_an_order_partly_covered_is_partially_allocated(uow: FakeUnitOfWork) -> 
         "order.accepted",
         "order.allocated",
         "order.backordered",
+        "customer.updated",
         "inventory.changed",
     ]
     [backordered] = payloads(uow, OrderBackordered)
@@ -127,7 +133,7 @@ def test_an_order_with_no_stock_is_backordered(uow: FakeUnitOfWork) -> None:
     assert order.status is OrderStatus.BACKORDERED
     assert order.reservations == []
     assert uow.stored(order.id).status is OrderStatus.BACKORDERED
-    assert uow.event_types() == ["order.accepted", "order.backordered"]
+    assert uow.event_types() == ["order.accepted", "order.backordered", "customer.updated"]
     [accepted] = payloads(uow, OrderAccepted)
     assert accepted.status == "backordered"
 
@@ -275,7 +281,7 @@ def test_a_duplicate_whose_first_writer_rolled_back_is_a_concurrency_conflict(
     uow: FakeUnitOfWork,
 ) -> None:
     uow.inventory.seed(SKU, "WH-EAST", 10)
-    uow.orders.add = lambda order: False  # type: ignore[method-assign]  # the other insert won
+    uow.orders.add = lambda order: None  # type: ignore[method-assign]  # the other insert won
 
     with pytest.raises(ConcurrencyConflict):
         place(uow)

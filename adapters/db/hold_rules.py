@@ -1,0 +1,73 @@
+"""Hold rules: read by the order's transaction, managed by `ordersync hold-rule`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+
+from adapters.db.lifecycle_tables import hold_rules
+from adapters.db.registry import RegistryError
+from adapters.db.tables import channels
+from domain.holds import HoldRule, normalized_value
+from domain.ports import HoldRuleRepository
+
+_FOR_CHANNEL = (
+    sa.select(hold_rules.c.id, hold_rules.c.channel, hold_rules.c.kind, hold_rules.c.value)
+    .where(sa.or_(hold_rules.c.channel.is_(None), hold_rules.c.channel == sa.bindparam("ch")))
+    .order_by(hold_rules.c.id)
+)
+
+
+class SqlHoldRuleRepository(HoldRuleRepository):
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def for_channel(self, channel: str) -> list[HoldRule]:
+        return [HoldRule(*row) for row in self.conn.execute(_FOR_CHANNEL, {"ch": channel})]
+
+
+class DuplicateRule(RegistryError):
+    """The same rule (channel, kind and value) exists already."""
+
+
+def add_rule(
+    conn: sa.Connection, kind: str, *, channel: str | None, value: str | None, created_by: str
+) -> dict[str, Any]:
+    """Add a rule (its value validated and normalized, domain.holds); the stored row.
+    RegistryError for an unknown channel, DuplicateRule for a rule that exists."""
+    stored = normalized_value(kind, value)
+    if (
+        channel is not None
+        and conn.scalar(sa.select(channels.c.name).where(channels.c.name == channel)) is None
+    ):
+        raise RegistryError(f"no channel {channel!r}")
+    insert = sa.insert(hold_rules).values(
+        channel=channel, kind=kind, value=stored, created_by=created_by
+    )
+    try:
+        with conn.begin_nested():
+            row = conn.execute(insert.returning(*hold_rules.c)).one()
+    except exc.IntegrityError:
+        where = f"channel {channel}" if channel else "every channel"
+        shown = f" {stored}" if stored else ""
+        raise DuplicateRule(f"a rule {kind}{shown} for {where} exists already") from None
+    return dict(row._mapping)
+
+
+def list_rules(conn: sa.Connection, channel: str | None = None) -> list[dict[str, Any]]:
+    """The rules, by id; with `channel`, those that screen its orders (its own and every
+    channel's)."""
+    query = sa.select(hold_rules).order_by(hold_rules.c.id)
+    if channel is not None:
+        query = query.where(sa.or_(hold_rules.c.channel.is_(None), hold_rules.c.channel == channel))
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def remove_rule(conn: sa.Connection, rule_id: int) -> dict[str, Any] | None:
+    """Remove a rule; the removed row (None: there was none)."""
+    row = conn.execute(
+        sa.delete(hold_rules).where(hold_rules.c.id == rule_id).returning(*hold_rules.c)
+    ).first()
+    return None if row is None else dict(row._mapping)

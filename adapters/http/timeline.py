@@ -1,0 +1,35 @@
+"""GET /v1/orders/{order_id}/timeline: every change of an order, its cause, its events and
+their delivery at each destination (what the dashboard draws)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from adapters.db.order_queries import get_order
+from adapters.db.timeline import timeline
+from adapters.http.auth import require
+from adapters.http.keys import ENGINE
+from adapters.http.orders import _json, _order_id, _scope
+from adapters.http.problems import ProblemError
+from adapters.http.threads import run
+
+
+async def get_timeline(request: web.Request) -> web.Response:
+    who = await require(request, "channel", "system")
+    order_id = _order_id(request)
+
+    def read() -> list[dict[str, Any]] | None:
+        # One snapshot for the order, its changes and its events.
+        with request.app[ENGINE].connect() as conn:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                if get_order(conn, order_id, _scope(who)) is None:
+                    return None
+                return timeline(conn, order_id)
+
+    entries = await run(request, read)
+    if entries is None:
+        raise ProblemError(404, "Not Found", "no such order")
+    return _json({"order_id": str(order_id), "entries": entries})
