@@ -1,7 +1,8 @@
 """How one edit or cancellation of an order is carried out: the order locked after its
 stock rows, units taken off its lines' ends, and the change committed — status, version,
-stock given back, change-log entry and events in one transaction (domain/amendments.py
-says what each change asks for)."""
+stock given back (and given on to the backorders waiting for it, domain/backorder_fill.py),
+change-log entry and events in one transaction (domain/amendments.py says what each change
+asks for)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.allocation import StockLevel
+from domain.backorder_fill import fill_backorders
 from domain.errors import NotFound, ValidationFailed
 from domain.events import DomainEvent, OrderAllocated
 from domain.orders import Order, OrderLine
 from domain.ports import SkuStock, UnitOfWork
 from domain.projection import order_event
-from domain.services import backorder_event, reserve_levels, stock_events
+from domain.services import backorder_event, reserve_levels, save_reallocated, stock_events
 from domain.status import OrderStatus
 
 
@@ -97,12 +98,29 @@ class Change:
         """`event`: the change's own event, of the order at its new version; `moved`: the
         shipping address changed."""
         order = self.order
+        levels = {(lv.sku, lv.location): lv for s in stock.values() for lv in s.levels}
+        original = dict(levels)
+        for lv in reserve_levels(list(levels.values()), released):
+            levels[(lv.sku, lv.location)] = lv
+        if released:
+            # The stock given back goes to the orders waiting for it, oldest first (as a
+            # stock arrival's does). The order's cut lines are written first, so the fill
+            # reads the backorder queue as it now is.
+            uow.orders.save(order)
+            fill = fill_backorders(
+                uow, levels, {sku for sku, _, _ in released}, {order.id: order}
+            ).filled
+        else:
+            fill = []
         order.move_to(order.allocation_status())
         order.bump()
-        levels: list[StockLevel] = [lv for s in stock.values() for lv in s.levels]
-        changed = reserve_levels(levels, released)
-        uow.inventory.save_levels(changed)
         uow.orders.save(order)
+        changed = [lv for key, lv in levels.items() if lv != original[key]]
+        uow.inventory.save_levels(changed)
+        cause = {"cause": f"{command} of order {order.id}"}
+        for other, before in fill:
+            if other.id != order.id:
+                save_reallocated(uow, other, before, "fill", cause)
         uow.changes.record(order, command, self.previous, detail)
         uow.emit(event(order), *self._fulfilment_events(moved))
         uow.emit(*stock_events(uow, stock, changed, order.channel))

@@ -354,3 +354,54 @@ async def test_reconciliation_holds_a_cancelled_rest_as_shipped_in_full_at_its_n
     assert str(found[rest["id"]].grand_total) == "26.03"
     assert found[whole["id"]].cancelled
     assert str(found[whole["id"]].grand_total) == whole["totals"]["grand_total"] == "16.03"
+
+
+async def test_stock_a_cancellation_gives_back_fills_the_oldest_backordered_order(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    await stock(client, keys, {"sku": "A", "location": "WH-EAST", "set_on_hand": 3})
+    orders = []
+    for external_id, quantity in (("FIRST", 3), ("WAITS-1", 2), ("WAITS-2", 2)):
+        response = await client.post(
+            "/v1/orders",
+            json=order_doc(external_id, [("A", quantity)]),
+            headers=Keys.bearer(keys.web),
+        )
+        assert response.status == 201, await response.text()
+        orders.append(dict(await response.json()))
+    first, waits_1, waits_2 = orders
+    assert (waits_1["status"], waits_2["status"]) == ("backordered", "backordered")
+
+    status, body = await cancel(client, first["id"], {"reason": "changed their mind"}, keys.web)
+
+    assert status == 200, body
+    assert body["status"] == "cancelled"
+    # The 3 units given back: 2 to the oldest waiting order, 1 to the next.
+    assert reserved(engine, "A") == 3
+    with engine.connect() as conn:
+        rows = dict(
+            conn.execute(
+                sa.text("SELECT external_id, status FROM orders WHERE external_id LIKE 'WAITS-%'")
+            ).all()
+        )
+        held = conn.execute(
+            sa.text(
+                "SELECT o.external_id, sum(r.quantity) FROM reservations r"
+                " JOIN orders o ON o.id = r.order_id GROUP BY o.external_id"
+            )
+        ).all()
+        fills = conn.execute(
+            sa.text(
+                "SELECT o.external_id, c.command, c.detail->>'cause' FROM order_changes c"
+                " JOIN orders o ON o.id = c.order_id WHERE c.command = 'fill'"
+                " ORDER BY o.external_id"
+            )
+        ).all()
+    assert rows == {"WAITS-1": "allocated", "WAITS-2": "partially_allocated"}
+    assert dict(held) == {"WAITS-1": 2, "WAITS-2": 1}
+    cause = f"cancel of order {first['id']}"
+    assert [tuple(f) for f in fills] == [("WAITS-1", "fill", cause), ("WAITS-2", "fill", cause)]
+    allocated = [e for e in outbox(engine, waits_1["id"]) if e["event_type"] == "order.allocated"]
+    assert [e["destinations"] for e in allocated] == [["wms"]]
+    # The ATP went 0 → 3 → 0 within the transaction: no stock message says otherwise.
+    assert stock_events(engine, "A")[-1]["payload"]["atp"] == 0
