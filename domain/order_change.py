@@ -134,9 +134,12 @@ class Change:
         if self.previous is OrderStatus.ON_HOLD:
             return []
         events = []
-        if moved or self._reserved() != self.reservations:
+        allocated = moved or self._reserved() != self.reservations
+        if allocated:
             events.append(order_event(OrderAllocated, order))
-        if [line.backordered for line in order.lines] != self.backordered:
+        # An allocation with no reservations left makes the WMS drop the order's backorder
+        # notice with its fulfillment orders: what is still short is sent again after it.
+        if allocated or [line.backordered for line in order.lines] != self.backordered:
             backordered = backorder_event(order)
             if backordered is not None:
                 events.append(backordered)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from domain.allocation import StockLevel, allocate
-from domain.backorder_fill import fill_backorders
+from domain.backorder_fill import fill_backorders, waiting_orders
 from domain.commands import MAX_STOCK, AdjustInventory, PlaceOrder
 from domain.customers import customer_updated, profile_of
 from domain.errors import (
@@ -27,7 +28,7 @@ from domain.events import (
 )
 from domain.holds import screen
 from domain.normalize import build_order
-from domain.orders import Order
+from domain.orders import Order, Reservation
 from domain.payments import secure_payment
 from domain.ports import SkuStock, UnitOfWork
 from domain.projection import order_event, project
@@ -223,10 +224,16 @@ def adjust_inventory(uow: UnitOfWork, cmd: AdjustInventory) -> dict[str, SkuStoc
                     errors=[{"field": f"adjustments.{i}", "message": "on_hand cannot go below 0"}],
                 )
             levels[(a.sku, a.location)] = dataclasses.replace(lv, on_hand=on_hand)
-        touched = _shrink(uow, levels)
+        takes = _shrink_plan(uow, levels)
         risen = {key[0] for key, lv in levels.items() if lv.on_hand > original[key].on_hand}
+        # Every order the shrink or the fill may change, locked at once in id order (two
+        # batches, or the shrink's newest-first order, could close a cycle with a fill's
+        # locks). The fill's set is read before the shrink re-allocates: it can only shrink.
+        wanted = {stored.order_id for stored, _ in takes} | set(waiting_orders(uow, levels, risen))
+        known = {o.id: o for o in uow.orders.lock_many(sorted(wanted))} if wanted else {}
+        touched = _shrink(levels, takes, known)
         reallocated = {order.id: order for order, _ in touched}
-        filled = fill_backorders(uow, levels, risen, reallocated).filled
+        filled = fill_backorders(uow, levels, risen, known).filled
         changed = [lv for key, lv in levels.items() if lv != original[key]]
         uow.inventory.save_levels(changed)
         cause = {"cause": "stock adjustment"}
@@ -243,34 +250,48 @@ def adjust_inventory(uow: UnitOfWork, cmd: AdjustInventory) -> dict[str, SkuStoc
     }
 
 
-def _shrink(
+def _shrink_plan(
     uow: UnitOfWork, levels: dict[tuple[str, str], StockLevel]
+) -> list[tuple[Reservation, int]]:
+    """The reservations a shrink takes back where reserved > on_hand, newest first, and how
+    much of each. Read unlocked: the SKU rows are locked, and no reservation of them
+    changes without that lock."""
+    takes = []
+    for key in sorted(levels):
+        excess = levels[key].reserved - levels[key].on_hand
+        if excess <= 0:
+            continue
+        for stored in uow.inventory.newest_reservations(*key):
+            take = min(stored.quantity, excess)
+            takes.append((stored, take))
+            excess -= take
+            if excess == 0:
+                break
+    return takes
+
+
+def _shrink(
+    levels: dict[tuple[str, str], StockLevel],
+    takes: list[tuple[Reservation, int]],
+    known: dict[uuid.UUID, Order],
 ) -> list[tuple[Order, OrderStatus]]:
-    """Backorder the newest reservations where reserved > on_hand, then re-allocate them.
+    """Backorder what `takes` says (the orders are `known`, locked), then re-allocate it.
 
     Only the SKUs in `levels` are locked, so only their lines are re-allocated. Returns
     each order changed with its status before.
     """
-    orders: dict[str, Order] = {}
-    before: dict[str, OrderStatus] = {}
-    for key in sorted(levels):
-        lv = levels[key]
-        excess = lv.reserved - lv.on_hand
-        if excess <= 0:
+    orders: dict[uuid.UUID, Order] = {}
+    before: dict[uuid.UUID, OrderStatus] = {}
+    for stored, take in takes:
+        order = known.get(stored.order_id)
+        if order is None:  # gone meanwhile (nothing deletes orders today)
             continue
-        for stored in uow.inventory.newest_reservations(*key):
-            order = orders.get(str(stored.order_id)) or uow.orders.get(stored.order_id, lock=True)
-            if order is None:
-                continue
-            orders[str(order.id)] = order
-            before.setdefault(str(order.id), order.status)
-            reservation = next(r for r in order.reservations if r.id == stored.id)
-            take = min(reservation.quantity, excess)
-            order.release(reservation, take)
-            excess -= take
-            if excess == 0:
-                break
-        levels[key] = dataclasses.replace(lv, reserved=lv.on_hand + excess)
+        orders.setdefault(order.id, order)
+        before.setdefault(order.id, order.status)
+        reservation = next(r for r in order.reservations if r.id == stored.id)
+        order.release(reservation, take)
+        key = (stored.sku, stored.location)
+        levels[key] = dataclasses.replace(levels[key], reserved=levels[key].reserved - take)
     skus = {sku for sku, _ in levels}
     for order in orders.values():
         demands = [d for d in order.backorder_demands() if d.sku in skus]
@@ -278,4 +299,4 @@ def _shrink(
         for r in order.apply_plan(plan):
             lv = levels[(r.sku, r.location)]
             levels[(r.sku, r.location)] = dataclasses.replace(lv, reserved=lv.reserved + r.quantity)
-    return [(order, before[key]) for key, order in orders.items()]
+    return [(order, before[order_id]) for order_id, order in orders.items()]

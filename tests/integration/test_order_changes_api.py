@@ -405,3 +405,37 @@ async def test_stock_a_cancellation_gives_back_fills_the_oldest_backordered_orde
     assert [e["destinations"] for e in allocated] == [["wms"]]
     # The ATP went 0 → 3 → 0 within the transaction: no stock message says otherwise.
     assert stock_events(engine, "A")[-1]["payload"]["atp"] == 0
+
+
+async def test_cancelling_the_allocated_line_sends_the_wms_the_backorder_still_due(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    """Line 1 is allocated, line 2 backordered. Cancelling line 1 leaves no reservation:
+    order.allocated with none makes the WMS drop the order's fulfillment orders and its
+    backorder notice, so the backorder of line 2 is sent again after it."""
+    await stock(
+        client,
+        keys,
+        {"sku": "A", "location": "WH-EAST", "set_on_hand": 5},
+        {"sku": "B", "location": "WH-EAST", "set_on_hand": 0},
+    )
+    response = await client.post(
+        "/v1/orders", json=order_doc("SHORT-1", [("A", 2), ("B", 3)]), headers=Keys.bearer(keys.web)
+    )
+    order = await response.json()
+    assert order["status"] == "partially_allocated"
+
+    status, body = await cancel(
+        client, order["id"], {"lines": [{"line_no": 1, "quantity": 2}], "reason": "x"}, keys.web
+    )
+
+    assert status == 200, body
+    assert body["status"] == "backordered"
+    events = [(e["event_type"], e["destinations"]) for e in outbox(engine, order["id"])]
+    assert events == [
+        ("order.cancelled", ["channel:web", "erp"]),
+        ("order.allocated", ["wms"]),
+        ("order.backordered", ["channel:web", "wms"]),
+    ]
+    backordered = outbox(engine, order["id"])[-1]["payload"]["lines"]
+    assert [(ln["sku"], ln["quantity"]) for ln in backordered] == [("B", 3)]

@@ -86,6 +86,8 @@ class FakeOrderRepository(OrderRepository):
         return AddedOrder(self.customers.upsert(profile_of(order)))
 
     def get(self, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:
+        if lock:
+            self.locked.append([order_id])
         order = self.orders.get(order_id)
         return copy.deepcopy(order) if order is not None else None
 

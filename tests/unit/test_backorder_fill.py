@@ -163,3 +163,28 @@ def test_a_shrink_and_a_rise_in_one_adjustment_save_each_order_once(uow: FakeUni
     assert sorted(allocated_events(uow, seen)) == sorted([str(order.id), str(waiting.id)])
     commands = {c["order_id"]: c["command"] for c in uow.changes.entries[-2:]}
     assert commands == {order.id: "reallocate", waiting.id: "fill"}
+
+
+def test_a_shrink_and_a_fill_lock_their_orders_in_one_batch_in_id_order(
+    uow: FakeUnitOfWork,
+) -> None:
+    """Two orders hold A and wait for B. One adjustment takes A away (the shrink takes the
+    newest reservation first) and brings B (the fill serves the oldest first): every order
+    it changes is locked at once, in id order. Locked one by one in the shrink's order, or
+    in two batches, it could wait on a fill that locked the same orders the other way
+    round: a deadlock."""
+    adjust(uow, {"sku": "A", "location": "WH", "set_on_hand": 2})
+    orders = [place(uow, f"O-{i}", f"2026-11-26T1{i}:00:00Z", A=1, B=1) for i in range(2)]
+    uow.orders.locked.clear()
+
+    adjust(
+        uow,
+        {"sku": "A", "location": "WH", "set_on_hand": 0},
+        {"sku": "B", "location": "WH", "set_on_hand": 2},
+    )
+
+    assert uow.orders.locked == [sorted(o.id for o in orders)]
+    for order in orders:
+        stored = uow.stored(order.id)
+        assert [(r.sku, r.quantity) for r in stored.reservations] == [("B", 1)]
+        assert stored.version == 2
