@@ -16,14 +16,13 @@ def normalize_email(email: str) -> str:
 
 
 def contact_document(order: OrderAccepted) -> dict[str, Any]:
-    """The contact to upsert for an order's customer."""
-    customer = order.customer
+    """The contact an order's timeline entry goes on: its e-mail and the channel only. The
+    profile (name, phone, address) comes from customer.updated alone: an order's event is
+    not ordered against its customer's, so an older order's profile, delivered late, would
+    overwrite a newer one."""
     return {
-        "email": normalize_email(str(customer.get("email", ""))),
-        "name": customer.get("name"),
-        "phone": customer.get("phone"),
+        "email": normalize_email(str(order.customer.get("email", ""))),
         "channel": order.channel,
-        "address": order.billing_address or order.shipping_address,
     }
 
 
