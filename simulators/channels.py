@@ -47,6 +47,7 @@ class OrderStatus(_Doc):
         "shipped",
         "cancelled",
         "partially_cancelled",
+        "amended",
         "on_hold",
         "released",
     ]
@@ -79,8 +80,8 @@ def order_status(call: Call) -> tuple[int, dict[str, Any]]:
     doc = validated(OrderStatus, call.body)
     if doc.status == "shipped" and doc.tracking is None:
         raise Rejected("tracking: required when the status is shipped")
-    if doc.status == "partially_cancelled" and not doc.lines:
-        raise Rejected("lines: required when the status is partially_cancelled")
+    if doc.status in ("partially_cancelled", "amended") and not doc.lines:
+        raise Rejected(f"lines: required when the status is {doc.status}")
     channel = call.params["name"]
     statuses = call.store.collection("order_status")
     record = statuses.setdefault(

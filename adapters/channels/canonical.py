@@ -28,6 +28,7 @@ from domain.commands import PlaceOrder
 from domain.events import (
     InventoryChanged,
     OrderAccepted,
+    OrderAmended,
     OrderBackordered,
     OrderCancelled,
     OrderHeld,
@@ -102,6 +103,22 @@ def refund_document(refund: RefundRecorded) -> dict[str, Any]:
         "lines": [
             {"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity}
             for line in refund.lines
+        ],
+    }
+
+
+def amended_document(order: OrderAmended) -> dict[str, Any]:
+    """Customer service changed the channel's order before shipment: its lines as they now
+    are (a line taken down to nothing is left out) and why."""
+    return {
+        "order_id": order.order_id,
+        "external_id": order.external_id,
+        "status": "amended",
+        "reason": order.reason,
+        "lines": [
+            {"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity}
+            for line in order.lines
+            if line.quantity
         ],
     }
 
@@ -188,6 +205,9 @@ class ChannelClient(SystemClient):
         reply = self.post("refunds", refund_document(refund), idempotency_key=idempotency_key)
         return str(reply.get("refund_ref", refund.refund_id))
 
+    def amended(self, order: OrderAmended, *, idempotency_key: str) -> str:
+        return self.update_order_status(amended_document(order), idempotency_key=idempotency_key)
+
     def cancelled(self, cancel: OrderCancelled, *, idempotency_key: str) -> str:
         return self.update_order_status(cancelled_document(cancel), idempotency_key=idempotency_key)
 
@@ -222,6 +242,7 @@ KIND = ChannelKind(
         Outbound(ORIGIN_CHANNEL, on(ShipmentDispatched, ChannelClient.shipped)),
         Outbound(ORIGIN_CHANNEL, on(RefundRecorded, ChannelClient.refunded)),
         Outbound(ORIGIN_CHANNEL, on(OrderCancelled, ChannelClient.cancelled)),
+        Outbound(ORIGIN_CHANNEL, on(OrderAmended, ChannelClient.amended)),
         Outbound(ORIGIN_CHANNEL, on(ReturnOpened, ChannelClient.return_update)),
         Outbound(ORIGIN_CHANNEL, on(ReturnReceived, ChannelClient.return_update)),
         Outbound(ORIGIN_CHANNEL, on(OrderHeld, ChannelClient.held)),

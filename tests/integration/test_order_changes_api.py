@@ -120,7 +120,7 @@ async def test_a_new_address_goes_to_the_wms_with_the_order_allocated_again(
     assert body["shipping_address"]["city"] == "Porto"
     events = outbox(engine, order["id"])
     assert [(e["event_type"], e["destinations"]) for e in events] == [
-        ("order.amended", ["erp"]),
+        ("order.amended", ["channel:web", "erp"]),
         ("order.allocated", ["wms"]),
     ]
     assert events[1]["payload"]["shipping_address"]["line1"] == "Rua Nova 9"
@@ -361,12 +361,10 @@ async def test_stock_a_cancellation_gives_back_fills_the_oldest_backordered_orde
 ) -> None:
     await stock(client, keys, {"sku": "A", "location": "WH-EAST", "set_on_hand": 3})
     orders = []
-    for external_id, quantity in (("FIRST", 3), ("WAITS-1", 2), ("WAITS-2", 2)):
-        response = await client.post(
-            "/v1/orders",
-            json=order_doc(external_id, [("A", quantity)]),
-            headers=Keys.bearer(keys.web),
-        )
+    for hour, (external_id, quantity) in enumerate((("FIRST", 3), ("WAITS-1", 2), ("WAITS-2", 2))):
+        doc = order_doc(external_id, [("A", quantity)])
+        doc["placed_at"] = f"2026-11-26T1{hour}:00:00Z"  # the fill serves the oldest first
+        response = await client.post("/v1/orders", json=doc, headers=Keys.bearer(keys.web))
         assert response.status == 201, await response.text()
         orders.append(dict(await response.json()))
     first, waits_1, waits_2 = orders

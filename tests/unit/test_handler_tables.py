@@ -160,6 +160,7 @@ def test_a_channel_takes_back_statuses_from_its_own_orders_and_every_stock_figur
         "shipment.dispatched": ORIGIN_CHANNEL,
         "refund.recorded": ORIGIN_CHANNEL,
         "order.cancelled": ORIGIN_CHANNEL,
+        "order.amended": ORIGIN_CHANNEL,
         "order.held": ORIGIN_CHANNEL,
         "order.released": ORIGIN_CHANNEL,
         "inventory.changed": ALL_CHANNELS,

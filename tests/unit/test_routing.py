@@ -145,7 +145,7 @@ def test_the_product_routes_exactly_as_before_the_systems_had_their_own_homes() 
         "refund.recorded": ("erp", "origin-channel"),
         # The lifecycle (issue 12): an edit amends the ERP's sales order; a cancellation
         # reaches the ERP and the order's channel (the WMS hears of it by order.allocated).
-        "order.amended": ("erp",),
+        "order.amended": ("erp", "origin-channel"),
         "order.cancelled": ("erp", "origin-channel"),
         "return.opened": ("wms", "origin-channel"),
         "return.received": ("origin-channel",),
