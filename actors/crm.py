@@ -9,10 +9,7 @@ from typing import Any
 from adapters.systems.handlers import handlers, on
 from adapters.systems.http import SystemClient, part_key, reply_field
 from domain.events import CustomerUpdated, OrderAccepted
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
+from domain.holds import normalize_email
 
 
 def contact_document(order: OrderAccepted) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated, TypeVar
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     JsonValue,
@@ -18,26 +17,20 @@ from pydantic import (
     model_validator,
 )
 
-from domain.commands import AddressIn, Integral, Quantity, Reason
+from domain.commands import MAX_LINES, AddressIn, Input, Integral, LineNo, Quantity, Reason
 
-MAX_LINES = 500  # as many as an order may have (PlaceOrder.lines)
-LineNo = Annotated[int, Field(strict=True, ge=1, le=MAX_LINES), Integral]
 # What a line is to be: 0 removes it.
 NewQuantity = Annotated[int, Field(strict=True, ge=0, le=100_000), Integral]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class LineQuantity(_In):
+class LineQuantity(Input):
     """A line's new quantity: lower than it is (0 removes it), never below what shipped."""
 
     line_no: LineNo
     quantity: NewQuantity
 
 
-class LineCancellation(_In):
+class LineCancellation(Input):
     """Units of a line to cancel (its last ones), at most what has not shipped."""
 
     line_no: LineNo
@@ -65,7 +58,7 @@ _ONE_PART: dict[str, JsonValue] = {
 }
 
 
-class EditOrder(_In):
+class EditOrder(Input):
     """What customer service may change before shipment: where it goes, and how many."""
 
     model_config = ConfigDict(json_schema_extra=_ONE_PART)
@@ -83,7 +76,7 @@ class EditOrder(_In):
         return self
 
 
-class CancelOrder(_In):
+class CancelOrder(Input):
     """Cancel units that have not shipped: these lines' (their last units), or with no
     lines every unit left."""
 

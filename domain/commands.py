@@ -103,6 +103,7 @@ Carrier = Sku
 # shipments.tracking_number
 TrackingNumber = ExternalId
 Reason = Annotated[str, StringConstraints(max_length=200), Nfc, Clean, _Optional]
+MAX_LINES = 500  # lines of an order
 # Stock figures are stored as 32-bit integers.
 MAX_STOCK = 2**31 - 1
 # What the schema promises for an amount: a decimal string (JSON numbers are read
@@ -181,19 +182,21 @@ Timestamp = Annotated[
 ]
 
 
-class _In(BaseModel):
+class Input(BaseModel):
+    """What every command model is: extra members ignored, immutable once read."""
+
     # More fields than these are fine (channels send plenty); types are strict
     # where a silent coercion would change meaning.
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class CustomerIn(_In):
+class CustomerIn(Input):
     email: Email
     name: Text
     phone: OptText = None
 
 
-class AddressIn(_In):
+class AddressIn(Input):
     name: Text
     line1: Text
     line2: OptText = None
@@ -203,7 +206,7 @@ class AddressIn(_In):
     country: Country
 
 
-class LineIn(_In):
+class LineIn(Input):
     sku: Sku
     quantity: Quantity
     unit_price: Amount
@@ -211,19 +214,19 @@ class LineIn(_In):
     tax: Amount = Decimal(0)
 
 
-class ShippingIn(_In):
+class ShippingIn(Input):
     method: Text
     amount: Amount = Decimal(0)
     tax: Amount = Decimal(0)
 
 
-class PaymentIn(_In):
+class PaymentIn(Input):
     method: Text
     status: Literal["pending", "authorized", "paid", "failed", "refunded"]
     amount: Amount  # must equal the grand total
 
 
-class TotalsIn(_In):
+class TotalsIn(Input):
     grand_total: Amount
     subtotal: Amount | None = None
     discount_total: Amount | None = None
@@ -231,7 +234,7 @@ class TotalsIn(_In):
     shipping_total: Amount | None = None
 
 
-class PlaceOrder(_In):
+class PlaceOrder(Input):
     """A canonical order as a channel sends it (POST /v1/orders)."""
 
     external_id: ExternalId
@@ -240,7 +243,7 @@ class PlaceOrder(_In):
     customer: CustomerIn
     shipping_address: AddressIn
     billing_address: AddressIn | None = None
-    lines: Annotated[list[LineIn], Field(min_length=1, max_length=500)]
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=MAX_LINES)]
     shipping: ShippingIn | None = None
     payment: PaymentIn | None = None
     totals: TotalsIn
@@ -264,7 +267,7 @@ _ONE_FIGURE: dict[str, JsonValue] = {
 }
 
 
-class StockAdjustment(_In):
+class StockAdjustment(Input):
     """One adjustment: exactly one of set_on_hand (a count) and delta (a change)."""
 
     model_config = ConfigDict(json_schema_extra=_ONE_FIGURE)
@@ -282,18 +285,18 @@ class StockAdjustment(_In):
         return self
 
 
-class AdjustInventory(_In):
+class AdjustInventory(Input):
     """A batch of stock adjustments, applied in order, all or nothing."""
 
     adjustments: Annotated[list[StockAdjustment], Field(min_length=1, max_length=1000)]
 
 
-class ShippedLineIn(_In):
+class ShippedLineIn(Input):
     sku: Sku
     quantity: Quantity
 
 
-class RecordShipment(_In):
+class RecordShipment(Input):
     """A shipment reported by the WMS or a store (POST /v1/shipments)."""
 
     order_id: uuid.UUID
@@ -304,11 +307,11 @@ class RecordShipment(_In):
 
 
 # order_lines.line_no: an order has at most 500 lines (PlaceOrder.lines)
-LineNo = Annotated[int, Field(strict=True, ge=1, le=500), Integral]
+LineNo = Annotated[int, Field(strict=True, ge=1, le=MAX_LINES), Integral]
 StockQuantity = Annotated[int, Field(strict=True, ge=0, le=MAX_STOCK), Integral]
 
 
-class SetSafetyStock(_In):
+class SetSafetyStock(Input):
     """What a channel is never offered of a location's ATP (PUT /v1/inventory/safety-stock);
     sku "*" (the default) is every SKU there, a SKU's own figure overrides it."""
 
@@ -318,12 +321,12 @@ class SetSafetyStock(_In):
     quantity: StockQuantity
 
 
-class ReturnLineIn(_In):
+class ReturnLineIn(Input):
     line_no: LineNo
     quantity: Quantity
 
 
-class OpenReturn(_In):
+class OpenReturn(Input):
     """Shipped units the customer sends back (POST /v1/orders/{order_id}/returns); a line
     named twice returns the sum."""
 
@@ -331,13 +334,13 @@ class OpenReturn(_In):
     reason: Text
 
 
-class ReceivedLineIn(_In):
+class ReceivedLineIn(Input):
     line_no: LineNo
     quantity: Quantity
     disposition: Literal["restock", "damaged"]
 
 
-class ReceiveReturn(_In):
+class ReceiveReturn(Input):
     """What the WMS received of a return, where, and in which state
     (POST /v1/returns/{return_id}/receipts); a line may come in both dispositions."""
 
@@ -345,7 +348,7 @@ class ReceiveReturn(_In):
     lines: Annotated[list[ReceivedLineIn], Field(min_length=1, max_length=1000)]
 
 
-class ReleaseOrder(_In):
+class ReleaseOrder(Input):
     """Release a held order (POST /v1/orders/{order_id}/release): `{}` or a reason."""
 
     reason: Reason = ""

@@ -8,8 +8,8 @@ to the line's, to the minor unit, however often the line is cut.
 from __future__ import annotations
 
 from domain.events import AmountLine, MoneyLine
+from domain.invoicing import units_of
 from domain.money import Money
-from domain.money_split import unit_range
 from domain.orders import Order, OrderLine
 from domain.totals import Totals, compute
 
@@ -17,11 +17,8 @@ from domain.totals import Totals, compute
 def units_money(line: OrderLine, start: int, count: int) -> tuple[Money, Money, Money]:
     """(net, discount, tax) of the line's units [start, start + count): net is their price
     less their share of the discount."""
-    currency = line.unit_price.currency
-    discount = unit_range(line.discount.minor, line.quantity, start, count)
-    tax = unit_range(line.tax.minor, line.quantity, start, count)
-    net = line.unit_price.minor * count - discount
-    return Money(net, currency), Money(discount, currency), Money(tax, currency)
+    part, currency = units_of(line, start, count), line.unit_price.currency
+    return Money(part.net, currency), Money(part.discount, currency), Money(part.tax, currency)
 
 
 def amount_line(line: OrderLine, start: int, count: int) -> AmountLine:

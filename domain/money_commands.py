@@ -11,9 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, JsonValue, model_validator
 
-from domain.commands import Amount, CurrencyCode, ExternalId, Quantity, Reason, _In
-
-LineNo = Annotated[int, Field(strict=True, ge=1, le=500)]
+from domain.commands import Amount, CurrencyCode, ExternalId, Input, LineNo, Quantity, Reason
 
 # The validators' rules as JSON Schema too (a client following /openapi.json is never
 # surprised by a 422): a member is "absent" when missing or null, "given" when not null.
@@ -71,7 +69,7 @@ _REFUND_RULES: dict[str, JsonValue] = {
 }
 
 
-class RecordPayment(_In):
+class RecordPayment(Input):
     """An authorization, capture (of one shipment's invoice) or void, once per platform
     transaction id."""
 
@@ -91,12 +89,12 @@ class RecordPayment(_In):
         return self
 
 
-class RefundLineIn(_In):
+class RefundLineIn(Input):
     line_no: LineNo
     quantity: Quantity
 
 
-class RecordRefund(_In):
+class RecordRefund(Input):
     """Money given back: for a return (its lines), partial (units, or an amount), shipping
     only (all that is left of it, or an amount), goodwill (an amount); once per platform
     transaction id."""

@@ -31,7 +31,6 @@ PAYMENT_KINDS = ("authorization", "capture", "void")
 RETURN_STATES = ("open", "received")
 REFUND_KINDS = ("return", "partial", "shipping", "goodwill")
 DOCUMENT_KINDS = ("invoice", "credit_memo")
-ALL_SKUS = "*"
 
 
 def _at(nullable: bool = False) -> Any:
@@ -119,7 +118,9 @@ class SafetyStockRow(SQLModel, table=True):
     location: str = Field(
         sa_column=sa.Column(sa.String(64), sa.ForeignKey("locations.code"), primary_key=True)
     )
-    sku: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))  # or ALL_SKUS
+    sku: str = Field(
+        sa_column=sa.Column(sa.String(64), primary_key=True)
+    )  # or domain.sellable.ALL_SKUS
     quantity: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     updated_at: datetime | None = _at()
 

@@ -109,3 +109,27 @@ def test_header_values_are_cut_to_their_columns() -> None:
     assert MAX_IDEMPOTENCY_KEY <= orders.c.idempotency_key.type.length  # type: ignore[attr-defined]
     assert MAX_REQUEST_ID <= events_table.c.causation_id.type.length
     assert MAX_TRACESTATE <= events_table.c.tracestate.type.length
+
+
+def test_a_line_number_reads_the_same_in_every_command() -> None:
+    """2.0 (as our JSON reader gives it: a Decimal) is the integer 2 wherever a line is
+    named (one LineNo for every command)."""
+    from decimal import Decimal
+
+    from domain.change_commands import CancelOrder
+    from domain.commands import OpenReturn
+    from domain.money_commands import RecordRefund
+
+    line = {"line_no": Decimal("2.0"), "quantity": 1}
+    assert OpenReturn.model_validate({"lines": [line], "reason": "x"}).lines[0].line_no == 2
+    assert CancelOrder.model_validate({"lines": [line]}).lines[0].line_no == 2  # type: ignore[index]
+    refund = RecordRefund.model_validate(
+        {
+            "order_id": "6f1c2a7e-0000-4000-8000-000000000001",
+            "transaction_id": "R-1",
+            "kind": "partial",
+            "lines": [line],
+            "reason": "x",
+        }
+    )
+    assert refund.lines is not None and refund.lines[0].line_no == 2
