@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.systems.handlers import handlers, on
 from adapters.systems.http import SystemClient, reply_field
 from adapters.systems.paging import read_pages
-from adapters.systems.reconciliation import Discrepancy, OrderHeld, Reconciliation
+from adapters.systems.reconciliation import Discrepancy, OrderOnRecord, Reconciliation
 from domain.events import (
     InvoiceOut,
     OrderAccepted,
@@ -233,14 +233,14 @@ HANDLERS = handlers(
 )
 
 
-def expected_status(order: OrderHeld) -> str:
+def expected_status(order: OrderOnRecord) -> str:
     """The ERP's status of a sales order all of whose documents it received."""
     if order.cancelled:
         return "cancelled"
     return "invoiced" if order.fully_shipped else "open"
 
 
-def compare_sales_orders(order: OrderHeld, found: list[ErpSalesOrder]) -> list[Discrepancy]:
+def compare_sales_orders(order: OrderOnRecord, found: list[ErpSalesOrder]) -> list[Discrepancy]:
     """What is wrong with the ERP's documents of one order: one sales order (one document
     number) with its grand total and currency, its status, one invoice per shipment."""
 

@@ -18,7 +18,7 @@ from adapters.systems.reconciliation import (
     KINDS,
     REPAIRABLE,
     Discrepancy,
-    OrderHeld,
+    OrderOnRecord,
     Reconciliation,
 )
 
@@ -58,7 +58,7 @@ class Comparison:
         return not self.discrepancies
 
 
-def unsettled(held: OrderHeld) -> dict[str, int]:
+def unsettled(held: OrderOnRecord) -> dict[str, int]:
     """The statuses of the order's deliveries that are not applied yet, counted."""
     statuses: dict[str, int] = {}
     for _, status, _ in held.deliveries:
@@ -68,7 +68,7 @@ def unsettled(held: OrderHeld) -> dict[str, int]:
 
 
 def compare(
-    held: Mapping[str, OrderHeld], found: Iterable[Any], rules: Reconciliation[Any]
+    held: Mapping[str, OrderOnRecord], found: Iterable[Any], rules: Reconciliation[Any]
 ) -> Comparison:
     """Every order of `held` against the documents the system holds (it may hold more
     orders: those are not ours to judge here)."""
@@ -88,7 +88,7 @@ def compare(
 
 
 def confirm(
-    first: Comparison, before: Mapping[str, OrderHeld], after: Mapping[str, OrderHeld]
+    first: Comparison, before: Mapping[str, OrderOnRecord], after: Mapping[str, OrderOnRecord]
 ) -> Comparison:
     """The comparison with only the discrepancies that stand: ordersync's side of their
     order (read again after the ERP was read) did not change meanwhile. An order that did

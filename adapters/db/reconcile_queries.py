@@ -12,7 +12,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from adapters.db.tables import order_lines, orders, shipments
-from adapters.systems.reconciliation import OrderHeld
+from adapters.systems.reconciliation import OrderOnRecord
 from outbox.tables import deliveries_table as d
 
 CHUNK = 1000  # orders per look-up of their lines, shipments and deliveries
@@ -50,7 +50,7 @@ _DELIVERIES = (
 
 def orders_accepted_since(
     conn: sa.Connection, destination: str, since: datetime
-) -> dict[str, OrderHeld]:
+) -> dict[str, OrderOnRecord]:
     """Every order accepted at or after `since`, by id (text)."""
     rows = conn.execute(_ORDERS.where(orders.c.created_at >= since)).all()
     return _held(conn, destination, rows)
@@ -58,7 +58,7 @@ def orders_accepted_since(
 
 def orders_by_id(
     conn: sa.Connection, destination: str, order_ids: Iterable[str]
-) -> dict[str, OrderHeld]:
+) -> dict[str, OrderOnRecord]:
     """These orders (those that exist), by id (text)."""
     ids = sorted({uuid.UUID(i) for i in order_ids})
     rows: list[sa.Row] = []  # type: ignore[type-arg]
@@ -72,8 +72,8 @@ def _held(
     conn: sa.Connection,
     destination: str,
     rows: Sequence[sa.Row],  # type: ignore[type-arg]
-) -> dict[str, OrderHeld]:
-    held: dict[str, OrderHeld] = {}
+) -> dict[str, OrderOnRecord]:
+    held: dict[str, OrderOnRecord] = {}
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         ids = [r.id for r in chunk]
@@ -86,7 +86,7 @@ def _held(
         for row in conn.execute(_DELIVERIES, refs):
             ledger[row.aggregate_id].append((row.id, row.status, row.generation))
         for r in chunk:
-            held[str(r.id)] = OrderHeld(
+            held[str(r.id)] = OrderOnRecord(
                 order_id=str(r.id),
                 external_id=r.external_id,
                 channel=r.channel,

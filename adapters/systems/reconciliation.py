@@ -23,7 +23,7 @@ Held = TypeVar("Held")
 
 
 @dataclass(frozen=True, slots=True)
-class OrderHeld:
+class OrderOnRecord:
     """An order as ordersync holds it, with its deliveries to one destination."""
 
     order_id: str
@@ -55,7 +55,7 @@ class Reconciliation(Generic[Held]):
     order_of: Callable[[Held], str]  # the order id a held document belongs to
     # What is wrong with the documents held of one order whose deliveries were all
     # applied (none held: an empty list).
-    compare: Callable[[OrderHeld, list[Held]], list[Discrepancy]]
+    compare: Callable[[OrderOnRecord, list[Held]], list[Discrepancy]]
     # The system stamps its changes by its own clock: it is asked for what it changed
     # from this long before the window compared, so a clock behind ours misses nothing.
     clock_margin: timedelta = timedelta(hours=1)

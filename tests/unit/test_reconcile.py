@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.erp import RECONCILIATION, ErpSalesOrder
-from adapters.systems.reconciliation import Discrepancy, OrderHeld
+from adapters.systems.reconciliation import Discrepancy, OrderOnRecord
 from ops import reconcile
 from ops.reconcile import CHANGED, OVERLAP, Comparison, confirm, next_watermark, repair_targets
 
@@ -18,9 +18,9 @@ SHIPMENT = ("WH-EAST", "JD0001")
 NOW = datetime(2026, 11, 27, 10, tzinfo=UTC)  # after every time these tests name
 
 
-def held(order_id: str = "o-1", **changes: Any) -> OrderHeld:
+def held(order_id: str = "o-1", **changes: Any) -> OrderOnRecord:
     """An order whose ERP deliveries (sales order, one invoice) were applied, shipped in full."""
-    base = OrderHeld(
+    base = OrderOnRecord(
         order_id=order_id,
         external_id=f"WEB-{order_id}",
         channel="web",
@@ -54,7 +54,7 @@ def sales_order(order_ref: str = "o-1", **changes: Any) -> ErpSalesOrder:
     return ErpSalesOrder.model_validate(fields)
 
 
-def compare(held: dict[str, OrderHeld], found: list[ErpSalesOrder]) -> Comparison:
+def compare(held: dict[str, OrderOnRecord], found: list[ErpSalesOrder]) -> Comparison:
     return reconcile.compare(held, found, RECONCILIATION)
 
 
