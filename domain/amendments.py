@@ -2,7 +2,8 @@
 
 Both take units off a line from its end (the last units, domain/money_split): first what
 is backordered, then what is reserved, the newest reservations first; the stock those
-held is given back (ATP rises). Shipped units are past changing: a return takes them.
+held is given back, and goes on to the orders waiting for it (the backorder fill, oldest
+first, in the same transaction). Shipped units are past changing: a return takes them.
 
 Lock order, as every stock writer's: the stock rows of the order's SKUs (sorted), then
 the order row (domain/order_change.locked_order). A shipment of the same line locks the

@@ -5,7 +5,8 @@ A customer's id is derived from its normalized e-mail (a name-based UUID), so th
 row can name its customer in the same statement that upserts the customer, whether that
 upsert inserts, changes or leaves the row alone (adapters/db/order_repository.py): there
 is no id to read back first, and two first orders of one e-mail name the same id while
-the unique e-mail decides which of them inserts it. The price: the id says nothing the
+the primary key (the one unique index: ON CONFLICT absorbs a race on one arbiter only)
+decides which of them inserts it. The price: the id says nothing the
 e-mail does not (whoever knows an e-mail can compute its id), so it is not a secret and is
 shown only to systems and the admin.
 """
