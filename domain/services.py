@@ -72,13 +72,15 @@ def place_order(
         # A held order reserves its stock all the same (allocation_status says on_hold).
         reservations = order.apply_plan(allocate(order.backorder_demands(), levels))
         secure_payment(order)
+        # Recorded before the insert, which writes it in its own statement (none if the
+        # order is a duplicate).
+        uow.changes.record(order, "place", None, {"holds": order.holds} if order.holds else None)
         added = uow.orders.add(order)
         if added is None:
             uow.rollback()
             return _existing(uow, order), False
         changed = reserve_levels(levels, [(r.sku, r.location, r.quantity) for r in reservations])
         uow.inventory.save_levels(changed)
-        uow.changes.record(order, "place", None, {"holds": order.holds} if order.holds else None)
         uow.emit(accepted(order), *_held(order), *allocation_events(order))
         if added.customer_version is not None:
             uow.emit(customer_updated(customer, added.customer_version))

@@ -16,6 +16,14 @@ STATE_TABLES = (
     "outbox_events",
     "outbox_deliveries",
     "outbox_sequences",
+    # The lifecycle's (issue 12).
+    "order_changes",
+    "customers",
+    "safety_stock",
+    "payments",
+    "returns",
+    "refunds",
+    "financial_documents",
 )
 
 # One md5 per table over its rows as text, in one statement (cheap enough for every step).

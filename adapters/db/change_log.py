@@ -1,9 +1,10 @@
 """The order change log (order_changes): what changed an order, by whom, in which
 correlation — the timeline's causes. Entries are kept until commit and written with the
-outbox rows, in one statement."""
+outbox rows, in one statement (a new order's, by its own insert statement)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,6 +40,13 @@ class SqlChangeLog(ChangeLog):
                 "detail": detail or {},
             }
         )
+
+    def take(self, order_id: uuid.UUID) -> list[dict[str, Any]]:
+        """The pending entries of one order, taken out: the statement that inserts a new
+        order writes its entries itself (no round trip of their own)."""
+        mine = [e for e in self.pending if e["order_id"] == order_id]
+        self.pending = [e for e in self.pending if e["order_id"] != order_id]
+        return mine
 
     def flush(self, conn: sa.Connection) -> None:
         if self.pending:

@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from adapters.db import mapping
+from adapters.db.change_log import SqlChangeLog
+from adapters.db.lifecycle_tables import order_changes
 from adapters.db.tables import order_lines, orders, reservations
 from domain.customers import profile_of
 from domain.orders import Order
@@ -103,18 +105,21 @@ _JSON_COLUMNS = {c.name for c in orders.c if isinstance(c.type, sa.JSON)}
 _POSTGRES = PGDialect()  # type: ignore[no-untyped-call]
 
 
-def _recordset(table: sa.Table) -> tuple[str, str, str]:
+def _recordset(table: sa.Table, defaulted: tuple[str, ...] = ()) -> tuple[str, str, str]:
     """A child table's INSERT … SELECT FROM o, jsonb_to_recordset(…) parts, from its
-    columns: the column list, the selected values (order_id is the new order's id) and
-    the record's typed columns."""
-    columns = [c for c in table.c if c.name != "order_id"]
-    selected = ", ".join("o.id" if c.name == "order_id" else f"x.{c.name}" for c in table.c)
+    columns but the `defaulted` ones (the database's to fill): the column list, the
+    selected values (order_id is the new order's id) and the record's typed columns."""
+    written = [c for c in table.c if c.name not in defaulted]
+    columns = [c for c in written if c.name != "order_id"]
+    selected = ", ".join("o.id" if c.name == "order_id" else f"x.{c.name}" for c in written)
     record = ", ".join(f"{c.name} {c.type.compile(dialect=_POSTGRES)}" for c in columns)
-    return ", ".join(c.name for c in table.c), selected, record
+    return ", ".join(c.name for c in written), selected, record
 
 
 _LINE_COLUMNS, _LINE_VALUES, _LINE_RECORD = _recordset(order_lines)
 _HELD_COLUMNS, _HELD_VALUES, _HELD_RECORD = _recordset(reservations)
+# The new order's change-log entries (adapters/db/change_log.py), in the same statement.
+_CHANGE_COLUMNS, _CHANGE_VALUES, _CHANGE_RECORD = _recordset(order_changes, ("id", "at"))
 # The order's customer (domain.customers), only if the order was inserted (FROM o): its id
 # is derived from its e-mail, so the order row names it without reading it back, and the
 # foreign key, checked at the end of the statement, finds it whatever happened here.
@@ -168,6 +173,10 @@ WITH o AS (
     FROM o, jsonb_to_recordset(%(held)s::jsonb) AS x({_HELD_RECORD})
 ), customer AS (
     {_UPSERT_CUSTOMER}
+), logged AS (
+    INSERT INTO order_changes ({_CHANGE_COLUMNS})
+    SELECT {_CHANGE_VALUES}
+    FROM o, jsonb_to_recordset(%(changes)s::jsonb) AS x({_CHANGE_RECORD})
 )
 SELECT id, coalesce((SELECT version FROM customer), (SELECT version FROM changed)) FROM o
 """
@@ -182,8 +191,9 @@ def _pg_param(value: Any) -> Any:
 
 
 class SqlOrderRepository(OrderRepository):
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, changes: SqlChangeLog | None = None) -> None:
         self.conn = conn
+        self.changes = changes  # whose entries of a new order its insert writes
 
     def add(self, order: Order) -> AddedOrder | None:
         now = datetime.now(UTC)
@@ -194,7 +204,8 @@ class SqlOrderRepository(OrderRepository):
         return added
 
     def _add_postgres(self, order: Order, row: dict[str, Any]) -> AddedOrder | None:
-        """Order, lines, reservations and customer in one statement (one round trip)."""
+        """Order, lines, reservations, customer and change-log entries in one statement
+        (one round trip)."""
         customer = profile_of(order)
         params = {f"o_{c}": _pg_param(row[c]) for c in _ORDER_COLUMNS}
         params |= {
@@ -206,6 +217,7 @@ class SqlOrderRepository(OrderRepository):
             "c_phone": customer.phone,
             "c_address": None if customer.address is None else _json(customer.address),
             "c_channel": customer.channel,
+            "changes": _json(self.changes.take(order.id) if self.changes else []),
         }
         inserted = self.conn.exec_driver_sql(_POSTGRES_ADD, params).first()
         return None if inserted is None else AddedOrder(customer_version=inserted[1])

@@ -56,12 +56,12 @@ class SqlUnitOfWork(UnitOfWork):
         except DATABASE_ERRORS as error:  # refused, or the pool gave none in time
             raise convert(error) from error
         self.connection.begin()  # no round trip: psycopg sends BEGIN with the first statement
-        self.orders = SqlOrderRepository(self.connection)
+        self.changes = SqlChangeLog(self.caller, self.context.correlation_id)
+        self.orders = SqlOrderRepository(self.connection, self.changes)
         self.inventory = SqlInventoryRepository(self.connection)
         self.shipments = SqlShipmentRepository(self.connection)
         self.finance = SqlFinanceRepository(self.connection)
         self.hold_rules = SqlHoldRuleRepository(self.connection)
-        self.changes = SqlChangeLog(self.caller, self.context.correlation_id)
         self.safety = SqlSafetyStockRepository(self.connection)
         self.returns = SqlReturnRepository(self.connection)
         self._channel_names: list[str] | None = None
