@@ -13,10 +13,11 @@ from adapters.db.tables import channels
 from domain.holds import HoldRule, normalized_value
 from domain.ports import HoldRuleRepository
 
+# Plain SQL for the driver: read for every order, so SQLAlchemy's statement processing
+# (a third of this read's CPU) is not paid on the ingest path.
 _FOR_CHANNEL = (
-    sa.select(hold_rules.c.id, hold_rules.c.channel, hold_rules.c.kind, hold_rules.c.value)
-    .where(sa.or_(hold_rules.c.channel.is_(None), hold_rules.c.channel == sa.bindparam("ch")))
-    .order_by(hold_rules.c.id)
+    "SELECT id, channel, kind, value FROM hold_rules"
+    " WHERE channel IS NULL OR channel = %(ch)s ORDER BY id"
 )
 
 
@@ -25,7 +26,8 @@ class SqlHoldRuleRepository(HoldRuleRepository):
         self.conn = conn
 
     def for_channel(self, channel: str) -> list[HoldRule]:
-        return [HoldRule(*row) for row in self.conn.execute(_FOR_CHANNEL, {"ch": channel})]
+        rows = self.conn.exec_driver_sql(_FOR_CHANNEL, {"ch": channel})
+        return [HoldRule(*row) for row in rows]
 
 
 class DuplicateRule(RegistryError):
