@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,13 +23,42 @@ _FOR_CHANNEL = (
 )
 
 
+def read_rules(conn: sa.Connection, channel: str) -> list[HoldRule]:
+    """The rules that screen the channel's orders (its own and every channel's), by id."""
+    return [HoldRule(*row) for row in conn.exec_driver_sql(_FOR_CHANNEL, {"ch": channel})]
+
+
+class CachedHoldRules:
+    """The channels' hold rules, read at most once per `ttl` seconds per channel (per
+    process), as the active channels are: every order is screened and rules change
+    rarely, so the ingest path pays no round trip for them. A rule added or removed in
+    another process takes effect within `ttl`."""
+
+    def __init__(self, ttl: float = 2.0) -> None:
+        self.ttl = ttl
+        self._rules: dict[str, tuple[list[HoldRule], float]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, conn: sa.Connection, channel: str) -> list[HoldRule]:
+        with self._lock:
+            hit = self._rules.get(channel)
+            if hit is not None and time.monotonic() - hit[1] <= self.ttl:
+                return hit[0]
+        rules = read_rules(conn, channel)
+        with self._lock:
+            self._rules[channel] = (rules, time.monotonic())
+        return rules
+
+
 class SqlHoldRuleRepository(HoldRuleRepository):
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, cache: CachedHoldRules | None = None) -> None:
         self.conn = conn
+        self.cache = cache  # None: read in the order's transaction every time
 
     def for_channel(self, channel: str) -> list[HoldRule]:
-        rows = self.conn.exec_driver_sql(_FOR_CHANNEL, {"ch": channel})
-        return [HoldRule(*row) for row in rows]
+        if self.cache is not None:
+            return self.cache(self.conn, channel)
+        return read_rules(self.conn, channel)
 
 
 class DuplicateRule(RegistryError):

@@ -20,7 +20,7 @@ from adapters.db import registry
 from adapters.db.change_log import SqlChangeLog
 from adapters.db.errors import DATABASE_ERRORS, convert
 from adapters.db.finance_repository import SqlFinanceRepository
-from adapters.db.hold_rules import SqlHoldRuleRepository
+from adapters.db.hold_rules import CachedHoldRules, SqlHoldRuleRepository
 from adapters.db.inventory_repository import SqlInventoryRepository
 from adapters.db.order_repository import SqlOrderRepository
 from adapters.db.return_repository import SqlReturnRepository
@@ -41,9 +41,11 @@ class SqlUnitOfWork(UnitOfWork):
         notify: bool = False,
         channels: Callable[[sa.Connection], list[str]] = registry.active_channel_names,
         caller: str | None = None,
+        hold_rules: CachedHoldRules | None = None,
     ) -> None:
         self.engine = engine
         self.caller = caller  # "kind:name" of who asked for the change (the change log's)
+        self.hold_rules_cache = hold_rules  # None: the rules are read by every order
         self.context = context or TraceContext()
         self.routing = routing
         self.notify = notify
@@ -61,7 +63,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.inventory = SqlInventoryRepository(self.connection)
         self.shipments = SqlShipmentRepository(self.connection)
         self.finance = SqlFinanceRepository(self.connection)
-        self.hold_rules = SqlHoldRuleRepository(self.connection)
+        self.hold_rules = SqlHoldRuleRepository(self.connection, self.hold_rules_cache)
         self.safety = SqlSafetyStockRepository(self.connection)
         self.returns = SqlReturnRepository(self.connection)
         self._channel_names: list[str] | None = None

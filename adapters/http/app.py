@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 from aiohttp import web
 
+from adapters.db.hold_rules import CachedHoldRules
 from adapters.db.registry import ActiveChannels
 from adapters.http.cursors import cursor_key
 from adapters.http.keys import (
@@ -16,6 +17,7 @@ from adapters.http.keys import (
     CURSOR_KEY,
     ENGINE,
     EXECUTOR,
+    HOLD_RULES,
     KEY_CACHE,
     ROUTE_TABLE,
     ROUTING,
@@ -48,6 +50,7 @@ def init_app(
     app[KEY_CACHE] = {}
     app[CURSOR_KEY] = cursor_key(config.secret_key, config.admin_token)
     app[CHANNELS] = ActiveChannels()
+    app[HOLD_RULES] = CachedHoldRules()
     app[ROUTING] = routing
     app[ROUTE_TABLE] = ROUTES + routes
     for route in app[ROUTE_TABLE]:

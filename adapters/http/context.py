@@ -9,7 +9,15 @@ from collections.abc import Callable
 from aiohttp import web
 
 from adapters.db.uow import SqlUnitOfWork
-from adapters.http.keys import CALLER, CHANNELS, CONFIG, CORRELATION_ID, ENGINE, ROUTING
+from adapters.http.keys import (
+    CALLER,
+    CHANNELS,
+    CONFIG,
+    CORRELATION_ID,
+    ENGINE,
+    HOLD_RULES,
+    ROUTING,
+)
 from outbox.writer import TraceContext
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -50,4 +58,5 @@ def unit_of_work(request: web.Request) -> Callable[[], SqlUnitOfWork]:
         notify=notify,
         channels=app[CHANNELS],
         caller=caller,
+        hold_rules=app[HOLD_RULES],
     )

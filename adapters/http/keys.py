@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from aiohttp import web
 
+from adapters.db.hold_rules import CachedHoldRules
 from adapters.db.registry import ActiveChannels
 from outbox.routing import Routing
 
@@ -30,6 +31,7 @@ CONFIG = web.AppKey("config", HttpConfig)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 KEY_CACHE = web.AppKey("key_cache", dict)
 CHANNELS = web.AppKey("channels", ActiveChannels)
+HOLD_RULES = web.AppKey("hold_rules", CachedHoldRules)  # the channels' rules, per process
 CURSOR_KEY = web.AppKey("cursor_key", bytes)
 ROUTING = web.AppKey("routing", Routing)  # where each event's outbox rows go
 ROUTE_TABLE = web.AppKey("route_table", tuple)  # every route served (/openapi.json's source)

@@ -229,3 +229,18 @@ async def test_a_channel_reads_only_its_own_orders_timeline_and_unknown_ids_are_
         )
         assert missing.status == 404
         assert missing.content_type == "application/problem+json"
+
+
+def test_a_process_reads_a_channels_rules_at_most_once_per_ttl(engine: sa.Engine) -> None:
+    """The API's cache of the rules: within its ttl a rule added elsewhere is not seen yet
+    (no round trip per order), after it the rule screens the next order."""
+    from adapters.db.hold_rules import CachedHoldRules
+
+    cached, fresh = CachedHoldRules(ttl=3600), CachedHoldRules(ttl=0)
+    with engine.connect() as conn:
+        assert cached(conn, "web") == fresh(conn, "web") == []
+    added = rule(engine, "country_mismatch")  # for every channel
+    with engine.connect() as conn:
+        assert cached(conn, "web") == []  # within its ttl
+        assert [r.id for r in fresh(conn, "web")] == [added]  # past it
+        assert [r.id for r in cached(conn, "pos")] == [added]  # not read yet: read now
