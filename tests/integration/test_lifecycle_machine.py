@@ -35,10 +35,17 @@ test), besides all the stock machine checks (stock, reservations, events, ledger
   locations max(0, atp − its safety stock there), computed here from stock and
   safety_stock (a SKU's own figure over the location's '*').
 
-Budget: ORDERSYNC_HYPOTHESIS_PROFILE selects it — `ci` (the default: 25 examples of 40
-steps, well under a minute), `large` (by hand: 250 examples of 80 steps, 20× the steps,
-some minutes) or `mutants` (for tests.mutants: unshrunk, stopping at the first failure):
+Budget: ORDERSYNC_HYPOTHESIS_PROFILE selects it — `ci` (the default: 30 examples of 60
+steps, about 25 s here), `large` (by hand: 300 examples of 120 steps, 20× the steps, about
+ten minutes on two cores) or `mutants` (for tests.mutants: unshrunk, stopping at the first
+failure). The large run:
 `ORDERSYNC_HYPOTHESIS_PROFILE=large .venv/bin/pytest tests/integration/test_lifecycle_machine.py`.
+A failure is shrunk before it is shown, which can take minutes for a long sequence.
+
+What it found: a void of an up-front payment before shipment left the next shipment's
+invoice unsecured (fixed, domain/payments.py still_to_apply); credit memos that give back
+more tax than was invoiced (test_credit_memos_never_give_back_more_of_a_component_than_
+was_invoiced below, a strict xfail until it is fixed).
 """
 
 from __future__ import annotations
