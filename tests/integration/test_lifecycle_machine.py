@@ -48,7 +48,9 @@ A failure is shrunk before it is shown, which can take minutes for a long sequen
 What it found: a void of an up-front payment before shipment left the next shipment's
 invoice unsecured (fixed, domain/payments.py still_to_apply); credit memos that give back
 more tax than was invoiced (test_credit_memos_never_give_back_more_of_a_component_than_
-was_invoiced below, a strict xfail until it is fixed).
+was_invoiced below, a strict xfail until it is fixed; the machine lets through only that
+bug's crash, on an order already over-credited, and checks it changed nothing — remove
+that tolerance in `refund` with the fix).
 """
 
 from __future__ import annotations
@@ -232,6 +234,10 @@ class LifecycleMachine(StockMachine):
             row = _rows(conn, "SELECT * FROM orders WHERE id = :o", o=order_id)[0]
             lines = _rows(conn, "SELECT * FROM order_lines WHERE order_id = :o", o=order_id)
         return row, {line.line_no: line for line in lines}
+
+    def over_credited(self, order_id: uuid.UUID) -> bool:
+        with self.engine.connect() as conn:
+            return any(r.order_id == order_id for r in _over_credited(conn))
 
     def documents(self, order_id: uuid.UUID) -> list[Any]:
         with self.engine.connect() as conn:
@@ -697,7 +703,19 @@ class LifecycleMachine(StockMachine):
 
         if refusal is not None:
             return self.refused(Conflict, call, f"{refusal}: {body}")
-        refund, memo, created = call()
+        if kind in ("partial-amount", "goodwill") and self.over_credited(placed[0]):
+            # CREDIT_BUG (the strict xfail below): an order credited beyond what it was
+            # invoiced of a component has a negative weight to split an amount over. Only
+            # that crash is let through here, and it must change nothing; any other
+            # outcome is checked as usual.
+            before = self.digest()
+            try:
+                refund, memo, created = call()
+            except ValueError:
+                assert self.digest() == before, "a crashed refund changed rows"
+                return None
+        else:
+            refund, memo, created = call()
         assert created and refund.amount == memo.total == amount, (refund, memo, amount)
         before = self.digest()
         again = record_refund(self.uow(), cmd)
