@@ -18,6 +18,7 @@ from domain.finance import (
     FinancialDocument,
     Payment,
 )
+from domain.line_money import live_totals
 from domain.money import MAX_MINOR, Money
 from domain.money_check import captured_against, ensure_consistent
 from domain.money_commands import RecordPayment
@@ -53,6 +54,18 @@ def apply_prepaid(order: Order, invoice: FinancialDocument) -> Payment | None:
         order.currency,
         invoice.shipment_id,
     )
+
+
+def still_to_apply(order: Order) -> int:
+    """What an order paid up front will still apply to the invoices of its units not yet
+    shipped (and their shipping, if nothing shipped yet): a void may not release it, or
+    the next shipment would have less secured than its invoice. 0 for other orders (a
+    capture per shipment waits for the platform) and once nothing is left to ship."""
+    if (order.payment or {}).get("status") != "paid":
+        return 0
+    if not any(line.unshipped for line in order.lines):
+        return 0
+    return max(0, live_totals(order).grand_total.minor - order.invoiced_minor)
 
 
 def record_payment(
@@ -121,6 +134,17 @@ def _apply(
             available=money(free),
         )
     if payment.kind == VOID:
+        needed = still_to_apply(order)
+        if payment.amount > free - needed:
+            raise Conflict(
+                f"a void of {money(payment.amount)} would leave less than the"
+                f" {money(needed)} this order paid up front still has to cover on its unshipped"
+                f" units: {money(order.authorized_minor)} authorized,"
+                f" {money(order.captured_minor)} applied",
+                authorized=money(order.authorized_minor),
+                captured=money(order.captured_minor),
+                available=money(free - needed),
+            )
         order.authorized_minor -= payment.amount
         return
     invoice = next((d for d in documents if d.shipment_id == payment.shipment_id), None)

@@ -42,6 +42,10 @@ ATOMICITY = (
 )
 OVERSELL = "tests/integration/test_oversell.py"
 MACHINE = "tests/integration/test_stock_machine.py"
+LIFECYCLE = (
+    "tests/integration/test_lifecycle_machine.py"
+    "::test_random_lifecycles_keep_stock_money_statuses_and_offers_consistent"
+)
 REPLAY = "tests/integration/test_replay.py"
 REPLAY_RACES = "tests/integration/test_replay_races.py"
 REQUEUE = "tests/integration/test_dead_letter_requeue.py"
@@ -366,6 +370,22 @@ MUTANTS = (
         (
             f"{RETURNS}::test_returning_more_than_shipped_is_a_409_naming_the_line_and_writes_nothing",
         ),
+    ),
+    Mutant(
+        "held-order-told-wms",
+        "a held order's allocation events go out (the WMS hears of it before its release)",
+        "domain/services.py",
+        "    if order.on_hold:\n        return []\n    events = []\n",
+        "    events = []\n",
+        (LIFECYCLE,),
+    ),
+    Mutant(
+        "prepaid-void-unguarded",
+        "an order paid up front may be voided below what its unshipped units still apply",
+        "domain/payments.py",
+        "        if payment.amount > free - needed:\n",
+        "        if payment.amount > free:\n",
+        (LIFECYCLE,),
     ),
     Mutant(
         "prune-replay-rows",

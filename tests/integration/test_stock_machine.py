@@ -23,8 +23,9 @@ steps, ~20 s), `large` (by hand: ~18,000 steps, several minutes) or `mutants` (f
 tests.mutants: up to 100 examples, stopping at the first failure, unshrunk), e.g.
 `ORDERSYNC_HYPOTHESIS_PROFILE=large .venv/bin/pytest tests/integration/test_stock_machine.py`.
 
-Later services extend the machine: subclass StockMachine with their rules, and add
-their event types to DESTINATIONS.
+Later services extend the machine: subclass StockMachine with their rules, and give the
+subclass its own `destinations` with their event types (tests/integration/
+test_lifecycle_machine.py does).
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ class StockMachine(RuleBasedStateMachine):
     """Orders, stock and shipments through the real services; every check is SQL."""
 
     engine: ClassVar[sa.Engine]  # the test's own database (set by the test)
+    # What each event type must reach; a subclass whose rules emit more event types
+    # extends its own copy (never this module's, which the stock machine checks with).
+    destinations: ClassVar[dict[str, tuple[str, ...]]] = DESTINATIONS
 
     orders = Bundle("orders")
     shipments = Bundle("shipments")
@@ -274,6 +278,11 @@ class StockMachine(RuleBasedStateMachine):
         assert (shipment.id, created) == (shipment_id, False)
         assert self.digest() == before, "the same shipment again changed rows"
 
+    def quiet_versions(self, conn: sa.Connection) -> dict[uuid.UUID, set[int]]:
+        """Versions of orders that must have no event at all (none here: every change of
+        these rules is told to someone)."""
+        return {}
+
     # -- invariants (SQL against the tables) --------------------------------------------
 
     @invariant()
@@ -347,8 +356,10 @@ class StockMachine(RuleBasedStateMachine):
                 FROM orders o
                 """,
             )
+            quiet = self.quiet_versions(conn)
             for o in orders:
-                assert o.versions == list(range(1, o.version + 1)), f"order without events: {o}"
+                expected = [v for v in range(1, o.version + 1) if v not in quiet.get(o.id, ())]
+                assert o.versions == expected, f"order without events: {o}"
                 assert o.accepted == 1, o
             # Each SKU version is one inventory.changed, and the latest carries today's ATP.
             skus = _rows(
@@ -397,7 +408,7 @@ class StockMachine(RuleBasedStateMachine):
                 conn,
                 "SELECT event_type, aggregate_type FROM outbox_events WHERE aggregate_type"
                 " NOT IN ('order', 'sku', 'customer') OR event_type <> ALL(:known)",
-                known=list(DESTINATIONS),
+                known=list(self.destinations),
             )
             assert stray == [], f"events this machine does not know (extend it): {stray}"
 
@@ -419,7 +430,7 @@ class StockMachine(RuleBasedStateMachine):
             )
             for e in events:
                 expected: list[str] = []
-                for target in DESTINATIONS[e.event_type]:
+                for target in self.destinations[e.event_type]:
                     if target == "origin":
                         expected.append(f"channel:{e.channel}")
                     elif target == "all-channels":

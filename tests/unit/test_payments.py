@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from domain.amendments import cancel_order
+from domain.change_commands import CancelOrder, LineCancellation
 from domain.errors import Conflict, DuplicateMismatch, NotFound
 from domain.money_commands import RecordPayment
 from domain.payments import record_payment
@@ -98,3 +100,23 @@ def test_authorizations_stop_short_of_what_the_figures_can_hold() -> None:
     with pytest.raises(Conflict, match="not taken"):
         pay(uow, order.id, "authorization", "AUTH-BIG", big)
     assert uow.stored(order.id).authorized_minor == 1603
+
+
+def test_an_up_front_payment_cannot_be_voided_below_what_its_unshipped_units_still_need() -> None:
+    # Found by tests/integration/test_lifecycle_machine.py: an order paid up front, 21.26 of
+    # its 26.03 voided before it shipped; its shipment then had 26.03 to apply of 4.77
+    # authorized, and was refused whole (a parcel that left could not be recorded).
+    uow = FakeUnitOfWork()
+    order = money_order(uow, [("A", 2, "10.00", "0.00", "0.00")], status="paid")  # 26.03
+    with pytest.raises(Conflict, match="still has to cover") as refused:
+        pay(uow, order.id, "void", "V-1", "0.01")
+    assert refused.value.extra["available"] == "0.00"
+    assert uow.finance.find_payment("void", "V-1") is None
+    ship(uow, order.id, "T1", A=1)  # 16.03 applied; 10.00 still needed by the other unit
+    with pytest.raises(Conflict, match="still has to cover"):
+        pay(uow, order.id, "void", "V-2", "0.01")
+    cancel_order(uow, order.id, CancelOrder(lines=[LineCancellation(line_no=1, quantity=1)]))
+    pay(uow, order.id, "void", "V-3", "10.00")  # the cancelled unit's funds go back
+    stored = uow.stored(order.id)
+    assert (stored.authorized_minor, stored.captured_minor) == (1603, 1603)
+    assert broken(uow, order.id) == []
