@@ -72,7 +72,7 @@ _OUTBOX_IN_THE_TRANSACTION = """\
                 self.connection,
                 self.pending_events,
                 self.context,
-                lambda: self.channels(self.connection),
+                self.active_channels,
                 routing=self.routing,
                 notify=self.notify,
             )
