@@ -4,10 +4,16 @@
   shipping order, after those already credited, with their exact share of the line's
   discount and tax (the same unit shares the invoices used), so a line's credit memos
   never exceed its invoices, to the minor unit.
-- An amount alone (partial, goodwill) splits into net and tax in proportion to what was
-  invoiced less credited (largest remainder); it is at most that.
+- An amount alone (partial, goodwill) splits over what is left to credit of the four
+  components — the goods' net and tax, the shipping and its tax (invoiced less credited)
+  — in proportion (largest remainder), each part recorded as what it is; it is at most
+  what is left of them all.
 - Shipping gives back at most the invoiced shipping and its tax less what was credited of
-  them: all of it, or an amount split between them in that proportion.
+  them (by shipping refunds and the shipping parts of amounts): all of it, or an amount
+  split between them in that proportion.
+
+So no component is ever credited beyond what was invoiced of it: units whose value was
+partly given back already by an amount are refused (a Conflict naming what is left).
 """
 
 from __future__ import annotations
@@ -30,6 +36,17 @@ def _sum(documents: list[FinancialDocument], kind: str, attribute: str) -> int:
 def _left(documents: list[FinancialDocument], attribute: str) -> int:
     """Invoiced less credited of one component (net, tax, shipping, shipping_tax)."""
     return _sum(documents, INVOICE, attribute) - _sum(documents, CREDIT_MEMO, attribute)
+
+
+def _pools(documents: list[FinancialDocument]) -> tuple[int, int, int, int]:
+    """What is left to credit of the goods' net, the goods' tax, the shipping and its tax."""
+    shipping_tax = _left(documents, "shipping_tax")
+    return (
+        _left(documents, "net"),
+        _left(documents, "tax") - shipping_tax,
+        _left(documents, "shipping"),
+        shipping_tax,
+    )
 
 
 def credited_units(documents: list[FinancialDocument]) -> dict[int, int]:
@@ -82,20 +99,31 @@ def credit_units(
                 f"line {line_no}: {units} unit(s) to refund, {left} shipped and not yet refunded"
             )
         lines.append(units_of(line, credited[line_no], units))
+    net_left, tax_left, _, _ = _pools(documents)
+    net, tax = sum(part.net for part in lines), sum(part.tax for part in lines)
+    if net > net_left or tax > tax_left:
+        raise Conflict(
+            f"these units are worth {Money(net + tax, order.currency)}, but an amount refunded"
+            f" before took part of the goods' value: {Money(net_left + tax_left, order.currency)}"
+            " is left to refund of it (refund an amount instead)"
+        )
     return tuple(lines)
 
 
-def credit_amount(order: Order, documents: list[FinancialDocument], amount: int) -> tuple[int, int]:
-    """An amount split into (net, tax) by what was invoiced less credited of each."""
-    net = _left(documents, "net") + _left(documents, "shipping")
-    tax = _left(documents, "tax")
-    if amount > net + tax:
+def credit_amount(
+    order: Order, documents: list[FinancialDocument], amount: int
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """An amount split over what is left of each component: ((the goods' net, their tax),
+    (shipping, its tax))."""
+    pools = _pools(documents)
+    left = sum(pools)
+    if amount > left:
         raise Conflict(
             f"a refund of {Money(amount, order.currency)} is above what was invoiced and not"
-            f" credited: {Money(net + tax, order.currency)}"
+            f" credited: {Money(left, order.currency)}"
         )
-    net_part, tax_part = split(amount, [net, tax])
-    return net_part, tax_part
+    net, tax, shipping, shipping_tax = split(amount, list(pools))
+    return (net, tax), (shipping, shipping_tax)
 
 
 def credit_shipping(

@@ -126,7 +126,8 @@ def _credit_memo(
     if cmd.kind == "shipping":
         return memo(order, refund_id, shipping=credit_shipping(order, documents, amount))
     assert amount is not None  # partial without lines, goodwill: the command's shape
-    return memo(order, refund_id, amount=credit_amount(order, documents, amount))
+    of_goods, of_shipping = credit_amount(order, documents, amount)
+    return memo(order, refund_id, amount=of_goods, shipping=of_shipping)
 
 
 def _money(order: Order, minor: int) -> str:

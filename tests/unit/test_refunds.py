@@ -47,8 +47,10 @@ def test_an_amount_alone_splits_into_net_and_tax_as_was_invoiced() -> None:
     order_id = captured_order(uow, A=3)  # invoiced net 29.99 + 4.90, tax 6.91 + 1.13
     made, memo, _ = refund(uow, order_id, "R1", "goodwill", amount="10.00", reason="late")
     assert memo.lines == () and memo.total == made.amount == 1000
-    # 10.00 × 3489 / 4293 = 8.1272… net, 1.8727… tax: the larger remainder takes the cent.
-    assert (memo.net, memo.tax) == (813, 187)
+    # Over what is left of each component: goods net 29.99, their tax 6.91, shipping 4.90,
+    # its tax 1.13 (42.93). 10.00 × each / 42.93 = 6.9858…, 1.6096…, 1.1414…, 0.2632…:
+    # floors 6.98, 1.60, 1.14, 0.26, and the two cents left go to the largest remainders.
+    assert (memo.net, memo.tax, memo.shipping, memo.shipping_tax) == (699, 187, 114, 26)
     assert broken(uow, order_id) == []
 
 
