@@ -18,6 +18,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 
+from domain.crediting import credited_units
 from domain.errors import Conflict
 from domain.finance import CAPTURE, CREDIT_MEMO, INVOICE, FinancialDocument, Payment
 from domain.invoicing import shipped_value
@@ -77,10 +78,7 @@ def violations(
         )
     if invoiced != shipped_value(order):
         out.append(f"invoiced {invoiced}, but what shipped is worth {shipped_value(order)}")
-    units: dict[int, int] = defaultdict(int)
-    for memo in credits:
-        for part in memo.lines:
-            units[part.line_no] += part.quantity
+    units = credited_units(documents)
     for line in order.lines:
         if units[line.line_no] > line.shipped:
             out.append(
