@@ -54,6 +54,12 @@ async def caller(request: web.Request) -> Caller:
     return found_or_none
 
 
+def channel_scope(who: Caller) -> str | None:
+    """The channel a caller may read and change the orders of (None: every channel, for
+    systems and the admin)."""
+    return who.name if who.kind == "channel" else None
+
+
 async def require(request: web.Request, *kinds: str) -> Caller:
     """The caller, if it is one of `kinds` (the admin is accepted wherever a system is)."""
     who = await caller(request)

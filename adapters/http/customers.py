@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
-
 from aiohttp import web
 
 from adapters.db.customer_queries import get_customer
 from adapters.http.auth import require
 from adapters.http.keys import ENGINE
-from adapters.http.orders import _json
+from adapters.http.params import path_id
 from adapters.http.problems import ProblemError
+from adapters.http.responses import json_response
 from adapters.http.threads import run
 
 
 async def get_one_customer(request: web.Request) -> web.Response:
     await require(request, "system")
-    try:
-        customer_id = uuid.UUID(request.match_info["customer_id"])
-    except ValueError:
-        raise ProblemError(404, "Not Found", "no such customer") from None
+    customer_id = path_id(request, "customer_id", "customer")
 
     def read() -> object:
         with request.app[ENGINE].connect() as conn:
@@ -28,4 +24,4 @@ async def get_one_customer(request: web.Request) -> web.Response:
     customer = await run(request, read)
     if customer is None:
         raise ProblemError(404, "Not Found", "no such customer")
-    return _json(customer)
+    return json_response(customer)

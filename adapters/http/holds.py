@@ -8,7 +8,8 @@ from adapters.http.auth import require
 from adapters.http.context import unit_of_work
 from adapters.http.keys import BODY, CALLER
 from adapters.http.middleware import json_body
-from adapters.http.orders import _json, _order_id
+from adapters.http.params import path_id
+from adapters.http.responses import json_response
 from adapters.http.serialize import order_json
 from adapters.http.threads import run
 from domain.commands import ReleaseOrder
@@ -18,7 +19,7 @@ from domain.services import retrying
 
 async def post_release(request: web.Request) -> web.Response:
     await require(request, "system")
-    order_id = _order_id(request)
+    order_id = path_id(request, "order_id", "order")
     # `{}` and no body at all are the same request: release, no reason given.
     cmd = ReleaseOrder.model_validate(json_body(request) if request.get(BODY) else {})
     new_uow = unit_of_work(request)
@@ -27,4 +28,4 @@ async def post_release(request: web.Request) -> web.Response:
         request,
         lambda: retrying(lambda: release_order(new_uow(), order_id, cmd, released_by=caller)),
     )
-    return _json(order_json(order))
+    return json_response(order_json(order))

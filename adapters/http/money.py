@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.http.auth import require
+from adapters.http.auth import channel_scope, require
 from adapters.http.context import unit_of_work
-from adapters.http.jsonutil import dumps
 from adapters.http.middleware import json_body
+from adapters.http.responses import json_response
 from adapters.http.threads import run
 from domain.finance import FinancialDocument, Payment, Refund
 from domain.money import Money
@@ -20,14 +20,8 @@ from domain.refunds import record_refund
 from domain.services import retrying
 
 
-def _scope(kind: str, name: str) -> str | None:
-    return name if kind == "channel" else None
-
-
 def _respond(body: dict[str, Any], created: bool) -> web.Response:
-    return web.Response(
-        status=201 if created else 200, text=dumps(body), content_type="application/json"
-    )
+    return json_response(body, 201 if created else 200)
 
 
 def _money(minor: int, currency: str) -> str:
@@ -38,7 +32,7 @@ async def post_payment(request: web.Request) -> web.Response:
     who = await require(request, "system", "channel")
     cmd = RecordPayment.model_validate(json_body(request))
     new_uow = unit_of_work(request)
-    source, channel = f"{who.kind}:{who.name}", _scope(who.kind, who.name)
+    source, channel = f"{who.kind}:{who.name}", channel_scope(who)
     payment, created = await run(
         request,
         lambda: retrying(lambda: record_payment(new_uow(), cmd, source=source, channel=channel)),
@@ -64,7 +58,7 @@ async def post_refund(request: web.Request) -> web.Response:
     who = await require(request, "system", "channel")
     cmd = RecordRefund.model_validate(json_body(request))
     new_uow = unit_of_work(request)
-    channel = _scope(who.kind, who.name)
+    channel = channel_scope(who)
     refund, credit, created = await run(
         request, lambda: retrying(lambda: record_refund(new_uow(), cmd, channel=channel))
     )

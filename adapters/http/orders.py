@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -11,25 +10,20 @@ from pydantic import TypeAdapter, ValidationError
 from adapters.channels import CANONICAL
 from adapters.db.ledger import deliveries_of
 from adapters.db.order_queries import Page, find_orders, get_order
-from adapters.db.registry import Caller
-from adapters.http.auth import require
+from adapters.http.auth import channel_scope, require
 from adapters.http.context import unit_of_work
 from adapters.http.cursors import decode_cursor, encode_cursor
-from adapters.http.jsonutil import dumps
 from adapters.http.keys import CONFIG, CURSOR_KEY, ENGINE
 from adapters.http.middleware import json_body
-from adapters.http.params import text_param
+from adapters.http.params import path_id, text_param
 from adapters.http.problems import ProblemError
+from adapters.http.responses import json_response
 from adapters.http.serialize import order_json
 from adapters.http.threads import run
 from domain.commands import Timestamp
 from domain.services import place_order, retrying
 
 MAX_IDEMPOTENCY_KEY = 255
-
-
-def _json(body: object, status: int = 200) -> web.Response:
-    return web.Response(status=status, text=dumps(body), content_type="application/json")
 
 
 async def post_order(request: web.Request) -> web.Response:
@@ -44,35 +38,23 @@ async def post_order(request: web.Request) -> web.Response:
         return retrying(lambda: place_order(new_uow(), cmd, channel=who.name, idempotency_key=key))
 
     order, created = await run(request, work)
-    response = _json(order_json(order), 201 if created else 200)  # type: ignore[arg-type]
+    response = json_response(order_json(order), 201 if created else 200)  # type: ignore[arg-type]
     response.headers["Location"] = f"/v1/orders/{order.id}"  # type: ignore[attr-defined]
     return response
 
 
-def _scope(who: Caller) -> str | None:
-    """The channel a caller may read (None: every channel, for systems and the admin)."""
-    return who.name if who.kind == "channel" else None
-
-
-def _order_id(request: web.Request) -> uuid.UUID:
-    try:
-        return uuid.UUID(request.match_info["order_id"])
-    except ValueError:
-        raise ProblemError(404, "Not Found", "no such order") from None
-
-
 async def get_one(request: web.Request) -> web.Response:
     who = await require(request, "channel", "system")
-    order_id = _order_id(request)
+    order_id = path_id(request, "order_id", "order")
 
     def read() -> object:
         with request.app[ENGINE].connect() as conn:
-            return get_order(conn, order_id, _scope(who))
+            return get_order(conn, order_id, channel_scope(who))
 
     order = await run(request, read)
     if order is None:
         raise ProblemError(404, "Not Found", "no such order")
-    return _json(order_json(order))  # type: ignore[arg-type]
+    return json_response(order_json(order))  # type: ignore[arg-type]
 
 
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
@@ -95,7 +77,7 @@ def _since(value: str) -> datetime:
 async def list_orders(request: web.Request) -> web.Response:
     who = await require(request, "channel", "system")
     q = request.query
-    scope = _scope(who)
+    scope = channel_scope(who)
     channel = text_param(q["channel"], "channel") if "channel" in q else None
     external_id = text_param(q["external_id"], "external_id") if "external_id" in q else None
     if scope is not None and channel not in (None, scope):
@@ -124,7 +106,7 @@ async def list_orders(request: web.Request) -> web.Response:
 
     page = await run(request, read)
     full = len(page.orders) == limit and page.last is not None
-    return _json(
+    return json_response(
         {
             "items": [order_json(o) for o in page.orders],
             "next_cursor": encode_cursor(key, page.last) if full else None,  # type: ignore[arg-type]
@@ -135,11 +117,11 @@ async def list_orders(request: web.Request) -> web.Response:
 async def get_deliveries(request: web.Request) -> web.Response:
     """The ledger of one order: per destination, each event's delivery."""
     who = await require(request, "channel", "system")
-    order_id = _order_id(request)
+    order_id = path_id(request, "order_id", "order")
 
     def read() -> tuple[object, list[dict[str, object]]]:
         with request.app[ENGINE].connect() as conn:
-            order = get_order(conn, order_id, _scope(who))
+            order = get_order(conn, order_id, channel_scope(who))
             return order, (deliveries_of(conn, "order", str(order_id)) if order else [])
 
     order, rows = await run(request, read)
@@ -148,4 +130,4 @@ async def get_deliveries(request: web.Request) -> web.Response:
     by_destination: dict[str, list[dict[str, object]]] = {}
     for row in rows:
         by_destination.setdefault(str(row.pop("destination")), []).append(row)
-    return _json({"order_id": str(order_id), "destinations": by_destination})
+    return json_response({"order_id": str(order_id), "destinations": by_destination})

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import unicodedata
+import uuid
+
+from aiohttp import web
 
 from adapters.http.problems import ProblemError
+
+
+def path_id(request: web.Request, name: str, what: str) -> uuid.UUID:
+    """The path's id `name`; one that is not a UUID names nothing there is: a 404."""
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise ProblemError(404, "Not Found", f"no such {what}") from None
 
 
 def text_param(value: str, name: str, *, max_length: int = 200) -> str:

@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from typing import Any
 
 from aiohttp import web
 
 from adapters.http.auth import require
 from adapters.http.context import unit_of_work
-from adapters.http.jsonutil import dumps
 from adapters.http.middleware import json_body
-from adapters.http.problems import ProblemError
+from adapters.http.params import path_id
+from adapters.http.responses import json_response
 from adapters.http.threads import run
 from domain.commands import OpenReturn, ReceiveReturn
 from domain.returning import open_return, receive_return
@@ -66,35 +65,24 @@ def return_json(ret: Return) -> dict[str, Any]:
     }
 
 
-def _id(request: web.Request, name: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(request.match_info[name])
-    except ValueError:
-        raise ProblemError(404, "Not Found", f"no such {what}") from None
-
-
-def _json(body: object, status: int) -> web.Response:
-    return web.Response(status=status, text=dumps(body), content_type="application/json")
-
-
 async def post_return(request: web.Request) -> web.Response:
     who = await require(request, "channel", "system")
-    order_id = _id(request, "order_id", "order")
+    order_id = path_id(request, "order_id", "order")
     cmd = OpenReturn.model_validate(json_body(request))
     channel = who.name if who.kind == "channel" else None  # a channel returns its own only
     new_uow = unit_of_work(request)
     ret = await run(
         request, lambda: retrying(lambda: open_return(new_uow(), order_id, cmd, channel=channel))
     )
-    return _json(return_json(ret), 201)
+    return json_response(return_json(ret), 201)
 
 
 async def post_receipt(request: web.Request) -> web.Response:
     await require(request, "system")
-    return_id = _id(request, "return_id", "return")
+    return_id = path_id(request, "return_id", "return")
     cmd = ReceiveReturn.model_validate(json_body(request))
     new_uow = unit_of_work(request)
     ret, created = await run(
         request, lambda: retrying(lambda: receive_return(new_uow(), return_id, cmd))
     )
-    return _json(return_json(ret), 201 if created else 200)
+    return json_response(return_json(ret), 201 if created else 200)
