@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from adapters.channels.webhook import Webhook
 from adapters.systems.handlers import Handler, HandlerTable, handlers
 from adapters.systems.http import SystemClient
 from domain.commands import PlaceOrder
@@ -59,6 +60,8 @@ class ChannelKind:
     speaks_as: str | None = None
     # How its channels' orders are listed (None: they cannot be, so no reconciliation).
     list_orders: ListOrders | None = None
+    # Its own door, POST /v1/webhooks/<name> (None: it has none; adapters/channels/webhook.py).
+    webhook: Webhook | None = None
     handlers: HandlerTable[Any] = field(init=False)
     targets: Mapping[str, str] = field(init=False)
 

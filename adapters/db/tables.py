@@ -35,6 +35,20 @@ class ChannelRow(SQLModel, table=True):
     api_url: str | None = Field(default=None, sa_column=sa.Column(sa.String(500)))
     shop_domain: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
     notification_url: str | None = Field(default=None, sa_column=sa.Column(sa.String(500)))
+    # What the channel's own API takes from us (an access token, a key and its secret),
+    # as JSON, encrypted with ORDERSYNC_SECRET_KEY like the webhook secret.
+    credentials_ciphertext: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    # After `ordersync channel rotate`: the key and secret before it, still good until
+    # previous_valid_until (the grace period), so the channel can switch without a gap.
+    previous_key_prefix: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(16), unique=True)
+    )
+    previous_key_hash: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+    previous_secret_ciphertext: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    previous_valid_until: datetime | None = Field(default=None, sa_column=sa.Column(Timestamp))
+    # Requests a minute on the canonical API and the read routes (NULL: the default,
+    # ORDERSYNC_CHANNEL_RATE_LIMIT); the webhook doors are never limited.
+    rate_limit_per_minute: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
     created_at: datetime = _created()
     disabled_at: datetime | None = Field(default=None, sa_column=sa.Column(Timestamp))
 

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from alembic import context
 from sqlmodel import SQLModel
 
+import adapters.db.channel_tables
 import adapters.db.consumer_tables
 import adapters.db.lifecycle_tables
 import adapters.db.operations_tables
