@@ -75,7 +75,7 @@ def place_order(
         # Recorded before the insert, which writes it in its own statement (none if the
         # order is a duplicate).
         uow.changes.record(order, "place", None, {"holds": order.holds} if order.holds else None)
-        added = uow.orders.add(order)
+        added = uow.orders.add(order, customer)
         if added is None:
             uow.rollback()
             return _existing(uow, order), False

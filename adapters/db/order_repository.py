@@ -15,7 +15,7 @@ from adapters.db import mapping
 from adapters.db.change_log import SqlChangeLog
 from adapters.db.lifecycle_tables import order_changes
 from adapters.db.tables import order_lines, orders, reservations
-from domain.customers import profile_of
+from domain.customers import CustomerProfile
 from domain.orders import Order
 from domain.ports import AddedOrder, Backorder, OrderRepository
 
@@ -195,18 +195,19 @@ class SqlOrderRepository(OrderRepository):
         self.conn = conn
         self.changes = changes  # whose entries of a new order its insert writes
 
-    def add(self, order: Order) -> AddedOrder | None:
+    def add(self, order: Order, customer: CustomerProfile) -> AddedOrder | None:
         now = datetime.now(UTC)
         row = mapping.order_row(order, now)
-        added = self._add_postgres(order, row)
+        added = self._add_postgres(order, row, customer)
         if added is not None:
             order.created_at = order.updated_at = now
         return added
 
-    def _add_postgres(self, order: Order, row: dict[str, Any]) -> AddedOrder | None:
+    def _add_postgres(
+        self, order: Order, row: dict[str, Any], customer: CustomerProfile
+    ) -> AddedOrder | None:
         """Order, lines, reservations, customer and change-log entries in one statement
         (one round trip)."""
-        customer = profile_of(order)
         params = {f"o_{c}": _pg_param(row[c]) for c in _ORDER_COLUMNS}
         params |= {
             "lines": _json(mapping.line_rows(order)),
