@@ -81,7 +81,13 @@ class Money:
 
     def __str__(self) -> str:
         """The amount as a decimal string with exactly the currency's decimals."""
-        exp = EXPONENTS[self.currency]
-        whole, fraction = divmod(abs(self.minor), 10**exp)
-        sign = "-" if self.minor < 0 else ""
-        return f"{sign}{whole}.{fraction:0{exp}d}" if exp else f"{sign}{whole}"
+        return decimal_text(self.minor, self.currency)
+
+
+def decimal_text(minor: int, currency: str) -> str:
+    """str(Money(minor, currency)), without making the Money (the order document shows five
+    figures of every order)."""
+    exp = EXPONENTS[currency]
+    whole, fraction = divmod(abs(minor), 10**exp)
+    sign = "-" if minor < 0 else ""
+    return f"{sign}{whole}.{fraction:0{exp}d}" if exp else f"{sign}{whole}"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.allocation import Allocation, Demand, Plan
-from domain.money import Money
+from domain.money import Money, decimal_text
 from domain.status import OrderStatus, check_transition
 
 
@@ -99,9 +99,13 @@ class Order:
     @property
     def money(self) -> dict[str, str]:
         """The money so far as decimal strings (what the API shows)."""
+        currency = self.currency
         return {
-            name: str(Money(getattr(self, f"{name}_minor"), self.currency))
-            for name in ("authorized", "captured", "refunded", "invoiced", "credited")
+            "authorized": decimal_text(self.authorized_minor, currency),
+            "captured": decimal_text(self.captured_minor, currency),
+            "refunded": decimal_text(self.refunded_minor, currency),
+            "invoiced": decimal_text(self.invoiced_minor, currency),
+            "credited": decimal_text(self.credited_minor, currency),
         }
 
     @property

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.allocation import StockLevel
+from domain.customers import CustomerProfile
 from domain.events import DomainEvent
 from domain.finance import FinancialDocument, Payment, Refund, ReturnedGoods
 from domain.holds import HoldRule
@@ -64,10 +65,11 @@ class AddedOrder:
 
 class OrderRepository(abc.ABC):
     @abc.abstractmethod
-    def add(self, order: Order) -> AddedOrder | None:
+    def add(self, order: Order, customer: CustomerProfile) -> AddedOrder | None:
         """Insert a new order with its lines and reservations, and upsert its customer
-        (domain.customers.profile_of; order.customer_id names it); None if (channel,
-        external_id) or (channel, Idempotency-Key) is already taken."""
+        (`customer`: domain.customers.profile_of of the order, which the caller has
+        already; order.customer_id names it); None if (channel, external_id) or
+        (channel, Idempotency-Key) is already taken."""
 
     @abc.abstractmethod
     def get(self, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:

@@ -38,10 +38,20 @@ def resolve(rows: Iterable[tuple[str, str, str, int]], sku: str) -> dict[str, di
 def sellable(
     levels: Iterable[StockLevel], safety: Safety, channels: Iterable[str]
 ) -> dict[str, int]:
-    """Each channel's sellable quantity of the SKU whose `levels` these are."""
+    """Each channel's sellable quantity of the SKU whose `levels` these are.
+
+    A channel with no safety stock of the SKU anywhere may sell its ATP (each level's is
+    floored at 0 already): worked out once for all of them, per location only for the
+    channels that have some (every stock event carries every active channel's figure)."""
     levels = list(levels)
+    atp = sum(lv.atp for lv in levels)
+    if not safety:
+        return dict.fromkeys(sorted(channels), atp)
+    held_back = {channel for by_channel in safety.values() for channel in by_channel}
     return {
         channel: sum(max(0, lv.atp - safety.get(lv.location, {}).get(channel, 0)) for lv in levels)
+        if channel in held_back
+        else atp
         for channel in sorted(channels)
     }
 

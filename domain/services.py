@@ -75,7 +75,7 @@ def place_order(
         # Recorded before the insert, which writes it in its own statement (none if the
         # order is a duplicate).
         uow.changes.record(order, "place", None, {"holds": order.holds} if order.holds else None)
-        added = uow.orders.add(order)
+        added = uow.orders.add(order, customer)
         if added is None:
             uow.rollback()
             return _existing(uow, order), False
@@ -166,17 +166,15 @@ def stock_events(
     for lv in changed:
         current[lv.sku][lv.location] = lv
 
-    def figures(sku: str, levels: Iterable[StockLevel]) -> tuple[int, dict[str, int]]:
-        levels = list(levels)
-        return sum(lv.atp for lv in levels), sellable(levels, before[sku].safety, channels)
+    def has_moved(sku: str) -> bool:
+        now, then, safety = list(current[sku].values()), before[sku].levels, before[sku].safety
+        if sum(lv.atp for lv in now) != sum(lv.atp for lv in then):
+            return True
+        # The same ATP: a channel's figure can move only if it has safety stock of the SKU
+        # (the ATP moved between locations); without any, every channel's figure is the ATP.
+        return bool(safety) and sellable(now, safety, channels) != sellable(then, safety, channels)
 
-    moved = sorted(
-        {
-            lv.sku
-            for lv in changed
-            if figures(lv.sku, current[lv.sku].values()) != figures(lv.sku, before[lv.sku].levels)
-        }
-    )
+    moved = sorted(sku for sku in {lv.sku for lv in changed} if has_moved(sku))
     versions = uow.inventory.bump_versions(moved)
     return [
         inventory_changed(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
@@ -15,7 +15,7 @@ from adapters.db import mapping
 from adapters.db.change_log import SqlChangeLog
 from adapters.db.lifecycle_tables import order_changes
 from adapters.db.tables import order_lines, orders, reservations
-from domain.customers import profile_of
+from domain.customers import CustomerProfile
 from domain.orders import Order
 from domain.ports import AddedOrder, Backorder, OrderRepository
 
@@ -97,8 +97,10 @@ _UPDATE_ORDER = (
 )
 
 
-# Every column but the feed position, which the statement computes.
+# Every column but the feed position, which the statement computes, each with the name of
+# its parameter (named once, not per order).
 _ORDER_COLUMNS = tuple(c.name for c in orders.c if c.name != "change_seq")
+_ORDER_PARAMS = tuple((f"o_{c}", c) for c in _ORDER_COLUMNS)
 _JSON_COLUMNS = {c.name for c in orders.c if isinstance(c.type, sa.JSON)}
 
 
@@ -183,11 +185,28 @@ SELECT id, coalesce((SELECT version FROM customer), (SELECT version FROM changed
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, default=str, separators=(",", ":"))
+    """A parameter the statement reads as jsonb: what is stored is the same whichever
+    encoder wrote the text (a datetime is ISO 8601 with a T here, which PostgreSQL reads as
+    it read str()'s space), and orjson costs a tenth of json.dumps (ten documents an
+    order: most of the Python of the insert)."""
+    return orjson.dumps(value, default=str).decode()
 
 
 def _pg_param(value: Any) -> Any:
     return _json(value) if isinstance(value, dict | list) else value
+
+
+def _address_param(order: Order, customer: CustomerProfile, params: dict[str, Any]) -> Any:
+    """The customer's address as its parameter: the order's billing or shipping address
+    (domain.customers.profile_of), already encoded as the order's own parameter."""
+    address = customer.address
+    if address is None:
+        return None
+    if address is order.billing_address:
+        return params["o_billing_address"]
+    if address is order.shipping_address:
+        return params["o_shipping_address"]
+    return _json(address)
 
 
 class SqlOrderRepository(OrderRepository):
@@ -195,19 +214,20 @@ class SqlOrderRepository(OrderRepository):
         self.conn = conn
         self.changes = changes  # whose entries of a new order its insert writes
 
-    def add(self, order: Order) -> AddedOrder | None:
+    def add(self, order: Order, customer: CustomerProfile) -> AddedOrder | None:
         now = datetime.now(UTC)
         row = mapping.order_row(order, now)
-        added = self._add_postgres(order, row)
+        added = self._add_postgres(order, row, customer)
         if added is not None:
             order.created_at = order.updated_at = now
         return added
 
-    def _add_postgres(self, order: Order, row: dict[str, Any]) -> AddedOrder | None:
+    def _add_postgres(
+        self, order: Order, row: dict[str, Any], customer: CustomerProfile
+    ) -> AddedOrder | None:
         """Order, lines, reservations, customer and change-log entries in one statement
         (one round trip)."""
-        customer = profile_of(order)
-        params = {f"o_{c}": _pg_param(row[c]) for c in _ORDER_COLUMNS}
+        params = {name: _pg_param(row[c]) for name, c in _ORDER_PARAMS}
         params |= {
             "lines": _json(mapping.line_rows(order)),
             "held": _json(mapping.reservation_rows(order.reservations)),
@@ -215,7 +235,7 @@ class SqlOrderRepository(OrderRepository):
             "c_email": customer.email,
             "c_name": customer.name,
             "c_phone": customer.phone,
-            "c_address": None if customer.address is None else _json(customer.address),
+            "c_address": _address_param(order, customer, params),
             "c_channel": customer.channel,
             "changes": _json(self.changes.take(order.id) if self.changes else []),
         }

@@ -79,11 +79,12 @@ class FakeOrderRepository(OrderRepository):
         for r in order.reservations:
             self.reservation_seq.setdefault(r.id, next(self._seq))
 
-    def add(self, order: Order) -> AddedOrder | None:
+    def add(self, order: Order, customer: CustomerProfile) -> AddedOrder | None:
+        assert customer == profile_of(order), "add() takes the order's own profile"
         if self.find_duplicate(order) is not None:
             return None
         self._store(order)
-        return AddedOrder(self.customers.upsert(profile_of(order)))
+        return AddedOrder(self.customers.upsert(customer))
 
     def get(self, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:
         if lock:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapters.channels.canonical import ChannelClient, stock_document
 from domain.allocation import StockLevel
@@ -43,6 +45,36 @@ def test_sellable_floors_each_location_at_zero_before_adding_them_up() -> None:
 
     # web: 8 − 3 = 5 at WH, and 2 − 5 is 0 at STORE (not −3 taken off WH's figure).
     assert figures == {"b2b": 10, "pos": 9, "web": 5}
+
+
+_LOCATIONS = ("WH", "STORE", "SHOP")
+_CHANNELS = ("web", "pos", "b2b")
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_LOCATIONS), st.integers(0, 20), st.integers(0, 25)),
+        unique_by=lambda t: t[0],
+    ),
+    st.dictionaries(
+        st.sampled_from(_LOCATIONS),
+        st.dictionaries(st.sampled_from(_CHANNELS), st.integers(0, 30)),
+    ),
+    st.lists(st.sampled_from(_CHANNELS), unique=True),
+)
+def test_sellable_is_each_channels_atp_less_its_safety_per_location_for_every_channel(
+    stock: list[tuple[str, int, int]], safety: dict[str, dict[str, int]], channels: list[str]
+) -> None:
+    """Whether or not a channel has safety stock (those without are worked out once)."""
+    levels = [level(location, on_hand, reserved) for location, on_hand, reserved in stock]
+
+    figures = sellable(levels, safety, channels)
+
+    assert list(figures) == sorted(channels)
+    for channel in channels:
+        assert figures[channel] == sum(
+            max(0, lv.atp - safety.get(lv.location, {}).get(channel, 0)) for lv in levels
+        )
 
 
 def place(uow: FakeUnitOfWork, external_id: str, quantity: int) -> Any:

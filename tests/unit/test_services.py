@@ -281,7 +281,7 @@ def test_a_duplicate_whose_first_writer_rolled_back_is_a_concurrency_conflict(
     uow: FakeUnitOfWork,
 ) -> None:
     uow.inventory.seed(SKU, "WH-EAST", 10)
-    uow.orders.add = lambda order: None  # type: ignore[method-assign]  # the other insert won
+    uow.orders.add = lambda order, customer: None  # type: ignore[method-assign]  # the other insert won
 
     with pytest.raises(ConcurrencyConflict):
         place(uow)
