@@ -37,7 +37,7 @@ from adapters.channels.amazon_documents import (
     listings_patch,
     shipped_items,
 )
-from adapters.channels.amazon_orders import WAITING, order_document
+from adapters.channels.amazon_orders import LIVE, MFN, WAITING, order_document
 from adapters.channels.canonical import stock_document
 from adapters.channels.kind import ListedOrder
 from adapters.http.jsonutil import dumps, loads
@@ -72,6 +72,12 @@ def _waiting(order: Mapping[str, Any]) -> bool:
     """Amazon has nothing to give of the order yet (amazon_orders.WAITING)."""
     status = order.get("OrderStatus")
     return isinstance(status, str) and status in WAITING
+
+
+def _placeable(order: Mapping[str, Any]) -> bool:
+    """A merchant-fulfilled order Amazon has not cancelled: placing it is applying it."""
+    status = order.get("OrderStatus")
+    return order.get("FulfillmentChannel") == MFN and isinstance(status, str) and status in LIVE
 
 
 def _quote(segment: str) -> str:
@@ -223,9 +229,16 @@ class AmazonClient(SystemClient):
         order = self.get_order(order_id)
         return order_document(order, [] if _waiting(order) else self.order_items(order_id))
 
-    def orders_since(self, since: datetime) -> Iterator[ListedOrder]:
+    def orders_since(self, since: datetime, *, everything: bool = False) -> Iterator[ListedOrder]:
         """getOrders: the marketplace's orders Amazon changed after `since`, each with its
-        items (a pending order is left for when it has them)."""
+        items. A pending order is left for when it has them.
+
+        `ordersync reconcile --channel` places what it lists as a new order (the kind's
+        `normalize`, then place_order), which can neither cancel an order nor leave
+        Amazon's own stock unreserved: so by default only the orders that placing gets
+        right are listed, merchant-fulfilled ones Amazon has not cancelled. `everything`
+        lists FBA and cancelled orders too, for a caller that applies the ChannelOrder
+        (amazon_normalize.order_commands) of each document."""
         market = self._needs("marketplace_id")
         first: dict[str, str | int] = {
             "MarketplaceIds": market,
@@ -238,7 +251,7 @@ class AmazonClient(SystemClient):
             except ValidationError as error:
                 reason = f"malformed getOrders reply: {schema_errors(error)}"
                 raise PermanentError(self.system, reason) from None
-            if _waiting(order):
+            if _waiting(order) or not (everything or _placeable(order)):
                 continue
             items = self.order_items(listed.AmazonOrderId)
             yield ListedOrder(listed.LastUpdateDate, order_document(order, items))

@@ -227,11 +227,12 @@ def test_fba_only_and_unlisted_skus_are_not_patched(sim: str, client: AmazonClie
 def test_the_marketplaces_changed_orders_are_listed_page_by_page(
     sim: str, client: AmazonClient
 ) -> None:
-    put(sim, "mfn_us", "pending", "afn_de", "buyer_cancel", items_page_size=1)
+    put(sim, "mfn_us", "pending", "afn_de", "buyer_cancel", "canceled", items_page_size=1)
     client.page_size = 1
     assert KIND.list_orders is not None
     listed = list(KIND.list_orders(client, LONG_AGO))
-    # The pending order waits for its prices; the German one is another marketplace's.
+    # The pending order waits for its prices; the German one is another marketplace's; the
+    # cancelled one is not placeable.
     assert [o.document["external_id"] for o in listed] == [
         "113-4721908-3340257",
         "112-9988776-5544332",
@@ -243,7 +244,26 @@ def test_the_marketplaces_changed_orders_are_listed_page_by_page(
     ]
     later = list(client.orders_since(datetime(2026, 11, 26, 11, 0, tzinfo=UTC)))
     assert [o.document["external_id"] for o in later] == ["112-9988776-5544332"]
-    assert isinstance(KIND.normalize(listed[0].document).external_id, str)
+    assert KIND.normalize(listed[0].document).external_id == "113-4721908-3340257"
+
+
+def test_fba_and_cancelled_orders_are_listed_only_for_a_caller_that_applies_them(
+    sim: str, client: AmazonClient
+) -> None:
+    fba = {**order_payload("mfn_us"), "AmazonOrderId": "113-0000001-0000001"}
+    fba["FulfillmentChannel"] = "AFN"
+    body = {"orders": [{"order": fba, "items": items_of("mfn_us")}]}
+    assert httpx.post(f"{sim}/_sim/channels/{CHANNEL}/amazon/orders", json=body).is_success
+    put(sim, "canceled")
+    assert list(client.orders_since(LONG_AGO)) == []
+    every = list(client.orders_since(LONG_AGO, everything=True))
+    assert [o.document["external_id"] for o in every] == [
+        "113-0000001-0000001",
+        "113-5550231-1187702",
+    ]
+    fba_order, cancel = (order_commands(o.document)[0] for o in every)
+    assert isinstance(fba_order, ChannelOrder) and fba_order.reserve_stock is False
+    assert cancel.kind == "cancel"
 
 
 def test_a_throttled_read_is_a_blip_with_amazons_rate(sim: str, client: AmazonClient) -> None:
