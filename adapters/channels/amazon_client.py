@@ -1,34 +1,24 @@
 """The client of one Amazon channel's Selling Partner API, at its --api-url (the regional
 endpoint, https://sellingpartnerapi-eu.amazon.com, or the simulator's
-http://127.0.0.1:8090/channels/<name>).
+http://127.0.0.1:8090/channels/<name>); its HTTP side, credentials and throttling are
+amazon_spapi.py's.
 
-Credentials (`ordersync channel add … --kind amazon`, stored encrypted): `access_token`
-(an LWA access token, sent as x-amz-access-token), `marketplace_id` (the marketplace
-the channel sells in: getOrders lists it, confirmShipment and the listings name it)
-and `seller_id` (the selling partner's id, in the listings' path). A call that needs
-one the channel lacks is a permanent error naming it.
-
-Reads: getOrder, getOrderItems and getOrders, every NextToken page followed.
-Writes: confirmShipment for a shipment, patchListingsItem for what a SKU may sell; the
-other events ordersync sends every channel have no call in SP-API's order and listing
-APIs, and their methods send nothing (each says why). Every write carries the
-delivery's Idempotency-Key (Amazon ignores it; the simulator honours it).
-
-Throttling: SP-API answers 429 with no Retry-After, but with x-amzn-RateLimit-Limit
-(the operation's rate, requests per second): that is a blip, a TransientError whose
-retry_after is one request's worth of that rate.
+Reads: getOrder, getOrderItems and getOrders, every NextToken page followed (getOrders
+needs the `marketplace_id` credential). Writes: confirmShipment for a shipment (with
+`marketplace_id`), patchListingsItem for what a SKU may sell (with `seller_id` and
+`marketplace_id`); the other events ordersync sends every channel have no call in
+SP-API's order and listing APIs, and their methods send nothing (each says why). Every
+call made for a delivery carries its Idempotency-Key (Amazon ignores it; the
+simulator honours it on writes).
 """
 
 from __future__ import annotations
 
-import math
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-from opentelemetry import propagate
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from adapters.channels.amazon_documents import (
@@ -38,12 +28,11 @@ from adapters.channels.amazon_documents import (
     shipped_items,
 )
 from adapters.channels.amazon_orders import LIVE, MFN, WAITING, order_document
+from adapters.channels.amazon_spapi import SpApiClient
 from adapters.channels.canonical import stock_document
 from adapters.channels.kind import ListedOrder
-from adapters.http.jsonutil import dumps, loads
-from adapters.systems.errors import PermanentError, TransientError
-from adapters.systems.http import MAX_REASON, TRANSIENT_STATUSES, SystemClient, parse_retry_after
-from adapters.systems.paging import MAX_PAGES, schema_errors
+from adapters.systems.errors import PermanentError
+from adapters.systems.paging import schema_errors
 from domain.commands import ExternalId, Timestamp
 from domain.events import (
     InventoryChanged,
@@ -61,7 +50,6 @@ from domain.events import (
 
 ORDERS = "orders/v0/orders"
 LISTINGS = "listings/2021-08-01/items"
-RATE_LIMIT = "x-amzn-RateLimit-Limit"
 PAGE_SIZE = 100  # getOrders' MaxResultsPerPage, at most 100
 NOT_LISTED = "not sent: the SKU has no listing on this Amazon channel"
 FBA_ONLY = "not sent: the SKU is fulfilled by Amazon only (Amazon counts its stock)"
@@ -84,144 +72,26 @@ def _quote(segment: str) -> str:
     return urllib.parse.quote(segment, safe="")
 
 
-def throttle_wait(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait after a 429: Retry-After if given, else one request at the rate
-    x-amzn-RateLimit-Limit names; None if neither says."""
-    after = parse_retry_after(headers.get("Retry-After"))
-    if after is not None:
-        return after
-    try:
-        rate = float(headers.get(RATE_LIMIT, ""))
-    except ValueError:
-        return None
-    return 1.0 / rate if math.isfinite(rate) and rate > 0 else None
-
-
-def _reason(response: httpx.Response) -> str:
-    """SP-API's own explanation ({"errors": [{"code", "message"}]}), a problem's detail,
-    or the text."""
-    try:
-        body = loads(response.content)
-    except (ValueError, RecursionError):
-        body = None
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        first = errors[0] if isinstance(errors, list) and errors else None
-        if isinstance(first, dict):
-            return f"{first.get('code', 'error')}: {first.get('message', '')}"[:MAX_REASON]
-        for name in ("detail", "message", "title"):
-            if isinstance(body.get(name), str) and body[name]:
-                return str(body[name])[:MAX_REASON]
-    return response.text.strip()[:MAX_REASON] or response.reason_phrase or "no reason given"
-
-
 class _Listed(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
     AmazonOrderId: ExternalId
     LastUpdateDate: Timestamp
 
 
-class AmazonClient(SystemClient):
-    default_system = "channel"
+class AmazonClient(SpApiClient):
+    """An Amazon channel's orders and listings (see the module's docstring)."""
 
-    def __init__(
-        self,
-        api_url: str,
-        *,
-        channel: str | None = None,
-        credentials: Mapping[str, str] | None = None,
-        **options: Any,
-    ) -> None:
-        given = dict(credentials or {})
-        token = given.get("access_token")
-        super().__init__(
-            api_url,
-            system=f"channel:{channel}" if channel else None,
-            headers={"x-amz-access-token": token} if token else None,
-            **options,
-        )
-        self.channel = channel
-        self.marketplace_id = given.get("marketplace_id") or None
-        self.seller_id = given.get("seller_id") or None
-        self.page_size = PAGE_SIZE
-
-    def _needs(self, name: str) -> str:
-        value = getattr(self, name)
-        if not value:
-            raise PermanentError(self.system, f"the channel has no {name} credential")
-        return str(value)
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str | int] | None = None,
-        document: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
-        headers: dict[str, str] = {}
-        if idempotency_key is not None:
-            headers["Idempotency-Key"] = idempotency_key
-        if document is not None:
-            headers["Content-Type"] = "application/json"
-        propagate.inject(headers)
-        content = dumps(document) if document is not None else None
-        response = self._send(method, path, params=params, content=content, headers=headers)
-        status = response.status_code
-        if status == 429:
-            wait = throttle_wait(response.headers)
-            raise TransientError(self.system, _reason(response), status=status, retry_after=wait)
-        if status >= 500 or status in TRANSIENT_STATUSES:
-            wait = parse_retry_after(response.headers.get("Retry-After"))
-            raise TransientError(self.system, _reason(response), status=status, retry_after=wait)
-        if not 200 <= status < 300:
-            raise PermanentError(self.system, _reason(response), status=status)
-        if not response.content:
-            return {}
-        try:
-            reply = loads(response.content)
-        except (ValueError, RecursionError):
-            raise PermanentError(self.system, "the reply is not JSON", status=status) from None
-        if not isinstance(reply, dict):
-            raise PermanentError(self.system, "the reply is not a JSON object", status=status)
-        return reply
-
-    def _payload(self, reply: dict[str, Any], what: str) -> dict[str, Any]:
-        payload = reply.get("payload")
-        if not isinstance(payload, dict):
-            raise PermanentError(self.system, f"malformed {what} reply: no payload object")
-        return payload
-
-    def _pages(
-        self, path: str, first: Mapping[str, str | int], then: Mapping[str, str], member: str
-    ) -> Iterator[Any]:
-        """Every element of payload[member], page after page: the first page with `first`,
-        each next one with `then` and its NextToken."""
-        query, seen = dict(first), set()
-        for _ in range(MAX_PAGES):
-            payload = self._payload(self._call("GET", path, params=query), member)
-            page = payload.get(member)
-            if not isinstance(page, list):
-                raise PermanentError(self.system, f"malformed reply: payload.{member} is no list")
-            yield from page
-            token = payload.get("NextToken")
-            if token is None or token == "":
-                return
-            if not isinstance(token, str) or token in seen:
-                raise PermanentError(self.system, f"the {member} pages repeat a NextToken")
-            seen.add(token)
-            query = {**then, "NextToken": token}
-        raise PermanentError(self.system, f"the {member} pages did not end")
+    page_size = PAGE_SIZE  # getOrders' MaxResultsPerPage
 
     def get_order(self, order_id: str) -> dict[str, Any]:
         """getOrder: the order's payload, as Amazon has it now."""
         return self._payload(self._call("GET", f"{ORDERS}/{_quote(order_id)}"), "getOrder")
 
-    def order_items(self, order_id: str) -> list[Any]:
-        """getOrderItems: every item of the order, every page."""
+    def order_items(self, order_id: str, *, idempotency_key: str | None = None) -> list[Any]:
+        """getOrderItems: every item of the order, every page (`idempotency_key`: the
+        delivery's, when read for one)."""
         path = f"{ORDERS}/{_quote(order_id)}/orderItems"
-        return list(self._pages(path, {}, {}, "OrderItems"))
+        return list(self._pages(path, {}, {}, "OrderItems", idempotency_key))
 
     def order_document(self, order_id: str) -> dict[str, Any]:
         """The order and its items (amazon_orders.OrderDocument); a pending order's items
@@ -267,7 +137,8 @@ class AmazonClient(SystemClient):
         `shipped_at` is when ordersync recorded the dispatch (the event's time: the same
         on every retry, so a retry is the same request)."""
         market = self._needs("marketplace_id")
-        items = shipped_items(self.system, shipment, self.order_items(shipment.external_id))
+        ordered = self.order_items(shipment.external_id, idempotency_key=idempotency_key)
+        items = shipped_items(self.system, shipment, ordered)
         document = confirmation_document(
             shipment, items, marketplace_id=market, shipped_at=shipped_at or datetime.now(UTC)
         )
@@ -284,7 +155,7 @@ class AmazonClient(SystemClient):
         path = f"{LISTINGS}/{_quote(seller)}/{_quote(change.sku)}"
         query = {"marketplaceIds": market, "includedData": "fulfillmentAvailability"}
         try:
-            listing = self._call("GET", path, params=query)
+            listing = self._call("GET", path, params=query, idempotency_key=idempotency_key)
         except PermanentError as error:
             if error.status == 404:
                 return NOT_LISTED

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.channels.amazon_client import AmazonClient, throttle_wait
+from adapters.channels.amazon_client import AmazonClient
 from adapters.channels.amazon_documents import (
     carrier_fields,
     confirmation_document,
@@ -18,8 +18,9 @@ from adapters.channels.amazon_documents import (
     package_reference,
     shipped_items,
 )
+from adapters.channels.amazon_spapi import throttle_wait
 from adapters.systems.errors import PermanentError, TransientError
-from domain.events import ShipmentDispatched
+from domain.events import InventoryChanged, ShipmentDispatched
 from tests.unit.amazon_fixtures import items_of
 
 SYSTEM = "channel:amazon-us"
@@ -207,3 +208,32 @@ def test_a_page_that_repeats_its_next_token_is_a_broken_contract() -> None:
     page = b'{"payload": {"OrderItems": [], "NextToken": "again"}}'
     with pytest.raises(PermanentError, match="repeat a NextToken"):
         answering(200, page).order_items("113-4721908-3340257")
+
+
+def test_every_call_made_for_a_delivery_carries_its_idempotency_key() -> None:
+    seen: list[httpx.Request] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("/orderItems"):
+            return httpx.Response(200, json={"payload": {"OrderItems": items_of("mfn_us")}})
+        if request.method == "GET":  # getListingsItem
+            offered = [{"fulfillmentChannelCode": "DEFAULT", "quantity": 1}]
+            listing = {"sku": "TEE-M-BLK", "fulfillmentAvailability": offered}
+            return httpx.Response(200, json=listing)
+        return httpx.Response(204 if request.method == "POST" else 200)
+
+    credentials = {"marketplace_id": "ATVPDKIKX0DER", "seller_id": "A3TH9S8BH6GOGM"}
+    transport = httpx.MockTransport(reply)
+    client = AmazonClient("http://amazon.test", credentials=credentials, transport=transport)
+    client.shipped(shipment((1, "TEE-M-BLK", 2)), idempotency_key="key-1")
+    change = InventoryChanged(sku="TEE-M-BLK", atp=4, locations=[])
+    assert client.update_stock(change, idempotency_key="key-2") == 4
+    assert [(r.method, r.headers.get("Idempotency-Key")) for r in seen] == [
+        ("GET", "key-1"),
+        ("POST", "key-1"),
+        ("GET", "key-2"),
+        ("PATCH", "key-2"),
+    ]
+    assert seen[3].url.params["marketplaceIds"] == "ATVPDKIKX0DER"
+    assert seen[3].url.path == "/listings/2021-08-01/items/A3TH9S8BH6GOGM/TEE-M-BLK"
