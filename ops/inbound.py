@@ -4,11 +4,13 @@ and replays through its one apply path (adapters/inbox.py), audited as `inbound.
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from adapters.db import inbound
 from adapters.inbox import ChannelClients, Inbox
 from adapters.secretbox import SecretBox
 from ops.audit import audited
@@ -43,3 +45,17 @@ def replay(
         finally:
             entry.counts = dict(Counter(outcomes.values()))
     return outcomes
+
+
+def delivery_json(found: inbound.StoredDelivery) -> dict[str, object]:
+    """One delivery with its raw body (base64; `body_text` as well if it is UTF-8)."""
+    shown: dict[str, object] = {
+        name: getattr(found, name) for name in inbound.StoredDelivery.__slots__ if name != "body"
+    }
+    body = found.body
+    shown["body_base64"] = None if body is None else base64.b64encode(body).decode()
+    try:
+        shown["body_text"] = None if body is None else body.decode()
+    except UnicodeDecodeError:
+        shown["body_text"] = None
+    return shown

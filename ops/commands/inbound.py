@@ -4,7 +4,6 @@ ordersync cannot make, a bug) — replayed through the same apply path once fixe
 
 from __future__ import annotations
 
-import base64
 import json
 
 import click
@@ -61,21 +60,7 @@ def inbound_show(delivery: int) -> None:
         found = inbound.get(conn, delivery)
     if found is None:
         raise click.ClickException(f"no inbound delivery {delivery}")
-    click.echo(json.dumps(delivery_json(found), indent=2, default=str, ensure_ascii=False))
-
-
-def delivery_json(found: inbound.StoredDelivery) -> dict[str, object]:
-    """One delivery with its raw body (base64; `body_text` as well if it is UTF-8)."""
-    shown: dict[str, object] = {
-        name: getattr(found, name) for name in inbound.StoredDelivery.__slots__ if name != "body"
-    }
-    body = found.body
-    shown["body_base64"] = None if body is None else base64.b64encode(body).decode()
-    try:
-        shown["body_text"] = None if body is None else body.decode()
-    except UnicodeDecodeError:
-        shown["body_text"] = None
-    return shown
+    click.echo(json.dumps(actions.delivery_json(found), indent=2, default=str, ensure_ascii=False))
 
 
 @inbound_group.command("replay")

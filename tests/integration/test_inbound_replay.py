@@ -118,3 +118,47 @@ def test_sku_commands_refuse_what_they_cannot_do(cli: CliRunner, engine: sa.Engi
         "sku.map",
         "sku.unmap",
     ]
+
+
+async def test_ops_inbound_lists_shows_and_replays_the_parked(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    import base64
+
+    from adapters.db import sku_mappings
+
+    webhook_channel(engine, "woo", "woocommerce", secret=SECRET, shop_domain="shop.example.com")
+    _, answer = await send(client, "order-unicode.json", topic="order.created")
+    await settle(client)
+    admin = {**Keys.bearer(keys.admin), "X-Operator": "rita"}
+    listed = await client.get("/ops/inbound?state=parked&channel=woo", headers=admin)
+    assert listed.status == 200
+    [row] = (await listed.json())["deliveries"]
+    assert (row["id"], row["state"], row["topic"]) == (
+        answer["delivery"],
+        "parked",
+        "order.created",
+    )
+    one = await client.get(f"/ops/inbound/{row['id']}", headers=admin)
+    shown = await one.json()
+    assert base64.b64decode(shown["body_base64"]) == fixture("order-unicode.json")
+    assert shown["headers"]["X-WC-Webhook-Topic"] == "order.created"
+    assert shown["verification"] == "hmac-sha256" and "MUG-CAFÉ" in shown["error"]
+
+    await stock(client, keys, {"sku": "MUG-CAFE-350", "location": "WH-EAST", "set_on_hand": 5})
+    with engine.begin() as conn:
+        sku_mappings.map_sku(conn, "woo", "MUG-CAFÉ", "MUG-CAFE-350", created_by="test")
+    replayed = await client.post(f"/ops/inbound/{row['id']}/replay", headers=admin)
+    assert (replayed.status, await replayed.json()) == (
+        200,
+        {"delivery": row["id"], "state": "applied"},
+    )
+    again = await client.post(f"/ops/inbound/{row['id']}/replay", headers=admin)
+    assert again.status == 409
+    assert (await client.get("/ops/inbound/999999", headers=admin)).status == 404
+    assert (await client.get("/ops/inbound", headers=Keys.bearer(keys.web))).status == 403
+    assert (await client.get("/ops/inbound?state=lost", headers=admin)).status == 400
+    assert audit_actions(engine)[-2:] == [
+        ("inbound.replay", "admin token (rita)", "ok"),
+        ("inbound.replay", "admin token (rita)", "ok"),
+    ]
