@@ -31,7 +31,7 @@ from adapters.channels import CHANNELS
 from adapters.channels.kind import ChannelKinds
 from adapters.channels.webhook import InboundRequest, InvalidDelivery, Receipt
 from adapters.db import inbound, registry
-from adapters.db.errors import DATABASE_ERRORS, PersistenceError
+from adapters.db.errors import DATABASE_ERRORS, DatabaseUnavailable, PersistenceError
 from adapters.db.hold_rules import CachedHoldRules
 from adapters.db.uow import SqlUnitOfWork
 from adapters.secretbox import SecretBox, SecretKeyMissing
@@ -62,7 +62,7 @@ def described(error: BaseException) -> str:
         return f"{error.title}: {len(problems)} invalid field(s): {shown}"
     if isinstance(error, DomainError):
         return f"{error.code}: {error.detail}"
-    if isinstance(error, InvalidDelivery | Unappliable | PermanentError):
+    if isinstance(error, InvalidDelivery | Unappliable | PermanentError | TransientError):
         return str(error)
     return f"{type(error).__name__}: {error}"
 
@@ -151,9 +151,9 @@ class Inbox:
             return retrying(lambda: self._apply_once(stored, commands, states))
         except (ValidationError, InvalidDelivery, DomainError) as error:
             return self._park(stored, described(error), states)
-        except (PersistenceError, *DATABASE_ERRORS):
-            raise
-        except Exception as error:  # a bug: parked with its error, the rest rolled back
+        except DatabaseUnavailable:
+            raise  # not the delivery's fault: it stays received for the sweeper
+        except Exception as error:  # a bug (a constraint we broke, say): parked, rolled back
             log.exception("inbound delivery %s: applying it failed", stored.id)
             return self._park(stored, described(error), states)
 
