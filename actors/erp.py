@@ -61,6 +61,9 @@ def sales_order_document(order: OrderAccepted) -> dict[str, Any]:
         "shipping": order.shipping,
         "payment": order.payment,
         "totals": dict(order.totals),
+        # Only on an order the channel ships from its own stock (Amazon FBA): no other
+        # sales order changes.
+        **({"fulfilled_by": "channel"} if order.fulfilled_by_channel else {}),
     }
 
 

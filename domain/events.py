@@ -142,6 +142,9 @@ class OrderAccepted(_OrderEvent):
     payment: dict[str, Any] | None
     totals: dict[str, str]
     lines: list[MoneyLine]
+    # The channel ships it from its own stock (Amazon FBA): the WMS never will. False in
+    # events written before it was added (same event_version).
+    fulfilled_by_channel: bool = False
 
 
 class OrderAllocated(_OrderEvent):

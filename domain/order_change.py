@@ -129,9 +129,10 @@ class Change:
     def _fulfilment_events(self, moved: bool) -> list[DomainEvent]:
         """What the WMS must hear: the reservations as they now are when they (or where
         they go) changed, so it amends or cancels its open fulfillment orders; the
-        backorder when it changed. A held order's WMS was told nothing yet."""
+        backorder when it changed. A held order's WMS was told nothing yet, and one the
+        channel fulfils is never the WMS's."""
         order = self.order
-        if self.previous is OrderStatus.ON_HOLD:
+        if self.previous is OrderStatus.ON_HOLD or order.fulfilled_by_channel:
             return []
         events = []
         allocated = moved or self._reserved() != self.reservations

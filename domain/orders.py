@@ -78,6 +78,9 @@ class Order:
     idempotency_key: str | None = None
     reservations: list[Reservation] = field(default_factory=list)
     holds: list[str] = field(default_factory=list)  # why it is on hold (empty: it is not)
+    # The channel fulfils it from its own stock (Amazon FBA): recorded for the books, it
+    # reserves nothing here, waits for no stock and the WMS is never asked to ship it.
+    fulfilled_by_channel: bool = False
     customer_id: uuid.UUID | None = None
     # Money so far, in minor units of `currency` (the payments and documents hold detail).
     authorized_minor: int = 0
@@ -117,12 +120,15 @@ class Order:
         their allocation (on_hold instead while held); once anything has shipped,
         partially_fulfilled (fulfilled when all that is left has), whatever the open
         remainder's allocation — the lines show that, and the state machine never leads back
-        from shipped to unshipped. Nothing left and nothing shipped: cancelled."""
+        from shipped to unshipped. Nothing left and nothing shipped: cancelled. An order
+        the channel fulfils stays placed: nothing of it is ours to allocate."""
         if all(line.unshipped == 0 for line in self.lines):
             shipped = any(line.shipped for line in self.lines)
             return OrderStatus.FULFILLED if shipped else OrderStatus.CANCELLED
         if any(line.shipped for line in self.lines):
             return OrderStatus.PARTIALLY_FULFILLED
+        if self.fulfilled_by_channel:
+            return OrderStatus.PLACED
         if self.holds:
             return OrderStatus.ON_HOLD
         if all(line.allocated == line.live for line in self.lines):

@@ -6,6 +6,7 @@ import abc
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from domain.allocation import StockLevel
@@ -234,6 +235,40 @@ class ChangeLog(abc.ABC):
         work's."""
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelVersion:
+    """A channel order's business version: the channel's clock of it, what breaks a tie
+    within one tick of that clock (0 where the channel has nothing), and the fingerprint
+    of the order's content at that version (domain/channel_order_sync.py)."""
+
+    version_at: datetime
+    version_no: int
+    fingerprint: str
+
+
+class ChannelSyncRepository(abc.ABC):
+    """What applying a channel's own delivery needs beside the order services' ports:
+    the business versions of its orders, its SKU mapping, its orders by external id."""
+
+    @abc.abstractmethod
+    def advance(
+        self, channel: str, external_id: str, version: ChannelVersion, delivery: int | None
+    ) -> bool:
+        """Make `version` the channel order's newest if it is newer than the one stored
+        (or of the same tick with other content: the tie rule of
+        domain/channel_order_sync.py), in one statement under the (channel, external_id)
+        key — a concurrent applier of the same order waits for this transaction; False:
+        it is stale, and nothing was written."""
+
+    @abc.abstractmethod
+    def order_id(self, channel: str, external_id: str) -> uuid.UUID | None:
+        """The id of the channel's order of that external id, if there is one."""
+
+    @abc.abstractmethod
+    def skus(self, channel: str, channel_skus: Sequence[str]) -> dict[str, str]:
+        """The channel's SKUs among these that are mapped (`ordersync sku map`) → ours."""
+
+
 class UnitOfWork(abc.ABC):
     """One database transaction: repositories, and the events to write to the outbox."""
 
@@ -245,6 +280,7 @@ class UnitOfWork(abc.ABC):
     changes: ChangeLog
     safety: SafetyStockRepository
     returns: ReturnRepository
+    channel_sync: ChannelSyncRepository
 
     def __enter__(self) -> UnitOfWork:
         self.pending_events: list[DomainEvent] = []

@@ -50,19 +50,29 @@ def retrying(work: Callable[[], T], attempts: int = 8) -> T:
 
 
 def place_order(
-    uow: UnitOfWork, cmd: PlaceOrder, *, channel: str, idempotency_key: str | None = None
+    uow: UnitOfWork,
+    cmd: PlaceOrder,
+    *,
+    channel: str,
+    idempotency_key: str | None = None,
+    fulfilled_by_channel: bool = False,
 ) -> tuple[Order, bool]:
     """Accept a channel's order and reserve stock for it; (order, created).
 
     The same order again (same channel and external id, or same Idempotency-Key,
     with the same normalized content) returns the stored one and writes nothing.
+    `fulfilled_by_channel` (Amazon FBA): the order is recorded (the ERP and the CRM hear
+    of it) but reserves nothing and is not screened: no stock of ours is involved and the
+    WMS is never asked to ship it.
     """
     order = build_order(cmd, channel=channel, idempotency_key=idempotency_key)
+    order.fulfilled_by_channel = fulfilled_by_channel
     customer = profile_of(order)
     order.customer_id = customer.id
     with uow:
         # The rules before the locks: the SKU rows are held one round trip less.
-        order.holds = screen(order, uow.hold_rules.for_channel(order.channel))
+        if not fulfilled_by_channel:
+            order.holds = screen(order, uow.hold_rules.for_channel(order.channel))
         skus = sorted({line.sku for line in order.lines})
         stock = uow.inventory.lock(skus)
         unknown = [sku for sku in skus if sku not in stock]
@@ -70,7 +80,8 @@ def place_order(
             raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)}", skus=unknown)
         levels = [level for s in stock.values() for level in s.levels]
         # A held order reserves its stock all the same (allocation_status says on_hold).
-        reservations = order.apply_plan(allocate(order.backorder_demands(), levels))
+        demands = [] if fulfilled_by_channel else order.backorder_demands()
+        reservations = order.apply_plan(allocate(demands, levels))
         secure_payment(order)
         # Recorded before the insert, which writes it in its own statement (none if the
         # order is a duplicate).
@@ -132,8 +143,9 @@ def allocation_events(order: Order, *, reallocated: bool = False) -> list[Domain
     goes out even when none are left — the WMS must learn to cancel what it was sent.
 
     A held order gets neither (both reach the WMS, which must hear nothing of it until it
-    is released: the release sends them)."""
-    if order.on_hold:
+    is released: the release sends them), nor does one its channel fulfils (the WMS never
+    ships it)."""
+    if order.on_hold or order.fulfilled_by_channel:
         return []
     events = []
     if order.reservations or reallocated:

@@ -34,6 +34,8 @@ def http_app(
         page_size=settings.page_size,
         outbox_notify=settings.outbox_notify,
         secret_key=settings.secret_key,
+        inbound_sweep_s=settings.inbound_sweep_s,
+        inbound_sweep_after_s=settings.inbound_sweep_after_s,
     )
     ops = ops_api.OpsConfig(
         system_urls=settings.system_urls,

@@ -11,12 +11,14 @@ from ops.commands import (
     audit,
     dead_letters,
     hold_rules,
+    inbound,
     operations,
     processes,
     reconcile,
     registration,
     retention,
     safety_stock,
+    skus,
 )
 
 
@@ -52,5 +54,7 @@ for command in (
     registration.location,
     safety_stock.safety_stock,
     hold_rules.hold_rule,
+    inbound.inbound_group,
+    skus.sku,
 ):
     main.add_command(command)

@@ -28,6 +28,7 @@ def configured_ages(settings: Settings) -> Ages:
         dead_letters=settings.retention_dead_letters,
         audit=settings.retention_audit,
         outbox_named="ORDERSYNC_RETENTION_OUTBOX={}",
+        raw_payloads=timedelta(days=settings.raw_payload_days),
     )
 
 

@@ -1,7 +1,8 @@
-"""One prune: outbox events (with their ledger and inbox rows), resolved dead letters and
-audit rows, each kind past its own age, in batches of one short transaction each
-(adapters.db.retention). Audited as `outbox.prune`; refused, before anything is deleted,
-when the outbox's age is shorter than the dedup window."""
+"""One prune: outbox events (with their ledger and inbox rows), resolved dead letters,
+audit rows and the raw bodies of applied inbound deliveries, each kind past its own age,
+in batches of one short transaction each (adapters.db.retention). Audited as
+`outbox.prune`; refused, before anything is deleted, when the outbox's age is shorter than
+the dedup window."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ _KINDS: dict[str, tuple[retention.BatchStep, str]] = {
     "outbox": (retention.outbox_batch, "outbox_events"),
     "dead_letters": (retention.dead_letters_batch, "dead_letters"),
     "audit": (retention.audit_batch, "audit_log"),
+    "raw_payloads": (retention.raw_payloads_batch, "inbound_deliveries"),
 }
 
 
@@ -38,6 +40,8 @@ class Ages:
     audit: timedelta | None = None
     # How the operator gave the outbox's age ({} is the age), so that a refusal names it.
     outbox_named: str = "--older-than {}"
+    # The raw bodies of inbound deliveries applied (stale, ignored) longer ago than this.
+    raw_payloads: timedelta | None = None
 
 
 @dataclass
@@ -150,6 +154,7 @@ def report_lines(report: Report, ages: Ages) -> list[str]:
         ("outbox", ages.outbox),
         ("dead_letters", ages.dead_letters),
         ("audit", ages.audit),
+        ("raw_payloads", ages.raw_payloads),
     ):
         if kind not in report.cutoffs or age is None:
             continue
@@ -159,6 +164,8 @@ def report_lines(report: Report, ages: Ages) -> list[str]:
             "dead_letters": f"{rows['dead_letters']:,} dead letters resolved more than "
             f"{age_text(age)} ago",
             "audit": f"{rows['audit_log']:,} audit rows older than {age_text(age)}",
+            "raw_payloads": f"the raw bodies of {rows['inbound_deliveries']:,} inbound "
+            f"deliveries applied more than {age_text(age)} ago",
         }[kind]
         batches = report.batches.get(kind, 0)
         lines.append(

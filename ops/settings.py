@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     retention_outbox: timedelta = Field(timedelta(days=14), gt=timedelta(0))
     retention_dead_letters: timedelta = Field(timedelta(days=30), gt=timedelta(0))
     retention_audit: timedelta = Field(timedelta(days=365), gt=timedelta(0))
+    # The raw bytes a channel sent, kept beside its order for audit: removed this many days
+    # after the delivery was applied (parked ones stay until they are).
+    raw_payload_days: int = Field(90, ge=1, le=36_500)
+    # The inbound sweeper of each API process (adapters/http/webhooks.py): every this many
+    # seconds (0: off), deliveries still `received` after inbound_sweep_after_s are applied.
+    inbound_sweep_s: float = Field(5.0, ge=0, le=3600)
+    inbound_sweep_after_s: float = Field(30.0, gt=0, le=86_400)
 
     @field_validator("database_url")
     @classmethod

@@ -13,7 +13,17 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from simulators import channels, control, crm, erp, erp_books, erp_changes, erp_reads, wms
+from simulators import (
+    channels,
+    control,
+    crm,
+    erp,
+    erp_books,
+    erp_changes,
+    erp_reads,
+    wms,
+    woocommerce_api,
+)
 from simulators.amazon_api import add_routes as add_amazon_routes
 from simulators.endpoint import Handler, backend_get, backend_health, backend_post, problem
 from simulators.keys import SIM, SYSTEMS, Simulator
@@ -100,6 +110,10 @@ def init_sim_app(
     app[SIM] = Simulator(systems, rng, shipper)
     for path, system, doc_type, apply in BACKEND_POSTS:
         app.router.add_post(path, backend_post(system, doc_type, apply))
+    for method, path, doc_type, apply in woocommerce_api.ROUTES:
+        app.router.add_route(method, path, backend_post("channels", doc_type, apply))
+    app.router.add_get(woocommerce_api.PRODUCTS, woocommerce_api.products)
+    app.router.add_post("/_sim/channels/{name}/wc-products", woocommerce_api.put_products)
     for path, system, read in BACKEND_GETS:
         app.router.add_get(path, backend_get(system, read))
     for path, system in HEALTH:

@@ -7,14 +7,17 @@ below (docs/adding-a-channel.md).
 
 from __future__ import annotations
 
-from adapters.channels import amazon, canonical
+from adapters.channels import amazon, canonical, woocommerce
 from adapters.channels.kind import ChannelKind, ChannelKinds
 
+# One line per kind. A kind still speaking canonical (`spoken_by`) sends and takes back
+# the canonical formats until its own module replaces its line.
 CHANNELS = ChannelKinds(
     canonical.KIND,
-    # Their own formats (webhooks, signatures, documents) arrive with the channels work;
-    # until then a channel of these kinds sends and takes back the canonical ones.
-    *(canonical.KIND.spoken_by(name) for name in ("pos", "b2b", "shopify", "woocommerce")),
+    canonical.KIND.spoken_by("pos"),
+    canonical.KIND.spoken_by("b2b"),
+    canonical.KIND.spoken_by("shopify"),
+    woocommerce.KIND,
     amazon.KIND,
     canonical.KIND.spoken_by("square"),
 )

@@ -6,8 +6,9 @@ with their limits, choosing the channel, the inbox row (adapters/db/inbound.py),
 
 1. `identify`: the value of the kind's identifying header (Shopify's
    X-Shopify-Shop-Domain, WooCommerce's X-WC-Webhook-Source), matched against each
-   channel's --shop-domain; None where the kind has none, or the request lacks it (the
-   door then tries the secret of every channel of the kind).
+   channel's --shop-domain as `domain_of` normalizes both; None where the kind has none,
+   or the request lacks it (the door then tries the secret of every channel of the kind,
+   as it does when the value matches no channel).
 2. `verify`: over the exact raw bytes, in constant time, before anything is parsed: the
    name of the check that passed, or None. The door calls it with each of a channel's
    valid secrets, the current one first (`Credentials`).
@@ -88,6 +89,14 @@ class Webhook:
     receipt: Callable[[InboundRequest], Receipt]
     interpret: Interpret
     ping: Callable[[InboundRequest], bool] = _never
+
+
+def domain_of(value: str) -> str:
+    """A shop's address as the door compares an identifying header with a channel's
+    --shop-domain: without scheme, case or trailing slashes ("https://Shop.example.com/"
+    and "shop.example.com" are one shop; a site in a folder keeps its folder)."""
+    text = value.strip().lower()
+    return text.split("://", 1)[-1].rstrip("/")
 
 
 def hmac_sha256_base64(secret: str, *parts: bytes) -> str:

@@ -57,6 +57,8 @@ _BACKORDERS = (
         order_lines.c.sku.in_(sa.bindparam("skus", expanding=True)),
         order_lines.c.allocated + order_lines.c.shipped + order_lines.c.cancelled
         < order_lines.c.quantity,
+        # What the channel fulfils never waits for our stock.
+        orders.c.fulfilled_by_channel.is_(False),
     )
     .order_by(orders.c.placed_at, orders.c.id, order_lines.c.line_no)
 )

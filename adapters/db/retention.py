@@ -17,6 +17,9 @@ What may go:
 - a dead letter resolved (requeued or purged) before the cutoff, unless its ledger row is
   still dead: the purged dead letter is what lets that row go.
 - an audit row older than the cutoff.
+- the raw body of an inbound delivery applied, stale or ignored before the cutoff (its
+  row stays: the delivery id still dedups a redelivery, the order keeps its audit trail);
+  never a parked or received one's, which a replay still needs.
 
 The consumer cursors and outbox_sequences are never pruned (the architecture notes say
 why). A batch walks an index from where the last one stopped (keyset on the events'
@@ -116,6 +119,16 @@ def _selects(text: str, lock: str) -> dict[bool, sa.TextClause]:
 CHOOSE_EVENTS = _selects(_EVENTS, _LOCK_EVENTS)
 CHOOSE_DEAD_LETTERS = _selects(_DEAD_LETTERS, _LOCK)
 CHOOSE_AUDIT = _selects(_AUDIT, _LOCK)
+_RAW_PAYLOADS = """
+SELECT i.id, i.applied_at FROM inbound_deliveries i
+WHERE i.id > :after_id AND i.state IN ('applied', 'stale', 'ignored')
+  AND i.applied_at < :cutoff AND i.body IS NOT NULL
+ORDER BY i.id
+LIMIT :limit"""
+CHOOSE_RAW_PAYLOADS = _selects(_RAW_PAYLOADS, _LOCK)
+REMOVE_RAW_PAYLOADS = sa.text("""
+UPDATE inbound_deliveries SET body = NULL, body_removed_at = now()
+WHERE id = ANY(CAST(:ids AS bigint[]))""")
 DELETE_DEAD_LETTERS = sa.text("DELETE FROM dead_letters WHERE id = ANY(CAST(:ids AS bigint[]))")
 DELETE_AUDIT = sa.text("DELETE FROM audit_log WHERE id = ANY(CAST(:ids AS bigint[]))")
 
@@ -184,6 +197,16 @@ def audit_batch(
     return _delete(conn, "audit_log", DELETE_AUDIT, chosen, limit, dry_run)
 
 
+def raw_payloads_batch(
+    conn: sa.Connection, cutoff: datetime, after: Position, limit: int, dry_run: bool
+) -> Batch:
+    """Up to `limit` inbound deliveries final before `cutoff`: their raw bodies removed
+    (personal data does not stay forever), the rows kept."""
+    params = {"cutoff": cutoff, "after_id": after.id, "limit": limit}
+    chosen = conn.execute(CHOOSE_RAW_PAYLOADS[dry_run], params).all()
+    return _delete(conn, "inbound_deliveries", REMOVE_RAW_PAYLOADS, chosen, limit, dry_run)
+
+
 def _delete(
     conn: sa.Connection,
     table: str,
@@ -199,7 +222,14 @@ def _delete(
     return Batch({table: len(chosen)}, following)
 
 
-PRUNED_TABLES = ("outbox_events", "outbox_deliveries", "inbox", "dead_letters", "audit_log")
+PRUNED_TABLES = (
+    "outbox_events",
+    "outbox_deliveries",
+    "inbox",
+    "dead_letters",
+    "audit_log",
+    "inbound_deliveries",  # raw bodies removed, rows kept
+)
 
 
 def vacuum(engine: sa.Engine, tables: list[str]) -> None:

@@ -138,6 +138,12 @@ class OrderRow(SQLModel, table=True):
     customer_id: uuid.UUID | None = Field(
         default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("customers.id"), index=True)
     )
+    # The channel fulfils it from its own stock (Amazon FBA): it reserves nothing here, and
+    # the WMS is never asked to ship it (domain.orders.Order.fulfilled_by_channel).
+    fulfilled_by_channel: bool = Field(
+        default=False,
+        sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.text("false")),
+    )
     # The order's money so far, in minor units of its currency (payments, refunds and the
     # financial documents hold the detail; these are what its invariants are checked on).
     authorized_minor: int = _minor()

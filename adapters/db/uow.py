@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from adapters.db import registry
 from adapters.db.change_log import SqlChangeLog
+from adapters.db.channel_sync_repository import SqlChannelSyncRepository
 from adapters.db.errors import DATABASE_ERRORS, convert
 from adapters.db.finance_repository import SqlFinanceRepository
 from adapters.db.hold_rules import CachedHoldRules, SqlHoldRuleRepository
@@ -66,6 +67,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.hold_rules = SqlHoldRuleRepository(self.connection, self.hold_rules_cache)
         self.safety = SqlSafetyStockRepository(self.connection)
         self.returns = SqlReturnRepository(self.connection)
+        self.channel_sync = SqlChannelSyncRepository(self.connection)
         self._channel_names: list[str] | None = None
         return self
 

@@ -26,6 +26,7 @@ from adapters.http.keys import (
 from adapters.http.middleware import body_middleware, error_middleware, header_middleware
 from adapters.http.openapi import openapi_json
 from adapters.http.routes import ROUTES, Route
+from adapters.http.webhooks import install as install_webhooks
 from outbox.routing import Routing
 
 
@@ -63,4 +64,5 @@ def init_app(
         app[EXECUTOR].shutdown(wait=True)
 
     app.cleanup_ctx.append(executor)
+    install_webhooks(app)  # after the executor: its applies are awaited before it stops
     return app

@@ -22,8 +22,12 @@ class HttpConfig:
     key_cache_ttl_s: float = 30.0
     outbox_notify: bool = False  # NOTIFY the relay in every writing transaction
     # ORDERSYNC_SECRET_KEY: signs change-feed cursors (without it, the admin token does;
-    # see adapters/http/cursors.py).
+    # see adapters/http/cursors.py), and decrypts the channels' webhook secrets.
     secret_key: str | None = None
+    # The inbound sweeper (adapters/http/webhooks.py): every this many seconds (0: none),
+    # the deliveries still `received` after inbound_sweep_after_s are applied.
+    inbound_sweep_s: float = 5.0
+    inbound_sweep_after_s: float = 30.0
 
 
 ENGINE = web.AppKey("engine", sa.Engine)

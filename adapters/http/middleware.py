@@ -27,6 +27,9 @@ from domain.errors import ConcurrencyConflict, Conflict, DomainError, NotFound, 
 log = logging.getLogger("ordersync.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+# Doors that take a channel's own payloads: their raw bytes, whatever the Content-Type
+# (WooCommerce's ping is form-encoded; the kind's verification decides what is valid).
+RAW_BODY_PREFIXES = ("/v1/webhooks/",)
 RETRY_AFTER_S = "1"  # seconds, on every 503
 
 
@@ -46,9 +49,8 @@ async def body_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 async def _read_body(request: web.Request) -> bytes:
     config = request.app[CONFIG]
-    if request.content_type not in ("application/json",) and not request.content_type.endswith(
-        "+json"
-    ):
+    json_type = request.content_type == "application/json" or request.content_type.endswith("+json")
+    if not json_type and not request.path.startswith(RAW_BODY_PREFIXES):
         raise ProblemError(
             415,
             "Unsupported Media Type",

@@ -92,6 +92,12 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
                 }
             },
         }
+    elif route.body_types:  # the channel's own bytes, verified before anything reads them
+        op["requestBody"] = {
+            "required": False,
+            "description": "The channel's own payload, exactly as it signed it",
+            "content": {media: {"schema": {}} for media in route.body_types},
+        }
     op["responses"] = _success(route, components)
     if route.auth or route.body:
         op["responses"].update(

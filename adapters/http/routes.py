@@ -21,6 +21,7 @@ from adapters.http import (
     returns,
     shipments,
     timeline,
+    webhooks,
 )
 from adapters.http.schemas import CUSTOMER, RESPONSE_SCHEMAS, TIMELINE
 from domain.change_commands import CancelOrder, EditOrder
@@ -50,6 +51,8 @@ class Route:
     response: tuple[str, dict[str, Any]] | None = None
     query: tuple[dict[str, Any], ...] = ()
     problems: tuple[tuple[str, str], ...] = ()  # statuses of its own: (code, meaning)
+    # A body read as raw bytes, not a model (a channel's own payload): its media types.
+    body_types: tuple[str, ...] = ()
 
 
 ROUTES: tuple[Route, ...] = (
@@ -193,6 +196,27 @@ ROUTES: tuple[Route, ...] = (
         inventory.get_sku,
         "ATP of a SKU per location",
         "channel|system",
+    ),
+    Route(
+        "POST",
+        "/v1/webhooks/{kind}",
+        webhooks.post_webhook,
+        "A channel's own webhook, its channel found by its header or signature: verified, "
+        "stored, answered, then applied",
+        ok=202,
+        response=("WebhookReceipt", webhooks.RECEIPT_SCHEMA),
+        problems=webhooks.DOOR_PROBLEMS,
+        body_types=webhooks.BODY_TYPES,
+    ),
+    Route(
+        "POST",
+        "/v1/webhooks/{kind}/{channel}",
+        webhooks.post_channel_webhook,
+        "A channel's own webhook for the channel named: verified, stored, answered, then applied",
+        ok=202,
+        response=("WebhookReceipt", webhooks.RECEIPT_SCHEMA),
+        problems=webhooks.DOOR_PROBLEMS,
+        body_types=webhooks.BODY_TYPES,
     ),
     Route("GET", "/healthz", health.healthz, "Liveness"),
     Route("GET", "/readyz", health.readyz, "Readiness (the database answers)"),

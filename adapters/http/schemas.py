@@ -115,6 +115,10 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "totals": OBJECT,
             "reservations": {"type": "array", "items": _RESERVATION},
             "holds": {"type": "array", "items": STRING},
+            "fulfilled_by_channel": {
+                "type": "boolean",
+                "description": "the channel ships it from its own stock (Amazon FBA)",
+            },
             "customer_id": {"type": ["string", "null"], "format": "uuid"},
             "money": {
                 "type": "object",

@@ -42,6 +42,11 @@ batch_option = click.option(
     help="Also dead letters resolved (requeued or purged) longer ago than this.",
 )
 @click.option("--audit-older-than", type=parse_age, help="Also audit rows older than this.")
+@click.option(
+    "--raw-payloads-older-than",
+    type=parse_age,
+    help="Also the raw bodies of inbound deliveries applied longer ago than this.",
+)
 @batch_option
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
 @json_option
@@ -49,6 +54,7 @@ def outbox_prune(
     older_than: timedelta,
     dead_letters_older_than: timedelta | None,
     audit_older_than: timedelta | None,
+    raw_payloads_older_than: timedelta | None,
     batch: int,
     dry_run: bool,
     as_json: bool,
@@ -68,7 +74,12 @@ def outbox_prune(
     dedup window (ORDERSYNC_DEDUP_WINDOW) is refused, and nothing is deleted.
     `ordersync maintenance` runs the same prunes with the configured ages.
     """
-    ages = Ages(older_than, dead_letters_older_than, audit_older_than)
+    ages = Ages(
+        older_than,
+        dead_letters_older_than,
+        audit_older_than,
+        raw_payloads=raw_payloads_older_than,
+    )
     configured = settings()
     with _engine(configured) as engine:
         report = prune(
@@ -98,6 +109,7 @@ def maintenance(once: bool, interval: timedelta, batch: int, as_json: bool) -> N
       outbox events, ledger and inbox rows  older than ORDERSYNC_RETENTION_OUTBOX (14d)
       resolved dead letters                 older than ORDERSYNC_RETENTION_DEAD_LETTERS (30d)
       audit rows                            older than ORDERSYNC_RETENTION_AUDIT (365d)
+      inbound deliveries' raw bodies        applied ORDERSYNC_RAW_PAYLOAD_DAYS (90) ago
     and logs one line per prune with its counts. A retention shorter than
     ORDERSYNC_DEDUP_WINDOW (7d) is refused before anything is deleted. SIGTERM or Ctrl-C
     stops it between batches. --json prints each round's report as a line on stdout.

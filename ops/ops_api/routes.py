@@ -25,6 +25,7 @@ from ops.ops_api.destinations import (
     pause_destination,
     resume_destination,
 )
+from ops.ops_api.inbound import LIST_QUERY, get_inbound, list_inbound, replay_inbound
 from ops.ops_api.outbox import (
     ReplayRequest,
     cancel_replay,
@@ -100,5 +101,16 @@ ROUTES: tuple[Route, ...] = (
     ),
     _admin(
         "GET", "/ops/audit", list_audit, "The audit trail, newest first", query=(_LIMIT, _ACTION)
+    ),
+    _admin(
+        "GET", "/ops/inbound", list_inbound, "Channels' deliveries, newest first", query=LIST_QUERY
+    ),
+    _admin("GET", "/ops/inbound/{delivery_id}", get_inbound, "One delivery, raw body included"),
+    _admin(
+        "POST",
+        "/ops/inbound/{delivery_id}/replay",
+        replay_inbound,
+        "Replay a parked delivery through the doors' apply path",
+        problems=(("409", "The delivery is not parked (applied, stale or ignored)"),),
     ),
 )

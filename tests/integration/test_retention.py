@@ -113,7 +113,12 @@ def test_prune_deletes_exactly_the_old_final_events_with_their_ledger_and_inbox_
     expected = {s.event_id for s in ledger.kept.values()}
     assert sorted(map(ledger.name, survivors ^ expected)) == []
     assert kept_deliveries == len(kept_ids) == 4 * len(ledger.kept)
-    assert report["rows"] == {**GONE_ROWS, "dead_letters": 0, "audit_log": 0}
+    assert report["rows"] == {
+        **GONE_ROWS,
+        "dead_letters": 0,
+        "audit_log": 0,
+        "inbound_deliveries": 0,
+    }
     assert {t: before[t] - after[t] for t in GONE_ROWS} == GONE_ROWS
     assert after["dead_letters"] == before["dead_letters"]  # not asked for
     assert report["batches"] == {"outbox": 1} and report["largest_batch"] == {"outbox": 6}
@@ -140,7 +145,13 @@ def test_a_dry_run_counts_what_the_prune_then_deletes_and_changes_nothing(
         ("outbox.prune", False, "ok"),
         ("outbox.prune", True, "ok"),
     ]
-    assert trail[0]["counts"] == {**GONE_ROWS, "dead_letters": 0, "audit_log": 0, "batches": 1}
+    assert trail[0]["counts"] == {
+        **GONE_ROWS,
+        "dead_letters": 0,
+        "audit_log": 0,
+        "inbound_deliveries": 0,
+        "batches": 1,
+    }
     assert trail[0]["filter"] == {
         "command": "outbox prune",
         "outbox_older_than": "7d",
@@ -299,12 +310,15 @@ def test_maintenance_once_runs_every_prune_with_the_configured_ages_and_audits_i
         "inbox": 11,
         "dead_letters": 1,
         "audit_log": 2,
+        "inbound_deliveries": 0,
     }
     assert [r.getMessage() for r in caplog.records if r.name == "ordersync.maintenance"] == [
         "outbox prune: deleted 3 events, 12 ledger rows and 11 inbox rows older than 10d, "
         "in 1 batch",
         "dead letters prune: deleted 1 dead letters resolved more than 30d ago, in 1 batch",
         "audit prune: deleted 2 audit rows older than 90d, in 1 batch",
+        "raw payloads prune: deleted the raw bodies of 0 inbound deliveries applied more "
+        "than 90d ago, in 0 batches",
     ]
     with engine.connect() as conn:
         assert surviving_events(conn) == {young.event_id}
@@ -318,6 +332,7 @@ def test_maintenance_once_runs_every_prune_with_the_configured_ages_and_audits_i
         "outbox_older_than": "10d",
         "dead_letters_older_than": "30d",
         "audit_older_than": "90d",
+        "raw_payloads_older_than": "90d",
         "dedup_window": "7d",
         "batch": 1000,
     }

@@ -118,6 +118,7 @@ class FakeOrderRepository(OrderRepository):
         return [
             Backorder(order.id, line.line_no, line.sku, line.backordered)
             for order in queue
+            if not order.fulfilled_by_channel  # the channel's own stock: never waits for ours
             for line in order.lines
             if line.sku in skus and line.backordered
         ]

@@ -146,12 +146,17 @@ def test_the_channel_kinds_are_the_interfaces_canonical_first() -> None:
 
 
 def test_kinds_without_formats_of_their_own_speak_canonical_and_say_so() -> None:
-    for name in ("pos", "b2b", "shopify", "woocommerce", "square"):
+    borrowed = [name for name in CHANNELS.names[1:] if CHANNELS[name].webhook is None]
+    assert {"pos", "b2b"} <= set(borrowed)
+    for name in borrowed:
         kind = CHANNELS[name]
         assert kind.speaks_as == "canonical"
         assert (kind.normalize, kind.handlers) == (CANONICAL.normalize, CANONICAL.handlers)
     assert CANONICAL.speaks_as is None
-    assert CHANNELS["amazon"].speaks_as is None  # its own formats (adapters/channels/amazon.py)
+    own = CHANNELS["woocommerce"]
+    assert own.speaks_as is None and own.webhook is not None
+    assert own.normalize is not CANONICAL.normalize
+    assert CHANNELS["amazon"].speaks_as is None and CHANNELS["amazon"].webhook is not None
 
 
 def test_a_channel_takes_back_statuses_from_its_own_orders_and_every_stock_figure() -> None:

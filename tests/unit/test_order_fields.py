@@ -86,6 +86,7 @@ ORDER_FIELDS_NOT_SENT_BY_A_CHANNEL = {
     "updated_at": "set when stored",
     "holds": "the hold screen's",
     "customer_id": "ordersync's customer, by normalized e-mail",
+    "fulfilled_by_channel": "the channel kind's normalizer says so (Amazon FBA)",
     **MONEY_SO_FAR,
 }
 NOT_IN_THE_ERP_SALES_ORDER = {
