@@ -61,6 +61,20 @@ def sales_order_document(order: OrderAccepted) -> dict[str, Any]:
         "shipping": order.shipping,
         "payment": order.payment,
         "totals": dict(order.totals),
+        "terms": terms_document(order.b2b),
+    }
+
+
+def terms_document(b2b: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A business customer's sales-order terms: its PO number, account, net payment terms
+    and requested delivery date (None: a consumer's order, on the channel's terms)."""
+    if b2b is None:
+        return None
+    return {
+        "customer_po": b2b.get("purchase_order"),
+        "account": b2b.get("company_account"),
+        "payment_terms_days": b2b.get("payment_terms_days"),
+        "requested_delivery_date": b2b.get("requested_delivery_date"),
     }
 
 

@@ -142,6 +142,9 @@ class OrderAccepted(_OrderEvent):
     payment: dict[str, Any] | None
     totals: dict[str, str]
     lines: list[MoneyLine]
+    # A business customer's terms: purchase_order, company_account, payment_terms_days,
+    # requested_delivery_date (null: none; absent from events written before they were).
+    b2b: dict[str, Any] | None = None
 
 
 class OrderAllocated(_OrderEvent):
