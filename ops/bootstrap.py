@@ -34,6 +34,7 @@ def http_app(
         page_size=settings.page_size,
         outbox_notify=settings.outbox_notify,
         secret_key=settings.secret_key,
+        channel_rate_limit=settings.channel_rate_limit,
     )
     ops = ops_api.OpsConfig(
         system_urls=settings.system_urls,
