@@ -231,9 +231,9 @@ def authenticate(conn: sa.Connection, key: str) -> Caller | None:
             return Caller("channel", row.name, row.kind, row.previous_valid_until, limit)
     if found:
         return None
-    row = conn.execute(_SYSTEM_BY_PREFIX, {"prefix": prefix}).first()
-    if row is not None and apikeys.matches(key, row.api_key_hash):
-        return Caller("system", row.name, row.kind)
+    system = conn.execute(_SYSTEM_BY_PREFIX, {"prefix": prefix}).first()
+    if system is not None and apikeys.matches(key, system.api_key_hash):
+        return Caller("system", system.name, system.kind)
     return None
 
 
