@@ -21,11 +21,18 @@ class UnknownChannel(PermanentError):
     """No such channel in the channels table: nobody to send the message to."""
 
 
+class CredentialsUnreadable(PermanentError):
+    """The channel's outbound credentials cannot be decrypted: fix ORDERSYNC_SECRET_KEY (or
+    set them again with `ordersync channel credentials`), then requeue."""
+
+
 def handle(envelope: Envelope, clients: SystemClients) -> object:
     name = envelope.destination.removeprefix(CHANNEL_PREFIX)
     end = clients.channel(name)
     if end is None:
         raise UnknownChannel(envelope.destination)
+    if end.unreadable is not None:
+        raise CredentialsUnreadable(envelope.destination, end.unreadable)
     if end.client is None:
         return TAKES_NOTHING_BACK
     return dispatch(end.kind.handlers, end.client, envelope)

@@ -4,6 +4,7 @@ the channel kinds: no system is named here."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -14,21 +15,29 @@ import sqlalchemy as sa
 from actors.systems import SYSTEMS, Systems
 from adapters.channels import CHANNELS
 from adapters.channels.kind import ChannelKind
+from adapters.db.channel_credentials import open_credentials
 from adapters.db.tables import channels
+from adapters.secretbox import SecretBox, SecretKeyMissing
 from adapters.systems.handlers import dispatch
 from adapters.systems.http import SystemClient
 from outbox.envelope import Envelope
 from outbox.queues import CHANNEL_PREFIX
 
+log = logging.getLogger("ordersync.actors")
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelEnd:
     """A channel as the actors see it: its kind, and its client (None: no --api-url, so
-    it takes nothing back)."""
+    it takes nothing back). `unreadable`: why its stored outbound credentials could not
+    be decrypted (ORDERSYNC_SECRET_KEY unset or changed); it then has no client, and its
+    messages are refused (actors/channel.py), not sent without them."""
 
     kind: ChannelKind
     client: SystemClient | None
     url: str | None
+    sealed: str | None = None  # the credentials as stored: a change makes a new client
+    unreadable: str | None = None
 
 
 @dataclass
@@ -37,7 +46,9 @@ class SystemClients:
     clients: dict[str, SystemClient]  # by system name
     engine: sa.Engine
     read_timeout_s: float = 5.0
-    refresh_s: float = 30.0  # how soon a changed channel --api-url is picked up
+    refresh_s: float = 30.0  # how soon a changed channel --api-url or credential is picked up
+    # Opens the channels' outbound credentials (ORDERSYNC_SECRET_KEY).
+    secret_box: SecretBox = field(default_factory=lambda: SecretBox(None))
     _channels: dict[str, ChannelEnd] = field(default_factory=dict)
     _read_at: float = -float("inf")
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -50,8 +61,10 @@ class SystemClients:
         read_timeout_s: float = 5.0,
         *,
         systems: Systems = SYSTEMS,
+        secret_box: SecretBox | None = None,
     ) -> SystemClients:
-        """One client per system of `systems`, at its URL in `urls` (by name; all needed)."""
+        """One client per system of `systems`, at its URL in `urls` (by name; all needed);
+        `secret_box` opens the channels' outbound credentials."""
         missing = [name for name in systems if name not in urls]
         if missing:
             raise ValueError(f"no URL for {', '.join(missing)}")
@@ -59,7 +72,8 @@ class SystemClients:
             s.name: s.client(urls[s.name], system=s.name, read_timeout_s=read_timeout_s)
             for s in systems.values()
         }
-        return cls(systems, clients, engine, read_timeout_s)
+        box = secret_box or SecretBox(None)
+        return cls(systems, clients, engine, read_timeout_s, secret_box=box)
 
     def system(self, name: str) -> SystemClient:
         return self.clients[name]
@@ -77,23 +91,36 @@ class SystemClients:
             return self._channels.get(name)
 
     def _reload(self) -> None:
-        query = sa.select(channels.c.name, channels.c.kind, channels.c.api_url)
+        query = sa.select(
+            channels.c.name, channels.c.kind, channels.c.api_url, channels.c.credentials_ciphertext
+        )
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        for name, kind_name, url in rows:
+        for name, kind_name, url, sealed in rows:
             current = self._channels.get(name)
-            if current is not None and current.url == url and current.kind.name == kind_name:
+            if current is not None and (current.url, current.kind.name, current.sealed) == (
+                url,
+                kind_name,
+                sealed,
+            ):
                 continue
-            kind = CHANNELS[kind_name]
-            client = (
-                None
-                if url is None
-                else kind.client(url, channel=name, read_timeout_s=self.read_timeout_s)
-            )
             # The old client is left to the collector, not closed: another thread may be
             # in the middle of a call with it.
-            self._channels[name] = ChannelEnd(kind, client, url)
+            self._channels[name] = self._end(name, CHANNELS[kind_name], url, sealed)
         self._read_at = time.monotonic()
+
+    def _end(self, name: str, kind: ChannelKind, url: str | None, sealed: str | None) -> ChannelEnd:
+        if url is None:
+            return ChannelEnd(kind, None, url, sealed)
+        try:
+            credentials = open_credentials(self.secret_box, sealed)
+        except SecretKeyMissing as error:
+            log.error("channel %s: its outbound credentials cannot be read: %s", name, error)
+            return ChannelEnd(kind, None, url, sealed, unreadable=str(error))
+        client = kind.client(
+            url, channel=name, read_timeout_s=self.read_timeout_s, credentials=credentials
+        )
+        return ChannelEnd(kind, client, url, sealed)
 
     def healthy(self, destination: str) -> bool:
         """For the health probe: whether the destination answers again."""

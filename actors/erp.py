@@ -64,6 +64,20 @@ def sales_order_document(order: OrderAccepted) -> dict[str, Any]:
         # Only on an order the channel ships from its own stock (Amazon FBA): no other
         # sales order changes.
         **({"fulfilled_by": "channel"} if order.fulfilled_by_channel else {}),
+        "terms": terms_document(order.b2b),
+    }
+
+
+def terms_document(b2b: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A business customer's sales-order terms: its PO number, account, net payment terms
+    and requested delivery date (None: a consumer's order, on the channel's terms)."""
+    if b2b is None:
+        return None
+    return {
+        "customer_po": b2b.get("purchase_order"),
+        "account": b2b.get("company_account"),
+        "payment_terms_days": b2b.get("payment_terms_days"),
+        "requested_delivery_date": b2b.get("requested_delivery_date"),
     }
 
 

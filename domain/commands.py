@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -234,6 +234,36 @@ class TotalsIn(Input):
     shipping_total: Amount | None = None
 
 
+# A calendar date, as RFC 3339's full-date: "2026-12-15" (no time, no zone; nothing else).
+DATE_PATTERN = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+_DATE_RE = re.compile(DATE_PATTERN)
+
+
+def _full_date(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):  # built in Python
+        return value
+    if not isinstance(value, str) or not _DATE_RE.match(value):
+        raise ValueError("must be a date string such as 2026-12-15")
+    return value
+
+
+CalendarDate = Annotated[
+    date, BeforeValidator(_full_date), Field(json_schema_extra={"pattern": DATE_PATTERN})
+]
+
+
+class B2bTermsIn(Input):
+    """A business customer's terms (the B2B portal's orders; any channel may send them):
+    its purchase-order number, its account with us, net payment terms in days (0: due on
+    receipt; none: the account's standing terms), and when it wants the goods — not a
+    date already past (a 422 when the order is new, domain/b2b.py)."""
+
+    purchase_order: Text
+    company_account: Text
+    payment_terms_days: Annotated[int, Field(strict=True, ge=0, le=365), Integral] | None = None
+    requested_delivery_date: CalendarDate | None = None
+
+
 class PlaceOrder(Input):
     """A canonical order as a channel sends it (POST /v1/orders)."""
 
@@ -247,6 +277,7 @@ class PlaceOrder(Input):
     shipping: ShippingIn | None = None
     payment: PaymentIn | None = None
     totals: TotalsIn
+    b2b: B2bTermsIn | None = None
 
     @field_validator("placed_at")
     @classmethod

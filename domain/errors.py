@@ -70,6 +70,12 @@ class NotFound(DomainError):
     code = "not-found"
 
 
+class Forbidden(DomainError):
+    """The caller may not read or change this resource (another channel's order)."""
+
+    code = "forbidden"
+
+
 class ConcurrencyConflict(DomainError):
     """A concurrent transaction won; the unit of work may be retried."""
 

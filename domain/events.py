@@ -145,6 +145,9 @@ class OrderAccepted(_OrderEvent):
     # The channel ships it from its own stock (Amazon FBA): the WMS never will. False in
     # events written before it was added (same event_version).
     fulfilled_by_channel: bool = False
+    # A business customer's terms: purchase_order, company_account, payment_terms_days,
+    # requested_delivery_date (null: none; absent from events written before they were).
+    b2b: dict[str, Any] | None = None
 
 
 class OrderAllocated(_OrderEvent):

@@ -102,6 +102,9 @@ def build_order(cmd: PlaceOrder, *, channel: str, idempotency_key: str | None = 
         "payment": payment,
         "grand_total": totals.grand_total.minor,
     }
+    b2b = None if cmd.b2b is None else cmd.b2b.model_dump(mode="json")
+    if b2b is not None:  # only then: the fingerprints of orders without terms stay as they were
+        content["b2b"] = b2b
     return Order(
         id=uuid.uuid4(),
         channel=channel,
@@ -119,4 +122,5 @@ def build_order(cmd: PlaceOrder, *, channel: str, idempotency_key: str | None = 
         lines=lines,
         fingerprint=fingerprint(content),
         idempotency_key=idempotency_key,
+        b2b=b2b,
     )

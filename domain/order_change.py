@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.backorder_fill import fill_backorders
-from domain.errors import NotFound, ValidationFailed
+from domain.errors import ValidationFailed
 from domain.events import DomainEvent, OrderAllocated
 from domain.orders import Order, OrderLine
+from domain.ownership import own_order
 from domain.ports import SkuStock, UnitOfWork
 from domain.projection import order_event
 from domain.services import backorder_event, reserve_levels, save_reallocated, stock_events
@@ -25,10 +26,8 @@ def locked_order(
     uow: UnitOfWork, order_id: uuid.UUID, channel: str | None
 ) -> tuple[Order, dict[str, SkuStock]]:
     """The order locked, after its SKUs' stock rows (the lock order of every stock
-    writer); an order of another channel than `channel` is not found."""
-    peek = uow.orders.get(order_id)
-    if peek is None or (channel is not None and peek.channel != channel):
-        raise NotFound(f"no order {order_id}")
+    writer); another channel's order than `channel`'s is Forbidden (domain/ownership)."""
+    peek = own_order(uow.orders.get(order_id), order_id, channel)
     # A line's SKU never changes, so the unlocked read names the rows to lock.
     stock = uow.inventory.lock(sorted({line.sku for line in peek.lines}))
     order = uow.orders.get(order_id, lock=True)

@@ -76,6 +76,9 @@ class Order:
     lines: list[OrderLine]
     fingerprint: str
     idempotency_key: str | None = None
+    # A business customer's terms (domain/commands.B2bTermsIn, as JSON; None: a consumer's
+    # order): purchase_order, company_account, payment_terms_days, requested_delivery_date.
+    b2b: dict[str, Any] | None = None
     reservations: list[Reservation] = field(default_factory=list)
     holds: list[str] = field(default_factory=list)  # why it is on hold (empty: it is not)
     # The channel fulfils it from its own stock (Amazon FBA): recorded for the books, it

@@ -9,7 +9,7 @@ order change its money one transaction at a time.
 
 from __future__ import annotations
 
-from domain.errors import ConcurrencyConflict, Conflict, DuplicateMismatch, NotFound
+from domain.errors import ConcurrencyConflict, Conflict, DuplicateMismatch
 from domain.events import DomainEvent, PaymentRecorded
 from domain.finance import (
     AUTHORIZATION,
@@ -24,6 +24,7 @@ from domain.money_check import captured_against, ensure_consistent
 from domain.money_commands import RecordPayment
 from domain.money_input import currency_of
 from domain.orders import Order
+from domain.ownership import own_order
 from domain.ports import UnitOfWork
 from domain.projection import order_event
 
@@ -74,9 +75,7 @@ def record_payment(
     """Record an authorization, capture or void; (payment, created). `channel`: the
     caller is that channel, which may report only its own orders' payments."""
     with uow:
-        order = uow.orders.get(cmd.order_id, lock=True)
-        if order is None or (channel is not None and order.channel != channel):
-            raise NotFound(f"no order {cmd.order_id}")
+        order = own_order(uow.orders.get(cmd.order_id, lock=True), cmd.order_id, channel)
         amount = currency_of(order, cmd.amount, cmd.currency)
         payment = Payment(
             order.id, cmd.kind, cmd.transaction_id, source, amount, order.currency, cmd.shipment_id

@@ -20,6 +20,7 @@ from domain.money_check import ensure_consistent
 from domain.money_commands import RecordRefund
 from domain.money_input import currency_of
 from domain.orders import Order
+from domain.ownership import own_order
 from domain.ports import UnitOfWork
 from domain.projection import order_event
 
@@ -30,9 +31,7 @@ def record_refund(
     """Record a refund and its credit memo; (refund, credit memo, created). `channel`: the
     caller is that channel, which may refund only its own orders."""
     with uow:
-        order = uow.orders.get(cmd.order_id, lock=True)
-        if order is None or (channel is not None and order.channel != channel):
-            raise NotFound(f"no order {cmd.order_id}")
+        order = own_order(uow.orders.get(cmd.order_id, lock=True), cmd.order_id, channel)
         asked = _asked(order, cmd)
         existing = uow.finance.find_refund(cmd.transaction_id)
         if existing is not None:

@@ -19,6 +19,7 @@ from domain.commands import MAX_STOCK, OpenReturn, ReceiveReturn
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.events import DomainEvent, ReturnLineOut, ReturnOpened, ReturnReceived
 from domain.orders import Order
+from domain.ownership import own_order
 from domain.ports import UnitOfWork
 from domain.projection import order_event
 from domain.returns import RECEIVED, RESTOCK, ReceivedLine, Return, ReturnLine
@@ -29,14 +30,13 @@ def open_return(
     uow: UnitOfWork, order_id: uuid.UUID, cmd: OpenReturn, *, channel: str | None = None
 ) -> Return:
     """Open a return of shipped units; `channel`: the caller is that channel, and may only
-    return its own orders (another's is not found)."""
+    return its own orders (another's is Forbidden)."""
     wanted: Counter[int] = Counter()
     for line in cmd.lines:
         wanted[line.line_no] += line.quantity
     with uow:
-        order = uow.orders.get(order_id, lock=True)  # no stock changes: the order row only
-        if order is None or (channel is not None and order.channel != channel):
-            raise NotFound(f"no order {order_id}")
+        # No stock changes: the order row only.
+        order = own_order(uow.orders.get(order_id, lock=True), order_id, channel)
         for i, line in enumerate(cmd.lines):
             if all(ln.line_no != line.line_no for ln in order.lines):
                 raise ValidationFailed(

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from domain.allocation import StockLevel, allocate
+from domain.b2b import late_delivery
 from domain.backorder_fill import fill_backorders, waiting_orders
 from domain.commands import MAX_STOCK, AdjustInventory, PlaceOrder
 from domain.customers import customer_updated, profile_of
@@ -67,9 +68,15 @@ def place_order(
     """
     order = build_order(cmd, channel=channel, idempotency_key=idempotency_key)
     order.fulfilled_by_channel = fulfilled_by_channel
+    late = late_delivery(order)
     customer = profile_of(order)
     order.customer_id = customer.id
     with uow:
+        if late is not None:
+            # Refused as a new order; the same order sent again gets the one stored.
+            if uow.orders.find_duplicate(order) is None:
+                raise late
+            return _existing(uow, order), False
         # The rules before the locks: the SKU rows are held one round trip less.
         if not fulfilled_by_channel:
             order.holds = screen(order, uow.hold_rules.for_channel(order.channel))

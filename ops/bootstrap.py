@@ -36,6 +36,7 @@ def http_app(
         secret_key=settings.secret_key,
         inbound_sweep_s=settings.inbound_sweep_s,
         inbound_sweep_after_s=settings.inbound_sweep_after_s,
+        channel_rate_limit=settings.channel_rate_limit,
     )
     ops = ops_api.OpsConfig(
         system_urls=settings.system_urls,

@@ -56,8 +56,13 @@ def _register(engine: sa.Engine, suffix: str, sim_url: str) -> dict[str, str]:
         for code, type_, priority in LOCATIONS:
             registry.add_location(conn, code, type_, priority)
         return {
+            # Unlimited: the traffic generator posts as fast as its concurrency allows.
             f"{name}{suffix}": registry.add_channel(
-                conn, f"{name}{suffix}", kind, api_url=f"{sim_url}/channels/{name}{suffix}"
+                conn,
+                f"{name}{suffix}",
+                kind,
+                api_url=f"{sim_url}/channels/{name}{suffix}",
+                rate_limit_per_minute=0,
             )
             for name, kind in CHANNELS
         }

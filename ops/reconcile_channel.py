@@ -20,8 +20,10 @@ from pydantic import ValidationError
 from adapters.channels import CHANNELS
 from adapters.channels.kind import ChannelKind, ListedOrder, ListOrders
 from adapters.db import registry
+from adapters.db.channel_credentials import outbound_credentials
 from adapters.db.uow import SqlUnitOfWork
 from adapters.db.watermarks import advance_watermark, read_watermark
+from adapters.secretbox import SecretBox, SecretKeyMissing
 from adapters.systems.paging import schema_errors
 from domain.errors import DuplicateMismatch, ValidationFailed
 from domain.services import place_order, retrying
@@ -122,6 +124,7 @@ def reconcile_channel(
     read_timeout_s: float = 5.0,
     actor: str | None = None,
     via: str = "cli",
+    secret_box: SecretBox | None = None,
 ) -> ChannelReport:
     """Ingest what the channel lists and ordersync lacks; audited as reconcile.channel.
     Without `since`, from the channel's watermark (none yet: DEFAULT_LOOKBACK ago)."""
@@ -129,11 +132,17 @@ def reconcile_channel(
     with audited(engine, "reconcile.channel", filter=flt, actor=actor, via=via) as entry:
         with engine.connect() as conn:
             kind, list_orders, url = _listable(conn, name)
+            try:
+                credentials = outbound_credentials(conn, name, secret_box or SecretBox(None))
+            except SecretKeyMissing as error:
+                raise Refused(f"channel {name!r}: its outbound credentials: {error}") from None
             stored = read_watermark(conn, name)
         start = window_start(since) if since else None
         start = start or (stored.watermark if stored else datetime.now(UTC) - DEFAULT_LOOKBACK)
         entry.counts["from"] = start.isoformat()
-        client = kind.client(url, channel=name, read_timeout_s=read_timeout_s)
+        client = kind.client(
+            url, channel=name, read_timeout_s=read_timeout_s, credentials=credentials
+        )
         looked_at = datetime.now(UTC)
         try:
             # All of it first: a list that breaks off midway ingests nothing.

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     # more only queue on the GIL (measured in docs/benchmarks.md).
     api_threads: int = Field(8, ge=1, le=200)
     page_size: int = Field(100, ge=1, le=1000)
+    # A channel's requests a minute on the canonical API and the read routes, unless the
+    # channel has its own (`ordersync channel limit`); per API process; 0 is unlimited.
+    # Webhook doors are never limited (adapters/http/ratelimit.py).
+    channel_rate_limit: int = Field(
+        600, ge=0, le=1_000_000, description="a channel's requests a minute (0: unlimited)"
+    )
     quorum_queues: bool = Field(False, description="declare quorum queues (a RabbitMQ cluster)")
     outbox_notify: bool = Field(
         False, description="writers NOTIFY the relay at commit (else it polls adaptively)"

@@ -51,7 +51,11 @@ def start_workers(
     if unknown:
         raise ValueError(f"unknown queues {', '.join(unknown)}; choose from {', '.join(known)}")
     clients = SystemClients.create(
-        engine, settings.system_urls, settings.client_timeout_s, systems=systems
+        engine,
+        settings.system_urls,
+        settings.client_timeout_s,
+        systems=systems,
+        secret_box=bootstrap.secret_box(settings),
     )
     register(broker, engine, clients, policy or Policy())
     worker = dramatiq.Worker(broker, queues=set(queues or known), worker_threads=threads)

@@ -17,7 +17,7 @@ order_ref (a duplicate).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +43,15 @@ class SalesLine(_Doc):
     tax: Decimal = Field(ge=0)
 
 
+class SalesTerms(_Doc):
+    """A business customer's terms on the sales order (none: the channel's own terms)."""
+
+    customer_po: str = Field(min_length=1)
+    account: str = Field(min_length=1)
+    payment_terms_days: int | None = Field(default=None, ge=0)
+    requested_delivery_date: date | None = None
+
+
 class SalesOrder(_Doc):
     order_ref: str = Field(min_length=1)
     order_number: str = Field(min_length=1)
@@ -51,6 +60,7 @@ class SalesOrder(_Doc):
     customer: dict[str, Any]
     lines: list[SalesLine] = Field(min_length=1)
     totals: dict[str, Decimal]
+    terms: SalesTerms | None = None
 
 
 class ShippedLine(_Doc):

@@ -60,12 +60,26 @@ def order_doc(
     return doc
 
 
+# A B2B portal's terms (PlaceOrder.b2b), far enough ahead not to be past for years.
+B2B_TERMS: dict[str, Any] = {
+    "purchase_order": "PO-2026-0042",
+    "company_account": "ACME-001",
+    "payment_terms_days": 30,
+    "requested_delivery_date": "2099-12-15",
+}
+# Optional blocks a document may lack: with_field fills one in (valid) to set a field in it.
+OPTIONAL_BLOCKS: dict[str, dict[str, Any]] = {"b2b": B2B_TERMS}
+
+
 def with_field(doc: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
-    """A deep copy of `doc` with the field at `dotted` (e.g. "lines.0.sku") set to `value`."""
+    """A deep copy of `doc` with the field at `dotted` (e.g. "lines.0.sku") set to `value`
+    (an optional block it lacks, such as b2b, filled in from OPTIONAL_BLOCKS first)."""
     doc = copy.deepcopy(doc)
     *parents, last = dotted.split(".")
     target: Any = doc
     for part in parents:
+        if isinstance(target, dict) and target.get(part) is None and part in OPTIONAL_BLOCKS:
+            target[part] = copy.deepcopy(OPTIONAL_BLOCKS[part])
         target = target[int(part)] if part.isdigit() else target[part]
     target[last] = value
     return doc

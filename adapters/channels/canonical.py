@@ -5,8 +5,9 @@ authenticates with its API key (checked by the HTTP door, adapters.http.auth, be
 the body is read), validated into the canonical PlaceOrder command.
 
 Outbound: order statuses, returns and stock figures back to the channel's API, rooted at its
-`api_url` (the simulator's is http://127.0.0.1:8090/channels/<name>). A channel without
-an --api-url takes nothing back (actors.channel says so by name).
+`api_url` (the simulator's is http://127.0.0.1:8090/channels/<name>), with its bearer
+token if its outbound credentials hold one ({"token": …}). A channel without an --api-url
+takes nothing back (actors.channel says so by name).
 
 Its list of orders, at the same `api_url`: GET orders?updated_since=ISO, paged, each item
 {"updated_at": ISO with its offset, "order": a canonical order document}.
@@ -14,7 +15,7 @@ Its list of orders, at the same `api_url`: GET orders?updated_since=ISO, paged, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -168,11 +169,27 @@ class _Listed(BaseModel):
 
 
 class ChannelClient(SystemClient):
-    """A client of one channel's API (`channel` names it in errors: channel:<name>)."""
+    """A client of one channel's API (`channel` names it in errors: channel:<name>).
+
+    `credentials`: the channel's outbound credentials as stored (`ordersync channel
+    credentials NAME --set`), decrypted. The canonical API takes one, {"token": "…"},
+    sent as `Authorization: Bearer …` on every call; without it, calls carry none. Other
+    entries are ignored here: they are for a kind with an API of its own.
+    """
 
     default_system = "channel"
 
-    def __init__(self, api_url: str, *, channel: str | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        channel: str | None = None,
+        credentials: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> None:
+        token = (credentials or {}).get("token")
+        if token:
+            options["headers"] = {**options.get("headers", {}), "Authorization": f"Bearer {token}"}
         super().__init__(api_url, system=f"channel:{channel}" if channel else None, **options)
         self.channel = channel  # whose sellable figures it sends
 

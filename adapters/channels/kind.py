@@ -20,7 +20,9 @@ from domain.commands import PlaceOrder
 from outbox.routing import CHANNEL_TARGETS
 
 Normalize = Callable[[object], PlaceOrder]
-ClientFactory = Callable[..., SystemClient]  # (api_url, *, channel=name, read_timeout_s=…)
+# (api_url, *, channel=name, read_timeout_s=…, credentials=the channel's decrypted outbound
+# credentials, a Mapping[str, str], or None)
+ClientFactory = Callable[..., SystemClient]
 
 
 @dataclass(frozen=True, slots=True)

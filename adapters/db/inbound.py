@@ -223,46 +223,6 @@ def ids_in_state(conn: sa.Connection, state: str, channel: str | None = None) ->
     return list(conn.execute(query).scalars())
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelSecrets:
-    """A channel's stored verification material, still encrypted (its webhook secrets)."""
-
-    name: str
-    secret_ciphertext: str | None
-    previous_secret_ciphertext: str | None  # None once its grace period is over
-    key_digests: tuple[str, ...]
-    shop_domain: str | None
-    notification_url: str | None
-    api_url: str | None
-    credentials_ciphertext: str | None
-
-
-_CHANNELS_OF_KIND = sa.text("""
-SELECT name, secret_ciphertext, api_key_hash, shop_domain, notification_url, api_url,
-       credentials_ciphertext,
-       CASE WHEN previous_valid_until > now() THEN previous_secret_ciphertext END AS prev_secret,
-       CASE WHEN previous_valid_until > now() THEN previous_key_hash END AS prev_key
-FROM channels WHERE kind = :kind AND disabled_at IS NULL ORDER BY name""")
-
-
-def channels_of_kind(conn: sa.Connection, kind: str) -> list[ChannelSecrets]:
-    """The active channels of a kind, with what verifies their requests (the previous
-    secret and key only within their grace period: `ordersync channel rotate`)."""
-    return [
-        ChannelSecrets(
-            name=row.name,
-            secret_ciphertext=row.secret_ciphertext,
-            previous_secret_ciphertext=row.prev_secret,
-            key_digests=tuple(d for d in (row.api_key_hash, row.prev_key) if d),
-            shop_domain=row.shop_domain,
-            notification_url=row.notification_url,
-            api_url=row.api_url,
-            credentials_ciphertext=row.credentials_ciphertext,
-        )
-        for row in conn.execute(_CHANNELS_OF_KIND, {"kind": kind})
-    ]
-
-
 def channel_row(conn: sa.Connection, name: str) -> Any:
     """A channel's kind, --api-url and stored outbound credentials (None: no such one)."""
     query = sa.select(

@@ -83,10 +83,10 @@ def load_orders(conn: sa.Connection, rows: list[sa.Row]) -> list[Order]:  # type
 _CHANGE_SEQ = sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
 # What a saved order writes: every column a change may move (the status and version, the
 # shipping address and totals of an edit, holds, money so far…); never its identity, the
-# fingerprint of what the channel sent, or when it was placed and accepted.
+# fingerprint of what the channel sent, its B2B terms, or when it was placed and accepted.
 _FIXED = frozenset(
     {"id", "channel", "external_id", "idempotency_key", "fingerprint", "placed_at"}
-    | {"currency", "created_at", "change_seq"}
+    | {"currency", "b2b", "created_at", "change_seq"}
 )
 _SAVED = tuple(c for c in orders.c if c.name not in _FIXED)
 _UPDATE_ORDER = (

@@ -130,6 +130,9 @@ class OrderRow(SQLModel, table=True):
     shipping: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(Json))
     payment: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(Json))
     totals: dict[str, Any] = Field(sa_column=sa.Column(Json, nullable=False))
+    # A business customer's terms (purchase order, account, payment terms, requested
+    # delivery date); NULL for a consumer's order.
+    b2b: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(Json))
     # Why the order is on hold (empty: it is not), as the screen at acceptance found.
     holds: list[str] = Field(
         default_factory=list,

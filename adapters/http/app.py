@@ -19,12 +19,14 @@ from adapters.http.keys import (
     EXECUTOR,
     HOLD_RULES,
     KEY_CACHE,
+    RATE_LIMITER,
     ROUTE_TABLE,
     ROUTING,
     HttpConfig,
 )
 from adapters.http.middleware import body_middleware, error_middleware, header_middleware
 from adapters.http.openapi import openapi_json
+from adapters.http.ratelimit import RateLimiter
 from adapters.http.routes import ROUTES, Route
 from adapters.http.webhooks import install as install_webhooks
 from outbox.routing import Routing
@@ -49,6 +51,7 @@ def init_app(
     app[ENGINE] = engine
     app[CONFIG] = config
     app[KEY_CACHE] = {}
+    app[RATE_LIMITER] = RateLimiter(config.channel_rate_limit, burst_s=config.channel_burst_s)
     app[CURSOR_KEY] = cursor_key(config.secret_key, config.admin_token)
     app[CHANNELS] = ActiveChannels()
     app[HOLD_RULES] = CachedHoldRules()

@@ -1,21 +1,29 @@
 """Who is calling: a channel, a downstream system, or the operator (admin token).
 
 Verified keys are cached for a short time (HttpConfig.key_cache_ttl_s) so the
-hot path does not pay a database round trip per request; a disabled or rotated
-key stops working within that time.
+hot path does not pay a database round trip per request; a disabled key stops
+working within that time. A channel's previous key (after `ordersync channel rotate`)
+is cached no longer than its grace lasts (Caller.valid_until), and a rotation gives the
+key it replaces at least the cache's TTL of grace (adapters/db/rotation.py), so no process
+lets a replaced key in past previous_valid_until.
+
+A channel's request, on any route but the webhook doors, also takes a token from the
+channel's rate limit (adapters/http/ratelimit.py): 429 when there is none.
 """
 
 from __future__ import annotations
 
 import hmac
 import time
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from adapters import apikeys
 from adapters.db.registry import Caller, authenticate
-from adapters.http.keys import CALLER, CONFIG, ENGINE, KEY_CACHE
+from adapters.http.keys import CALLER, CONFIG, ENGINE, KEY_CACHE, RATE_LIMITER, HttpConfig
 from adapters.http.problems import ProblemError
+from adapters.http.ratelimit import check_rate
 from adapters.http.threads import run
 
 ADMIN = Caller("admin", "admin")
@@ -50,8 +58,17 @@ async def caller(request: web.Request) -> Caller:
     found_or_none = await run(request, lookup)
     if found_or_none is None:
         raise _unauthorized("the API key is not valid")
-    cache[digest] = (found_or_none, time.monotonic() + request.app[CONFIG].key_cache_ttl_s)
+    cache[digest] = (found_or_none, _cached_until(found_or_none, request.app[CONFIG]))
     return found_or_none
+
+
+def _cached_until(who: Caller, config: HttpConfig) -> float:
+    """When a verified key's cache entry expires (the monotonic clock): after the TTL, or
+    when the key stops being valid (a previous key's grace), whichever comes first."""
+    ttl = config.key_cache_ttl_s
+    if who.valid_until is not None:
+        ttl = min(ttl, (who.valid_until - datetime.now(UTC)).total_seconds())
+    return time.monotonic() + ttl
 
 
 def channel_scope(who: Caller) -> str | None:
@@ -68,5 +85,7 @@ async def require(request: web.Request, *kinds: str) -> Caller:
         raise ProblemError(
             403, "Forbidden", f"this route is for {' or '.join(sorted(allowed))} keys"
         )
+    if who.kind == "channel":
+        check_rate(request.app[RATE_LIMITER], request, who.name, who.rate_limit)
     request[CALLER] = f"{who.kind}:{who.name}"
     return who

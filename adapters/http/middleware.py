@@ -22,7 +22,14 @@ from adapters.http.headers import check_headers
 from adapters.http.jsonutil import loads
 from adapters.http.keys import BODY, CONFIG
 from adapters.http.problems import ProblemError, problem
-from domain.errors import ConcurrencyConflict, Conflict, DomainError, NotFound, ValidationFailed
+from domain.errors import (
+    ConcurrencyConflict,
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
 
 log = logging.getLogger("ordersync.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -103,13 +110,15 @@ def _domain_problem(error: DomainError) -> web.Response:
     status = 422
     if isinstance(error, NotFound):
         status = 404
+    elif isinstance(error, Forbidden):
+        status = 403
     elif isinstance(error, Conflict):
         status = 409
     elif isinstance(error, ConcurrencyConflict):
         status = 503
     elif not isinstance(error, ValidationFailed):
         status = 400
-    title = {404: "Not Found", 409: "Conflict", 503: "Service Unavailable"}.get(
+    title = {403: "Forbidden", 404: "Not Found", 409: "Conflict", 503: "Service Unavailable"}.get(
         status, "Unprocessable Content"
     )
     response = problem(status, title, error.detail, code=error.code, **error.extra)

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from adapters.http.keys import ROUTE_TABLE
+from adapters.http.ratelimit import UNLIMITED_PREFIXES
 from adapters.http.routes import ROUTES, Route
 from adapters.http.schemas import (
     LINKS,
@@ -33,7 +34,7 @@ PROBLEM_SCHEMA = {
 ERRORS = {
     "400": "Malformed JSON, parameter or header",
     "401": "Missing or invalid API key",
-    "403": "Not allowed for this key",
+    "403": "Not allowed for this key (a channel's key: another channel's order)",
     "404": "Not found",
     "408": "The body arrived too slowly",
     "409": "Conflict (duplicate with other content, illegal transition)",
@@ -43,7 +44,33 @@ ERRORS = {
 }
 UNAVAILABLE = "The database is unavailable, or a concurrent change won; retry after Retry-After"
 RETRY_AFTER = {"Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 0}}}
+RATE_LIMITED = (
+    "Over the channel's rate limit (per API process; ORDERSYNC_CHANNEL_RATE_LIMIT or the "
+    "channel's own); retry after Retry-After seconds"
+)
+RETRY_AFTER_SECONDS = {
+    "Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 1}}
+}
 PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+CALLERS = {
+    "channel": "a channel's API key",
+    "system": "a downstream system's API key",
+    "admin": "the admin token",
+}
+
+
+def callers_of(auth: str) -> list[str]:
+    """Who may call a route of `auth` ("channel|system"): the admin token is accepted
+    wherever a system key is (adapters/http/auth.require)."""
+    kinds = auth.split("|")
+    return [c for c in CALLERS if c in kinds or (c == "admin" and "system" in kinds)]
+
+
+def limited_path(path: str) -> bool:
+    """Whether a route counts against a channel's rate limit (the webhook doors do not)."""
+    return not path.startswith(UNLIMITED_PREFIXES)
 
 
 def _parameters(route: Route) -> list[dict[str, Any]]:
@@ -80,6 +107,10 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
         op["parameters"] = params
     if route.auth:
         op["security"] = [{"bearer": []}]
+        callers = callers_of(route.auth)
+        op["x-callers"] = callers
+        who = ", or ".join(CALLERS[c] for c in callers)
+        op["description"] = f"Authorization: Bearer with {who}."
     if route.body is not None:
         schema = route.body.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(schema.pop("$defs", {}))
@@ -113,6 +144,12 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
                 for code in ("400", "401")
             }
         )
+    if "channel" in route.auth.split("|") and limited_path(route.path):
+        op["responses"]["429"] = {
+            "description": RATE_LIMITED,
+            "headers": RETRY_AFTER_SECONDS,
+            "content": PROBLEM_CONTENT,
+        }
     for code, text in route.problems:
         op["responses"][code] = {"description": text, "content": PROBLEM_CONTENT}
     if route.auth or route.path == "/readyz":  # everything that asks the database

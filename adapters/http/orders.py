@@ -1,4 +1,5 @@
-"""/v1/orders: channels send canonical orders and read them back (a channel sees only its own)."""
+"""/v1/orders: channels send canonical orders and read them back (a channel has only its
+own: another's is 403, domain/ownership.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from adapters.http.responses import json_response
 from adapters.http.serialize import order_json
 from adapters.http.threads import run
 from domain.commands import Timestamp
+from domain.orders import Order
+from domain.ownership import own_order
 from domain.services import place_order, retrying
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -47,14 +50,11 @@ async def get_one(request: web.Request) -> web.Response:
     who = await require(request, "channel", "system")
     order_id = path_id(request, "order_id", "order")
 
-    def read() -> object:
+    def read() -> Order:
         with request.app[ENGINE].connect() as conn:
-            return get_order(conn, order_id, channel_scope(who))
+            return own_order(get_order(conn, order_id, None), order_id, channel_scope(who))
 
-    order = await run(request, read)
-    if order is None:
-        raise ProblemError(404, "Not Found", "no such order")
-    return json_response(order_json(order))  # type: ignore[arg-type]
+    return json_response(order_json(await run(request, read)))
 
 
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
@@ -119,14 +119,12 @@ async def get_deliveries(request: web.Request) -> web.Response:
     who = await require(request, "channel", "system")
     order_id = path_id(request, "order_id", "order")
 
-    def read() -> tuple[object, list[dict[str, object]]]:
+    def read() -> list[dict[str, object]]:
         with request.app[ENGINE].connect() as conn:
-            order = get_order(conn, order_id, channel_scope(who))
-            return order, (deliveries_of(conn, "order", str(order_id)) if order else [])
+            own_order(get_order(conn, order_id, None), order_id, channel_scope(who))
+            return deliveries_of(conn, "order", str(order_id))
 
-    order, rows = await run(request, read)
-    if order is None:
-        raise ProblemError(404, "Not Found", "no such order")
+    rows = await run(request, read)
     by_destination: dict[str, list[dict[str, object]]] = {}
     for row in rows:
         by_destination.setdefault(str(row.pop("destination")), []).append(row)

@@ -112,6 +112,10 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "lines": {"type": "array", "items": _LINE},
             "shipping": {"type": ["object", "null"]},
             "payment": {"type": ["object", "null"]},
+            "b2b": {
+                "type": ["object", "null"],
+                "description": "a business customer's terms, as sent (null: none)",
+            },
             "totals": OBJECT,
             "reservations": {"type": "array", "items": _RESERVATION},
             "holds": {"type": "array", "items": STRING},

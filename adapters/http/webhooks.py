@@ -50,6 +50,7 @@ from adapters.channels.webhook import (
     domain_of,
 )
 from adapters.db import inbound
+from adapters.db.channel_credentials import channel_credentials
 from adapters.http.keys import (
     BODY,
     CONFIG,
@@ -65,7 +66,7 @@ from adapters.http.problems import ProblemError
 from adapters.http.responses import json_response
 from adapters.http.threads import run
 from adapters.inbox import ChannelClients, Inbox
-from adapters.secretbox import SecretBox, SecretKeyMissing
+from adapters.secretbox import SecretBox
 
 log = logging.getLogger("ordersync.webhooks")
 REFRESH_AFTER_S = 2.0
@@ -117,28 +118,10 @@ class CredentialCache:
 
     def load(self, engine: object, kind: str) -> list[Credentials]:
         with engine.connect() as conn:  # type: ignore[attr-defined]
-            rows = inbound.channels_of_kind(conn, kind)
-        loaded = [self._credentials(row) for row in rows]
+            loaded = channel_credentials(conn, self.box, kind=kind)
         with self._lock:
             self._kinds[kind] = _Loaded(time.monotonic(), loaded)
         return loaded
-
-    def _credentials(self, row: inbound.ChannelSecrets) -> Credentials:
-        secrets = []
-        for ciphertext in (row.secret_ciphertext, row.previous_secret_ciphertext):
-            if not ciphertext:
-                continue
-            try:
-                secrets.append(self.box.open(ciphertext))
-            except SecretKeyMissing as error:
-                log.warning("channel %s: its webhook secret cannot be read: %s", row.name, error)
-        return Credentials(
-            channel=row.name,
-            secrets=tuple(secrets),
-            key_digests=row.key_digests,
-            notification_url=row.notification_url,
-            shop_domain=row.shop_domain,
-        )
 
 
 CREDENTIALS = web.AppKey("webhook_credentials", CredentialCache)

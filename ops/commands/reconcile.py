@@ -126,6 +126,7 @@ def reconcile(
                     since=since,
                     notify=loaded.outbox_notify,
                     read_timeout_s=loaded.client_timeout_s,
+                    secret_box=bootstrap.secret_box(loaded),
                 )
         else:
             target = SYSTEMS[str(system)]

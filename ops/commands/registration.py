@@ -6,9 +6,8 @@ import click
 
 from adapters.channels import CHANNELS
 from adapters.db import registry
-from adapters.secretbox import SecretKeyMissing
-from ops import bootstrap
-from ops.commands.support import connection, json_option, print_rows, settings
+from ops.commands import channel_keys
+from ops.commands.support import connection, json_option, print_rows
 
 
 @click.group()
@@ -23,16 +22,38 @@ def channel() -> None:
 @click.option("--api-url", help="Where status updates go back to the channel.")
 @click.option("--shop-domain", help="The shop's domain (Shopify, WooCommerce).")
 @click.option("--notification-url", help="Where the channel wants notifications.")
-def channel_add(name: str, kind: str, secret: str | None, **urls: str | None) -> None:
+@click.option(
+    "--credentials",
+    metavar="JSON",
+    help="What its own API takes from us, a JSON object of strings (stored encrypted).",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(0, registry.MAX_RATE_LIMIT),
+    help="Its requests a minute (0: unlimited; default: ORDERSYNC_CHANNEL_RATE_LIMIT).",
+)
+def channel_add(
+    name: str,
+    kind: str,
+    secret: str | None,
+    credentials: str | None,
+    rate_limit: int | None,
+    **urls: str | None,
+) -> None:
     """Create a channel and print its API key (shown once)."""
-    ciphertext = None
-    if secret:
-        try:
-            ciphertext = bootstrap.secret_box(settings()).seal(secret)
-        except SecretKeyMissing as error:
-            raise click.ClickException(str(error)) from None
+    box = channel_keys.secret_box()
+    sealed = channel_keys.seal(box, secret) if secret else None
+    outbound = channel_keys.sealed_credentials(box, credentials) if credentials else None
     with connection() as conn:
-        key = registry.add_channel(conn, name, kind, secret_ciphertext=ciphertext, **urls)
+        key = registry.add_channel(
+            conn,
+            name,
+            kind,
+            secret_ciphertext=sealed,
+            credentials_ciphertext=outbound,
+            rate_limit_per_minute=rate_limit,
+            **urls,
+        )
     click.echo(f"channel {name} ({kind}) created; its API key, shown only now:")
     click.echo(key)
 
@@ -44,6 +65,14 @@ def channel_list(as_json: bool) -> None:
     with connection() as conn:
         rows = registry.list_channels(conn)
     print_rows(rows, as_json, "channels")
+
+
+for command in (
+    channel_keys.channel_rotate,
+    channel_keys.channel_credentials,
+    channel_keys.channel_limit,
+):
+    channel.add_command(command)
 
 
 @click.group()

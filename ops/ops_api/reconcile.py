@@ -9,10 +9,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from actors.systems import SYSTEMS
-from adapters.http.keys import ENGINE
+from adapters.http.keys import CONFIG, ENGINE
 from adapters.http.middleware import json_body
 from adapters.http.problems import ProblemError
 from adapters.http.threads import run
+from adapters.secretbox import SecretBox
 from adapters.systems.errors import ExternalSystemError
 from ops.audit import Refused
 from ops.ops_api.common import OPS_CONFIG, Text, json_response, operator
@@ -56,6 +57,7 @@ async def reconcile(request: web.Request) -> web.Response:
                 read_timeout_s=config.client_timeout_s,
                 actor=actor,
                 via="http",
+                secret_box=SecretBox(request.app[CONFIG].secret_key),
             ).as_json()
         system = SYSTEMS[str(body.system)]
         url = config.system_urls.get(system.name)

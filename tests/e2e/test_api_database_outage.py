@@ -66,7 +66,7 @@ class Api:
 @pytest.fixture
 def api(database_url: str, engine: sa.Engine, cut: NetCut) -> Iterator[Api]:
     with engine.begin() as conn:
-        key = registry.add_channel(conn, "web", "canonical")
+        key = registry.add_channel(conn, "web", "canonical", rate_limit_per_minute=0)
     process = start(
         "api",
         "--host",

@@ -76,7 +76,7 @@ def test_a_started_api_accepts_the_contract_order_and_stops_cleanly(
     api: str, engine: sa.Engine
 ) -> None:
     with engine.begin() as conn:
-        key = registry.add_channel(conn, "web", "canonical")
+        key = registry.add_channel(conn, "web", "canonical", rate_limit_per_minute=0)
     admin = {"Authorization": f"Bearer {ADMIN}"}
     adjust = {"adjustments": [{"sku": "TEE-M-BLK", "location": "WH-EAST", "set_on_hand": 3}]}
     assert (

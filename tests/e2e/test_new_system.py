@@ -168,7 +168,11 @@ async def test_a_system_declared_in_a_test_receives_each_of_its_documents_once(
     engine = bootstrap.engine_for(settings)
     with engine.begin() as conn:
         channel_key = registry.add_channel(
-            conn, "web", "canonical", api_url=f"{simulators}/channels/web"
+            conn,
+            "web",
+            "canonical",
+            api_url=f"{simulators}/channels/web",
+            rate_limit_per_minute=0,
         )
 
     broker = OrdersyncRabbitmqBroker(url=broker_url, confirm_delivery=True)

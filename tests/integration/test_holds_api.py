@@ -220,7 +220,7 @@ async def test_a_channel_reads_only_its_own_orders_timeline_and_unknown_ids_are_
     client: Any, keys: Keys, held: dict[str, Any]
 ) -> None:
     other = await client.get(f"/v1/orders/{held['id']}/timeline", headers=Keys.bearer(keys.pos))
-    assert other.status == 404
+    assert other.status == 403
     system = await client.get(f"/v1/orders/{held['id']}/timeline", headers=Keys.bearer(keys.erp))
     assert system.status == 200
     for order_id in (str(uuid.uuid4()), "nope"):

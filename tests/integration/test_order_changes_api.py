@@ -317,7 +317,7 @@ async def test_only_the_orders_own_channel_may_change_it(
     not_an_id = await patch(client, "nope", {"lines": [{"line_no": 1, "quantity": 0}]}, keys.admin)
     anonymous = await client.post(f"/v1/orders/{order['id']}/cancel", json={})
 
-    assert (other[0], missing[0], not_an_id[0], anonymous.status) == (404, 404, 404, 401)
+    assert (other[0], missing[0], not_an_id[0], anonymous.status) == (403, 404, 404, 401)
     assert snapshot(engine) == before
 
 

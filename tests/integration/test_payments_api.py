@@ -165,7 +165,7 @@ async def test_a_channel_records_payments_of_its_own_orders_only(
     order = await placed(client, keys, "PAY-5")
     body = {"order_id": order["id"], "kind": "void", "transaction_id": "V-1", "amount": "1.00"}
     status, _ = await post(client, "/v1/payments", keys.pos, **body)
-    assert status == 404
+    assert status == 403
     status, made = await post(client, "/v1/payments", keys.web, **body)
     assert status == 201 and made["source"] == "channel:web"
     status, bad = await post(client, "/v1/payments", keys.web, **{**body, "amount": "0.001"})

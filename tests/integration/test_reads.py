@@ -71,10 +71,10 @@ async def test_a_system_or_the_admin_reads_any_channels_order(
     assert (await response.json())["id"] == created["id"]
 
 
-async def test_another_channels_order_is_not_found(client: Any, keys: Keys, stocked: None) -> None:
+async def test_another_channels_order_is_forbidden(client: Any, keys: Keys, stocked: None) -> None:
     created = await place(client, keys.web, "W-1")
     response = await client.get(f"/v1/orders/{created['id']}", headers=Keys.bearer(keys.pos))
-    body = await problem_of(response, 404)
+    body = await problem_of(response, 403)
     assert "W-1" not in json.dumps(body)
 
 

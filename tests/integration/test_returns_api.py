@@ -91,9 +91,9 @@ async def test_returning_more_than_shipped_is_a_409_naming_the_line_and_writes_n
     assert status == 409, problem
     assert problem["line_no"] == 1 and "line 1 (A)" in problem["detail"]
     assert written(engine) == before
-    # Another channel's key does not see the order; an unknown line is invalid.
+    # Another channel's key may not touch the order; an unknown line is invalid.
     status, _ = await open_return(client, keys.pos, order["id"], (1, 1))
-    assert status == 404
+    assert status == 403
     status, problem = await open_return(client, keys.web, order["id"], (9, 1))
     assert status == 422 and problem["errors"][0]["field"] == "lines.0.line_no"
     assert written(engine) == before

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from domain.amendments import cancel_order, edit_order
 from domain.change_commands import CancelOrder, EditOrder
 from domain.commands import AdjustInventory, PlaceOrder, RecordShipment
-from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from domain.events import (
     InventoryChanged,
     OrderAllocated,
@@ -223,7 +223,7 @@ def test_cancelling_an_order_with_nothing_left_is_a_conflict(uow: FakeUnitOfWork
     assert uow.commits == commits
 
 
-def test_an_unknown_line_is_invalid_and_another_channels_order_is_not_found(
+def test_an_unknown_line_is_invalid_and_another_channels_order_is_forbidden(
     uow: FakeUnitOfWork,
 ) -> None:
     order = place(uow, [("A", 1)], A=5)
@@ -231,7 +231,7 @@ def test_an_unknown_line_is_invalid_and_another_channels_order_is_not_found(
     with pytest.raises(ValidationFailed, match="no line 7") as invalid:
         cancel(uow, order, {"lines": [{"line_no": 7, "quantity": 1}]})
     assert invalid.value.extra["errors"][0]["field"] == "lines.0.line_no"
-    with pytest.raises(NotFound):
+    with pytest.raises(Forbidden):
         cancel_order(uow, order.id, CancelOrder(), channel="pos")
     with pytest.raises(NotFound):
         cancel_order(uow, uuid.uuid4(), CancelOrder())

@@ -70,6 +70,8 @@ JSON_ONLY = {
     *(("AddressIn", n) for n in ("name", "line1", "line2", "city", "postal_code", "region")),
     ("ShippingIn", "method"),
     ("PaymentIn", "method"),
+    ("B2bTermsIn", "purchase_order"),  # orders.b2b
+    ("B2bTermsIn", "company_account"),
     ("StockAdjustment", "reason"),
     # In the change log's detail and the event's payload (both JSON).
     ("EditOrder", "reason"),

@@ -33,7 +33,7 @@ from domain.normalize import build_order
 from domain.orders import Order, OrderLine, Reservation
 from domain.projection import order_event, project
 from domain.services import accepted
-from tests.factories import CONTRACT_ORDER, with_field
+from tests.factories import B2B_TERMS, CONTRACT_ORDER, with_field
 from tests.text_fields import TextField, text_fields, value_of_length
 
 ORDER_FIELDS_NOT_COLUMNS = {
@@ -99,9 +99,12 @@ def names(model: type) -> set[str]:
 
 
 def placed_order() -> Order:
-    """The contract order, part-allocated and stored: every field holds a value."""
+    """The contract order with B2B terms, part-allocated and stored: every field holds a
+    value."""
     order = build_order(
-        PlaceOrder.model_validate(CONTRACT_ORDER), channel="web", idempotency_key="k"
+        PlaceOrder.model_validate({**CONTRACT_ORDER, "b2b": B2B_TERMS}),
+        channel="web",
+        idempotency_key="k",
     )
     order.apply_plan(Plan((Allocation(1, "TEE-M-BLK", "WH-EAST", 1),), {1: 1}))
     order.created_at = datetime(2026, 11, 26, 10, 0, 5, tzinfo=UTC)

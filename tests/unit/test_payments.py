@@ -7,7 +7,7 @@ import pytest
 
 from domain.amendments import cancel_order
 from domain.change_commands import CancelOrder, LineCancellation
-from domain.errors import Conflict, DuplicateMismatch, NotFound
+from domain.errors import Conflict, DuplicateMismatch, Forbidden
 from domain.money_commands import RecordPayment
 from domain.payments import record_payment
 from tests.unit.fakes import FakeUnitOfWork
@@ -71,7 +71,7 @@ def test_a_channel_reports_payments_of_its_own_orders_only() -> None:
     cmd = RecordPayment.model_validate(
         {"order_id": str(order.id), "kind": "void", "transaction_id": "V", "amount": "1.00"}
     )
-    with pytest.raises(NotFound):
+    with pytest.raises(Forbidden):
         record_payment(uow, cmd, source="channel:pos", channel="pos")
     record_payment(uow, cmd, source="channel:web", channel="web")
     assert uow.stored(order.id).authorized_minor == 1503

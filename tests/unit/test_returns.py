@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from domain.commands import AdjustInventory, OpenReturn, PlaceOrder, ReceiveReturn, RecordShipment
-from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from domain.events import OrderAllocated, ReturnOpened, ReturnReceived
 from domain.orders import Order
 from domain.returning import open_return, receive_return
@@ -123,7 +123,7 @@ def test_an_unknown_line_is_invalid_and_another_channels_order_is_not_found(
     assert invalid.value.extra["errors"] == [
         {"field": "lines.1.line_no", "message": "no such line"}
     ]
-    with pytest.raises(NotFound):
+    with pytest.raises(Forbidden):
         opened(uow, order, (1, 1), channel="pos")
     assert opened(uow, order, (1, 1), channel="web").order_id == order.id
 
