@@ -7,7 +7,7 @@ below (docs/adding-a-channel.md).
 
 from __future__ import annotations
 
-from adapters.channels import canonical
+from adapters.channels import canonical, square
 from adapters.channels.kind import ChannelKind, ChannelKinds
 
 CHANNELS = ChannelKinds(
@@ -16,7 +16,8 @@ CHANNELS = ChannelKinds(
     # until then a channel of these kinds sends and takes back the canonical ones.
     *(
         canonical.KIND.spoken_by(name)
-        for name in ("pos", "b2b", "shopify", "woocommerce", "amazon", "square")
+        for name in ("pos", "b2b", "shopify", "woocommerce", "amazon")
     ),
+    square.KIND,
 )
 CANONICAL: ChannelKind = CHANNELS["canonical"]
