@@ -9,7 +9,8 @@ unregistered store, money that does not add up, its sale id reused for other con
 is `rejected` with its error and the others go on. The answer is 200 with one result per
 sale, in the batch's order: `created`, `duplicate` (sent before: nothing written) or
 `rejected`. A batch sent again duplicates nothing (a sale's id is its order's external
-id, unique per channel).
+id, unique per channel). A till's SKU the channel has a mapping for is taken as ours
+(`ordersync sku map`); one without is ours already.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from aiohttp import web
 from pydantic import Field, ValidationError
 
+from adapters.db.channel_tables import sku_mappings
 from adapters.http.auth import require
 from adapters.http.context import unit_of_work
+from adapters.http.keys import ENGINE
 from adapters.http.middleware import json_body
 from adapters.http.problems import ProblemError
 from adapters.http.responses import json_response
@@ -126,6 +130,30 @@ def _apply(new_uow: Callable[[], UnitOfWork], sale: PosSale, channel: str) -> Sa
     return apply_pos_sale(new_uow(), sale, channel)
 
 
+def _ours(engine: sa.Engine, channel: str, sales: list[PosSale]) -> list[PosSale]:
+    """The sales with each SKU the channel has a mapping for (`ordersync sku map`) as ours;
+    a SKU without one is taken as ours already (a till usually sells by our SKUs)."""
+    theirs = sorted({line.sku for sale in sales for line in sale.lines})
+    query = sa.select(sku_mappings.c.channel_sku, sku_mappings.c.sku).where(
+        sku_mappings.c.channel == channel, sku_mappings.c.channel_sku.in_(theirs)
+    )
+    with engine.connect() as conn:
+        mapped = {row.channel_sku: row.sku for row in conn.execute(query)}
+    if not mapped:
+        return sales
+    return [
+        sale.model_copy(
+            update={
+                "lines": [
+                    line.model_copy(update={"sku": mapped.get(line.sku, line.sku)})
+                    for line in sale.lines
+                ]
+            }
+        )
+        for sale in sales
+    ]
+
+
 async def post_sales(request: web.Request) -> web.Response:
     who = await require(request, "channel")
     if who.subkind not in SELLS_IN_STORES:
@@ -136,16 +164,17 @@ async def post_sales(request: web.Request) -> web.Response:
         )
     batch = PosSales.model_validate(json_body(request))
     new_uow = unit_of_work(request)
+    engine = request.app[ENGINE]
 
     def apply_all() -> list[dict[str, Any]]:
         results = []
-        for sale in batch.sales:
+        for sent, sale in zip(batch.sales, _ours(engine, who.name, batch.sales), strict=True):
             try:
                 applied = retrying(functools.partial(_apply, new_uow, sale, who.name))
             except ConcurrencyConflict:
                 raise  # the whole answer is a 503: what was applied comes back as duplicate
             except (DomainError, ValidationError) as error:
-                results.append(_rejected(sale, error))
+                results.append(_rejected(sent, error))
                 continue
             if applied.shortfalls:
                 log.warning(
@@ -154,7 +183,7 @@ async def post_sales(request: web.Request) -> web.Response:
                     who.name,
                     applied.shortfalls,
                 )
-            results.append(_applied(sale, applied))
+            results.append(_applied(sent, applied))
         return results
 
     return json_response({"results": await run(request, apply_all)})

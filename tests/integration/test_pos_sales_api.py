@@ -328,3 +328,26 @@ async def test_a_sale_id_sent_again_with_other_content_is_rejected(
     assert status == 200 and result["status"] == "rejected"
     assert result["error"]["code"] == "duplicate-mismatch"
     assert every_row(engine) == before
+
+
+async def test_a_tills_own_sku_is_taken_as_the_one_it_is_mapped_to(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    await shelf(client, keys, A=10)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO sku_mappings (channel, channel_sku, sku, created_by)"
+                " VALUES ('pos', 'TILL-0042', 'A', 'test')"
+            )
+        )
+    status, body = await post_sales(
+        client, keys.pos, [sale("LIS-1", [("TILL-0042", 2, "10.00"), ("A", 1, "10.00")])]
+    )
+    [result] = body["results"]
+    assert status == 200 and result["status"] == "created", body
+    order = await (
+        await client.get(f"/v1/orders/{result['order_id']}", headers=Keys.bearer(keys.pos))
+    ).json()
+    assert [(ln["sku"], ln["quantity"]) for ln in order["lines"]] == [("A", 2), ("A", 1)]
+    assert on_hand(engine, "A") == 7
