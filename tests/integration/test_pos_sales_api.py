@@ -5,12 +5,19 @@ the WMS not; all or nothing per sale; a resent batch writes nothing."""
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from adapters.channels.square_orders import commands_of
 from adapters.db import registry
+from adapters.db.uow import SqlUnitOfWork
+from domain.channel_commands import PosSale
+from domain.pos_sales import apply_pos_sale
+from ops.wiring import ROUTING
 from tests.db_state import every_row
 from tests.factories import order_doc
 from tests.integration.conftest import Keys, stock
@@ -351,3 +358,24 @@ async def test_a_tills_own_sku_is_taken_as_the_one_it_is_mapped_to(
     ).json()
     assert [(ln["sku"], ln["quantity"]) for ln in order["lines"]] == [("A", 2), ("A", 1)]
     assert on_hand(engine, "A") == 7
+
+
+async def test_a_square_counter_sale_goes_through_the_same_service(
+    client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    """The channel-command dispatch's hook: Square's counter sale, read from its fixture,
+    applied with apply_pos_sale — the order a till's batch would have made."""
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "square"
+    document = json.loads((fixture / "order_counter_sale_jpy.json").read_bytes())
+    [command] = commands_of(
+        document, {"7KXQG3H2ZJUEFRCPWM4NVB5S": "A", "P4DM2YQJ7L6FHXKTC3RWZA9E": "B"}, store=STORE
+    )
+    assert isinstance(command, PosSale)
+    await shelf(client, keys, A=5, B=5)
+    with engine.begin() as conn:
+        registry.add_channel(conn, "square-tokyo", "square")
+    applied = apply_pos_sale(SqlUnitOfWork(engine, routing=ROUTING), command, "square-tokyo")
+    assert applied.created and applied.order.status.value == "fulfilled"
+    assert (on_hand(engine, "A"), on_hand(engine, "B")) == (3, 4)
+    assert broken(engine, str(applied.order.id)) == []
+    assert applied.order.totals["grand_total"] == "1447"
