@@ -18,7 +18,9 @@ from domain.commands import (
     Amount,
     Carrier,
     Code,
+    Country,
     CurrencyCode,
+    Email,
     ExternalId,
     Input,
     LineNo,
@@ -28,6 +30,7 @@ from domain.commands import (
     Reason,
     Sku,
     Text,
+    Timestamp,
     TrackingNumber,
 )
 
@@ -108,16 +111,20 @@ class PosSaleLine(Input):
 
 
 class PosSale(Input):
-    """A completed in-store sale: paid and handed over at the till."""
+    """A completed in-store sale: paid and handed over at the till (domain/pos_sales.py)."""
 
     kind: Literal["pos_sale"] = "pos_sale"
-    sale_id: ExternalId
-    location: Code  # the store
-    sold_at: AwareDatetime
+    sale_id: ExternalId  # the till's receipt: the order's external id, once per channel
+    location: Code  # the store (a registered location)
+    sold_at: Timestamp
     currency: CurrencyCode
     lines: Annotated[list[PosSaleLine], Field(min_length=1, max_length=500)]
     payment_method: Text = "card"
-    customer_email: OptText = None
+    customer_email: Email | None = None  # None: the store's walk-in customer
+    customer_name: OptText = None
+    country: Country | None = None  # the store's (None: "ZZ", ISO 3166's unknown)
+    # What the till charged: checked against the lines when given (a mismatch is refused).
+    total: Amount | None = None
 
 
 ChannelCommand = ChannelOrder | ChannelRefund | ChannelShipment | ChannelCancelRequest | PosSale

@@ -118,6 +118,10 @@ class InventoryRepository(abc.ABC):
     def newest_reservations(self, sku: str, location: str) -> list[Reservation]:
         """Reservations of that stock row, newest first."""
 
+    @abc.abstractmethod
+    def location_exists(self, location: str) -> bool:
+        """Whether the location is registered (read, not locked: locations are not removed)."""
+
 
 class SafetyStockRepository(abc.ABC):
     @abc.abstractmethod

@@ -243,30 +243,47 @@ def adjust_inventory(uow: UnitOfWork, cmd: AdjustInventory) -> dict[str, SkuStoc
                     errors=[{"field": f"adjustments.{i}", "message": "on_hand cannot go below 0"}],
                 )
             levels[(a.sku, a.location)] = dataclasses.replace(lv, on_hand=on_hand)
-        takes = _shrink_plan(uow, levels)
-        risen = {key[0] for key, lv in levels.items() if lv.on_hand > original[key].on_hand}
-        # Every order the shrink or the fill may change, locked at once in id order (two
-        # batches, or the shrink's newest-first order, could close a cycle with a fill's
-        # locks). The fill's set is read before the shrink re-allocates: it can only shrink.
-        wanted = {stored.order_id for stored, _ in takes} | set(waiting_orders(uow, levels, risen))
-        known = {o.id: o for o in uow.orders.lock_many(sorted(wanted))} if wanted else {}
-        touched = _shrink(levels, takes, known)
-        reallocated = {order.id: order for order, _ in touched}
-        filled = fill_backorders(uow, levels, risen, known).filled
-        changed = [lv for key, lv in levels.items() if lv != original[key]]
-        uow.inventory.save_levels(changed)
-        cause = {"cause": "stock adjustment"}
-        for order, previous in touched:
-            save_reallocated(uow, order, previous, "reallocate", cause)
-        for order, previous in filled:
-            if order.id not in reallocated:
-                save_reallocated(uow, order, previous, "fill", cause)
-        uow.emit(*stock_events(uow, stock, changed, None))
+        settle_stock(uow, stock, levels, original, cause="stock adjustment")
         uow.commit()
     return {
         sku: SkuStock(sku, s.version, [levels[(sku, lv.location)] for lv in s.levels])
         for sku, s in stock.items()
     }
+
+
+def settle_stock(
+    uow: UnitOfWork,
+    stock: dict[str, SkuStock],
+    levels: dict[tuple[str, str], StockLevel],
+    original: dict[tuple[str, str], StockLevel],
+    *,
+    cause: str,
+    channel: str | None = None,
+) -> list[StockLevel]:
+    """Save locked stock levels whose on_hand moved (`levels`, from `original`), and what
+    follows from it: a shrink below what is reserved takes the newest reservations back and
+    re-allocates them elsewhere, stock that rose fills backorders; each order changed is
+    saved with its events, then inventory.changed. Returns the levels that changed."""
+    takes = _shrink_plan(uow, levels)
+    risen = {key[0] for key, lv in levels.items() if lv.on_hand > original[key].on_hand}
+    # Every order the shrink or the fill may change, locked at once in id order (two
+    # batches, or the shrink's newest-first order, could close a cycle with a fill's
+    # locks). The fill's set is read before the shrink re-allocates: it can only shrink.
+    wanted = {stored.order_id for stored, _ in takes} | set(waiting_orders(uow, levels, risen))
+    known = {o.id: o for o in uow.orders.lock_many(sorted(wanted))} if wanted else {}
+    touched = _shrink(levels, takes, known)
+    reallocated = {order.id: order for order, _ in touched}
+    filled = fill_backorders(uow, levels, risen, known).filled
+    changed = [lv for key, lv in levels.items() if lv != original[key]]
+    uow.inventory.save_levels(changed)
+    detail = {"cause": cause}
+    for order, previous in touched:
+        save_reallocated(uow, order, previous, "reallocate", detail)
+    for order, previous in filled:
+        if order.id not in reallocated:
+            save_reallocated(uow, order, previous, "fill", detail)
+    uow.emit(*stock_events(uow, stock, changed, channel))
+    return changed
 
 
 def _shrink_plan(

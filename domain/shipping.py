@@ -73,7 +73,7 @@ def record_shipment(uow: UnitOfWork, cmd: RecordShipment) -> tuple[Shipment, boo
             previous,
             {"shipment_id": str(shipment.id), "location": shipment.location},
         )
-        uow.emit(_dispatched(order, shipment, shipped, invoice))
+        uow.emit(dispatched_event(order, shipment, shipped, invoice))
         if prepaid is not None:
             uow.emit(payment_event(order, prepaid))
         uow.commit()
@@ -147,7 +147,7 @@ def _invoice(
     return invoice, prepaid
 
 
-def _dispatched(
+def dispatched_event(
     order: Order, shipment: Shipment, shipped: dict[int, int], invoice: FinancialDocument
 ) -> DomainEvent:
     """shipment.dispatched for the lines `shipped` (line_no → quantity), with its invoice."""

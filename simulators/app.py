@@ -21,6 +21,7 @@ from simulators import (
     erp_books,
     erp_changes,
     erp_reads,
+    square_api,
     wms,
     woocommerce_api,
 )
@@ -119,6 +120,8 @@ def init_sim_app(
     for path, system in HEALTH:
         app.router.add_get(path, backend_health(system))
     add_amazon_routes(app)
+    for method, path, handler in square_api.ROUTES:
+        app.router.add_route(method, path, handler)
     app.router.add_post("/_sim/erp/tamper", control.tamper_erp)
     app.router.add_post("/_sim/channels/{name}/orders", control.put_channel_orders)
     app.router.add_get("/_sim/health", control.health)

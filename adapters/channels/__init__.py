@@ -7,7 +7,7 @@ below (docs/adding-a-channel.md).
 
 from __future__ import annotations
 
-from adapters.channels import amazon, canonical, woocommerce
+from adapters.channels import amazon, canonical, square, woocommerce
 from adapters.channels.kind import ChannelKind, ChannelKinds
 
 # One line per kind. A kind still speaking canonical (`spoken_by`) sends and takes back
@@ -19,6 +19,6 @@ CHANNELS = ChannelKinds(
     canonical.KIND.spoken_by("shopify"),
     woocommerce.KIND,
     amazon.KIND,
-    canonical.KIND.spoken_by("square"),
+    square.KIND,
 )
 CANONICAL: ChannelKind = CHANNELS["canonical"]

@@ -63,6 +63,7 @@ _NEWEST_RESERVATIONS = (
     )
     .order_by(reservations.c.created_at.desc(), reservations.c.id.desc())
 )
+_LOCATION = sa.select(locations.c.code).where(locations.c.code == sa.bindparam("code"))
 
 
 def read_stock(conn: sa.Connection, names: Sequence[str], *, lock: bool) -> dict[str, SkuStock]:
@@ -139,3 +140,6 @@ class SqlInventoryRepository(InventoryRepository):
     def newest_reservations(self, sku: str, location: str) -> list[Reservation]:
         rows = self.conn.execute(_NEWEST_RESERVATIONS, {"sku": sku, "loc": location})
         return [mapping.reservation(row) for row in rows]
+
+    def location_exists(self, location: str) -> bool:
+        return self.conn.execute(_LOCATION, {"code": location}).first() is not None

@@ -18,6 +18,7 @@ from adapters.http import (
     money_schemas,
     order_changes,
     orders,
+    pos,
     returns,
     shipments,
     timeline,
@@ -152,6 +153,15 @@ ROUTES: tuple[Route, ...] = (
         201,
         response=("Refund", money_schemas.REFUND_SCHEMA),
         problems=(("409", "above what was captured or invoiced, or a transaction id reused"),),
+    ),
+    Route(
+        "POST",
+        "/v1/pos/sales",
+        pos.post_sales,
+        "Record completed in-store sales: each fulfilled, paid and off the store's shelf at once",
+        "channel",
+        pos.PosSales,
+        response=pos.RESULTS_SCHEMA,
     ),
     Route(
         "POST",

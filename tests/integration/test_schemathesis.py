@@ -123,8 +123,11 @@ def repair_money(case: Any) -> None:
 
 
 def call_kwargs(case: Any, live: str, keys: Keys) -> dict[str, Any]:
-    # A channel places orders; the admin token is accepted everywhere else.
+    # A channel places orders, a till (a pos channel) sends its sales; the admin token is
+    # accepted everywhere else.
     key = keys.web if _is_order_post(case) else keys.admin
+    if case.path == "/v1/pos/sales":
+        key = keys.pos
     return {"base_url": live, "headers": {"Authorization": f"Bearer {key}"}}
 
 

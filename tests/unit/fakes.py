@@ -183,6 +183,9 @@ class FakeInventoryRepository(InventoryRepository):
         seq = self._orders.reservation_seq
         return sorted(found, key=lambda r: (r.created_at, seq[r.id]), reverse=True)
 
+    def location_exists(self, location: str) -> bool:
+        return location in self.priorities
+
 
 class FakeSafetyStockRepository(SafetyStockRepository):
     def __init__(self, inventory: FakeInventoryRepository) -> None:
