@@ -13,7 +13,17 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from simulators import channels, control, crm, erp, erp_books, erp_changes, erp_reads, wms
+from simulators import (
+    channels,
+    control,
+    crm,
+    erp,
+    erp_books,
+    erp_changes,
+    erp_reads,
+    shopify_api,
+    wms,
+)
 from simulators.endpoint import Handler, backend_get, backend_health, backend_post, problem
 from simulators.keys import SIM, SYSTEMS, Simulator
 from simulators.shipper import Shipper
@@ -103,6 +113,7 @@ def init_sim_app(
         app.router.add_get(path, backend_get(system, read))
     for path, system in HEALTH:
         app.router.add_get(path, backend_health(system))
+    shopify_api.add_routes(app)
     app.router.add_post("/_sim/erp/tamper", control.tamper_erp)
     app.router.add_post("/_sim/channels/{name}/orders", control.put_channel_orders)
     app.router.add_get("/_sim/health", control.health)
