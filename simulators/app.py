@@ -21,6 +21,7 @@ from simulators import (
     erp_books,
     erp_changes,
     erp_reads,
+    shopify_api,
     square_api,
     wms,
     woocommerce_api,
@@ -122,6 +123,7 @@ def init_sim_app(
     add_amazon_routes(app)
     for method, path, handler in square_api.ROUTES:
         app.router.add_route(method, path, handler)
+    shopify_api.add_routes(app)
     app.router.add_post("/_sim/erp/tamper", control.tamper_erp)
     app.router.add_post("/_sim/channels/{name}/orders", control.put_channel_orders)
     app.router.add_get("/_sim/health", control.health)

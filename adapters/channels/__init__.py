@@ -7,7 +7,7 @@ below (docs/adding-a-channel.md).
 
 from __future__ import annotations
 
-from adapters.channels import amazon, canonical, square, woocommerce
+from adapters.channels import amazon, canonical, shopify, square, woocommerce
 from adapters.channels.kind import ChannelKind, ChannelKinds
 
 # One line per kind. A kind still speaking canonical (`spoken_by`) sends and takes back
@@ -16,7 +16,7 @@ CHANNELS = ChannelKinds(
     canonical.KIND,
     canonical.KIND.spoken_by("pos"),
     canonical.KIND.spoken_by("b2b"),
-    canonical.KIND.spoken_by("shopify"),
+    shopify.KIND,
     woocommerce.KIND,
     amazon.KIND,
     square.KIND,
