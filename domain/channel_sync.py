@@ -11,7 +11,7 @@ the unit of work that also marks the inbox row, and commits. Here, in order:
 2. Each command by its kind, through APPLIERS: a ChannelOrder by its business version
    (domain/channel_order_sync.py), a refund, a shipment, a cancel request
    (domain/channel_updates.py). A kind with no applier refuses the delivery, naming it.
-   Adding one (the POS sale) is one function and one APPLIERS entry.
+   Adding one is one function and one APPLIERS entry (the POS sale's is `apply_sale`).
 
 Nothing here commits: the services run through domain.joined.Joined, so the delivery
 is all or nothing, and a failure rolls back everything it did.
@@ -22,20 +22,35 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from domain.channel_commands import ChannelCommand
+from domain.channel_commands import ChannelCommand, PosSale
 from domain.channel_order_sync import Applied, CannotApply, apply_order
 from domain.channel_updates import apply_cancel_request, apply_refund, apply_shipment
 from domain.joined import Joined
 from domain.ports import UnitOfWork
+from domain.pos_sales import apply_pos_sale
 
 # (the joined unit of work, the command with our SKUs, channel, inbox row id) → outcome
 Applier = Callable[[UnitOfWork, Any, str, "int | None"], Applied]
+
+
+def apply_sale(uow: UnitOfWork, sale: PosSale, channel: str, delivery: int | None) -> Applied:
+    """A completed in-store sale a channel's door delivered (a Square counter sale), as
+    POST /v1/pos/sales applies one: once per sale id."""
+    # Looked up first: inside a joined unit of work a duplicate's rollback would undo the
+    # whole delivery (the sale's order id is its channel's external id).
+    existing = uow.channel_sync.order_id(channel, sale.sale_id)
+    if existing is not None:
+        return Applied("stale", sale.sale_id, existing, "this sale is recorded already")
+    done = apply_pos_sale(uow, sale, channel)
+    return Applied("applied", sale.sale_id, done.order.id)
+
 
 APPLIERS: dict[str, Applier] = {
     "order": apply_order,
     "refund": apply_refund,
     "shipment": apply_shipment,
     "cancel": apply_cancel_request,
+    "pos_sale": apply_sale,
 }
 
 

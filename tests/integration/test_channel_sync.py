@@ -231,16 +231,31 @@ def test_a_command_for_an_order_not_here_yet_cannot_apply(
         apply(engine, command)
 
 
-def test_a_kind_without_an_applier_is_refused_by_name(engine: sa.Engine, shop: str) -> None:
-    sale = PosSale(
+def sale() -> PosSale:
+    return PosSale(
         sale_id="P-1",
         location="WH-EAST",
         sold_at=T0,
         currency="EUR",
         lines=[PosSaleLine(sku="A", quantity=1, unit_price=Decimal("10.00"))],
     )
-    with pytest.raises(CannotApply, match="'pos_sale' delivery has no applier"):
-        apply(engine, sale)
+
+
+def test_a_pos_sale_through_a_door_is_applied_once(engine: sa.Engine, shop: str) -> None:
+    first = apply(engine, sale())
+    again = apply(engine, sale())
+    assert (first.state, again.state) == ("applied", "stale")
+    assert first.order_id == again.order_id
+    assert rows(engine, "SELECT status FROM orders")[0].status == "fulfilled"
+    assert on_hand(engine) == (9, 0)
+
+
+def test_a_kind_without_an_applier_is_refused_by_name(engine: sa.Engine, shop: str) -> None:
+    with (
+        SqlUnitOfWork(engine, routing=ROUTING) as uow,
+        pytest.raises(CannotApply, match="'pos_sale' delivery has no applier"),
+    ):
+        apply_delivery(uow, [sale()], channel="shop", appliers={})
     assert rows(engine, "SELECT count(*) AS n FROM orders")[0].n == 0
 
 
