@@ -221,13 +221,12 @@ async def _door(request: web.Request, named: str | None) -> web.Response:
     credentials, verification = await _verified(request, kind.name, webhook, arrived, named)
     try:
         receipt, state, error = webhook.receipt(arrived), "received", None
-    except InvalidDelivery as unreadable:
+    except Exception as unreadable:  # InvalidDelivery, or a bug in the kind: parked, not a 500
+        if not isinstance(unreadable, InvalidDelivery):
+            log.exception("%s: reading a verified delivery's receipt failed", kind.name)
         digest = hashlib.sha256(raw).hexdigest()
-        receipt, state, error = (
-            Receipt(f"sha256:{digest}", UNREADABLE_TOPIC),
-            "parked",
-            str(unreadable),
-        )
+        receipt = Receipt(f"sha256:{digest}", UNREADABLE_TOPIC)
+        state, error = "parked", _described(unreadable)
 
     def store() -> tuple[int, bool]:
         with request.app[ENGINE].begin() as conn:
@@ -274,6 +273,12 @@ async def _verified(
             break
         known = await run(request, cache.load, engine, kind)
     raise ProblemError(401, "Unauthorized", "the request's signature does not verify")
+
+
+def _described(error: Exception) -> str:
+    if isinstance(error, InvalidDelivery):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def _candidates(
