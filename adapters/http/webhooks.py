@@ -38,6 +38,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
 from aiohttp import web
 
 from adapters.channels import CHANNELS
@@ -115,8 +116,8 @@ class CredentialCache:
             hit = self._kinds.get(kind)
         return hit is None or time.monotonic() - hit.at > REFRESH_AFTER_S
 
-    def load(self, engine: object, kind: str) -> list[Credentials]:
-        with engine.connect() as conn:  # type: ignore[attr-defined]
+    def load(self, engine: sa.Engine, kind: str) -> list[Credentials]:
+        with engine.connect() as conn:
             rows = inbound.channels_of_kind(conn, kind)
         loaded = [self._credentials(row) for row in rows]
         with self._lock:
