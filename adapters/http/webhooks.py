@@ -38,6 +38,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
 from aiohttp import web
 
 from adapters.channels import CHANNELS
@@ -116,8 +117,8 @@ class CredentialCache:
             hit = self._kinds.get(kind)
         return hit is None or time.monotonic() - hit.at > REFRESH_AFTER_S
 
-    def load(self, engine: object, kind: str) -> list[Credentials]:
-        with engine.connect() as conn:  # type: ignore[attr-defined]
+    def load(self, engine: sa.Engine, kind: str) -> list[Credentials]:
+        with engine.connect() as conn:
             loaded = channel_credentials(conn, self.box, kind=kind)
         with self._lock:
             self._kinds[kind] = _Loaded(time.monotonic(), loaded)
@@ -204,13 +205,12 @@ async def _door(request: web.Request, named: str | None) -> web.Response:
     credentials, verification = await _verified(request, kind.name, webhook, arrived, named)
     try:
         receipt, state, error = webhook.receipt(arrived), "received", None
-    except InvalidDelivery as unreadable:
+    except Exception as unreadable:  # InvalidDelivery, or a bug in the kind: parked, not a 500
+        if not isinstance(unreadable, InvalidDelivery):
+            log.exception("%s: reading a verified delivery's receipt failed", kind.name)
         digest = hashlib.sha256(raw).hexdigest()
-        receipt, state, error = (
-            Receipt(f"sha256:{digest}", UNREADABLE_TOPIC),
-            "parked",
-            str(unreadable),
-        )
+        receipt = Receipt(f"sha256:{digest}", UNREADABLE_TOPIC)
+        state, error = "parked", _described(unreadable)
 
     def store() -> tuple[int, bool]:
         with request.app[ENGINE].begin() as conn:
@@ -257,6 +257,12 @@ async def _verified(
             break
         known = await run(request, cache.load, engine, kind)
     raise ProblemError(401, "Unauthorized", "the request's signature does not verify")
+
+
+def _described(error: Exception) -> str:
+    if isinstance(error, InvalidDelivery):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def _candidates(
