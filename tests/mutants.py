@@ -190,9 +190,9 @@ MUTANTS = (
     ),
     Mutant(
         "adjust-no-stock-events",
-        "a stock adjustment emits no inventory.changed",
+        "a stock adjustment (or a POS sale) emits no inventory.changed",
         "domain/services.py",
-        "        uow.emit(*stock_events(uow, stock, changed, None))\n",
+        "    uow.emit(*stock_events(uow, stock, changed, channel))\n",
         "",
         (MACHINE,),
     ),
