@@ -375,8 +375,8 @@ MUTANTS = (
         "held-order-told-wms",
         "a held order's allocation events go out (the WMS hears of it before its release)",
         "domain/services.py",
-        "    if order.on_hold:\n        return []\n    events = []\n",
-        "    events = []\n",
+        "    if order.on_hold or order.fulfilled_by_channel:\n",
+        "    if order.fulfilled_by_channel:\n",
         (LIFECYCLE,),
     ),
     Mutant(
