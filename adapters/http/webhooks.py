@@ -17,9 +17,11 @@ What every kind shares (a kind brings its `Webhook`: adapters/channels/webhook.p
    resend of the same bytes dedups).
 5. The inbox row (adapters/db/inbound.py): 202 {"status": "received", "delivery": id};
    a redelivery or a parallel copy: 200 {"status": "duplicate", "delivery": <the stored
-   row's id>}. Whatever happens next, that is the answer: the applying runs after it, in
-   the thread pool (adapters/inbox.py), and a sweeper picks up what a crash left behind.
-   A door is never answered 429: it acknowledges and queues.
+   row's id>}. Whatever happens next, that is the answer: the applying runs after it, on
+   a small pool of its own (adapters/inbox.py) — never ahead of the next request's store
+   in the request pool — with at most MAX_PENDING_APPLIES waiting; beyond that a row
+   waits `received` for the sweeper, which also picks up what a crash left behind. A
+   door is never answered 429: it acknowledges and queues.
 
 The channels' verification material is read once per `key_cache_ttl_s` per kind and
 process (secrets decrypted once, not per request); a request that verifies with none of
@@ -35,8 +37,10 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -56,7 +60,6 @@ from adapters.http.keys import (
     BODY,
     CONFIG,
     ENGINE,
-    EXECUTOR,
     HOLD_RULES,
     ROUTING,
 )
@@ -129,6 +132,11 @@ CREDENTIALS = web.AppKey("webhook_credentials", CredentialCache)
 INBOX = web.AppKey("inbox", Inbox)
 CLIENTS = web.AppKey("inbound_clients", ChannelClients)
 TASKS = web.AppKey("inbound_tasks", set)
+APPLIER = web.AppKey("inbound_applier", ThreadPoolExecutor)
+# Applying is CPU in this process (interpreting, placing the order): two threads keep a
+# core busy while one waits on PostgreSQL. A burst beyond the bound is not held in memory.
+APPLY_THREADS = 2
+MAX_PENDING_APPLIES = 256
 
 
 def install(app: web.Application) -> None:
@@ -147,6 +155,8 @@ def install(app: web.Application) -> None:
         notify=config.outbox_notify,
     )
     app[TASKS] = set()
+    app[BACKLOG] = Backlog()
+    app[APPLIER] = ThreadPoolExecutor(APPLY_THREADS, thread_name_prefix="ordersync-inbox")
 
     async def applier(app: web.Application) -> AsyncIterator[None]:
         sweeper = None
@@ -158,6 +168,7 @@ def install(app: web.Application) -> None:
             await asyncio.gather(sweeper, return_exceptions=True)
         if app[TASKS]:
             await asyncio.gather(*app[TASKS], return_exceptions=True)
+        app[APPLIER].shutdown(wait=True)
         app[CLIENTS].close()
 
     app.cleanup_ctx.append(applier)
@@ -170,17 +181,53 @@ async def _sweep(app: web.Application, every_s: float) -> None:
     while True:
         await asyncio.sleep(every_s)
         try:
-            await loop.run_in_executor(app[EXECUTOR], app[INBOX].sweep, after)
+            await loop.run_in_executor(app[APPLIER], app[INBOX].sweep, after)
         except Exception:  # the database away, say: the next round tries again
             log.exception("inbound sweep failed")
 
 
+@dataclass
+class Backlog:
+    """Whether the door left deliveries to wait (past MAX_PENDING_APPLIES) since the
+    applier last caught up."""
+
+    overflowed: bool = False
+
+
+BACKLOG = web.AppKey("inbound_backlog", Backlog)
+
+
 def schedule(app: web.Application, delivery: int) -> None:
-    """Apply a stored delivery after the answer, on the thread pool."""
-    loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(app[EXECUTOR], app[INBOX].apply, delivery)
+    """Apply a stored delivery after the answer, on the applier's pool; past the bound,
+    leave it `received`: once the pool has drained, it takes those rows itself (oldest
+    first) rather than leave them to the sweeper's next round."""
+    if len(app[TASKS]) >= MAX_PENDING_APPLIES:
+        app[BACKLOG].overflowed = True
+        return
+    _submit(app, app[INBOX].apply, delivery)
+
+
+def _submit(app: web.Application, work: Callable[..., Any], *args: Any) -> None:
+    future = asyncio.get_running_loop().run_in_executor(app[APPLIER], work, *args)
     app[TASKS].add(future)
-    future.add_done_callback(app[TASKS].discard)
+    future.add_done_callback(lambda done: _done(app, done))
+
+
+def _done(app: web.Application, future: asyncio.Future[Any]) -> None:
+    app[TASKS].discard(future)
+    if not future.cancelled() and (error := future.exception()) is not None:
+        log.error("applying inbound deliveries failed: %s", error)  # the sweeper retries
+    backlog = app[BACKLOG]
+    if backlog.overflowed and not app[TASKS] and not future.cancelled():
+        backlog.overflowed = False
+        _submit(app, _catch_up, app)
+
+
+def _catch_up(app: web.Application) -> None:
+    """The rows left `received`, a bounded batch at a time (on the applier's pool)."""
+    tried = app[INBOX].sweep(0.0, MAX_PENDING_APPLIES)
+    if tried == MAX_PENDING_APPLIES:  # more may wait: the next drain takes them
+        app[BACKLOG].overflowed = True
 
 
 async def post_webhook(request: web.Request) -> web.Response:
