@@ -281,11 +281,11 @@ async def test_a_fulfillment_then_a_refund_with_restock_through_the_door(
         ("TEE-M-BLK", 1),
         ("MUG-WHT", 0),
     ]
-    # The restocked tee is back on hand (where: see docs/shopify.md, Shopify's location
-    # id); the mug, refunded without a restock, is not.
-    stock_now = on_hand(engine)
-    assert sum(h for (sku, _), (h, _) in stock_now.items() if sku == "TEE-M-BLK") == 19
-    assert sum(h for (sku, _), (h, _) in stock_now.items() if sku == "MUG-WHT") == 19
+    # The restocked tee is back on hand where it shipped from: the refund names Shopify's
+    # location id, which is no location of ours (and none is made of it). The mug,
+    # refunded without a restock, is not back.
+    assert on_hand(engine) == {("TEE-M-BLK", "WH-EAST"): (19, 0), ("MUG-WHT", "WH-EAST"): (19, 0)}
+    assert count(engine, "SELECT count(*) FROM locations WHERE code = '71983808706'") == 0
     with engine.connect() as conn:
         refunds = conn.execute(
             sa.text("SELECT transaction_id, kind, amount_minor FROM refunds ORDER BY 1")
