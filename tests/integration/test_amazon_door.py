@@ -339,3 +339,18 @@ async def test_an_unknown_seller_sku_is_parked_then_mapped_and_replayed(
     assert order["totals"]["grand_total"] == "62.59"
     assert str(delivery(engine, parked.id).order_id) == order["id"]
     assert replay(cli, parked.id) == "skipped"  # applied: a replay does nothing
+
+
+async def test_an_order_amazon_does_not_have_yet_parks_until_a_replay_reads_it(
+    client: Any, amazon: str, engine: sa.Engine, sim: str, cli: CliRunner
+) -> None:
+    status, answer = await send(client, notification(STATUS_CHANGE), amazon)
+    assert status == 202, answer
+    await settle(client)
+    parked = delivery(engine, answer["delivery"])
+    assert parked.state == "parked"
+    assert parked.error is not None and "NotFound" in parked.error
+    put(sim, "mfn_us")  # Amazon has it now
+    assert replay(cli, parked.id) == "applied"
+    order = await channel_order(client, CHANNEL, US_ORDER)
+    assert (order["status"], order["totals"]["grand_total"]) == ("allocated", "62.59")

@@ -358,3 +358,17 @@ async def test_an_unknown_sku_is_parked_then_mapped_and_replayed(
     assert order["totals"]["grand_total"] == "75.11"
     assert str(delivery(engine, parked.id).order_id) == order["id"]
     assert replay(cli, parked.id) == "skipped"
+
+
+async def test_an_order_square_does_not_have_yet_parks_until_a_replay_fetches_it(
+    client: Any, square: str, engine: sa.Engine, sim: str, cli: CliRunner
+) -> None:
+    status, answer = await send(client, notification(CREATED))
+    assert status == 202, answer
+    await settle(client)
+    parked = delivery(engine, answer["delivery"])
+    assert (parked.state, parked.error) == ("parked", f"Square has no order {ORDER} (404)")
+    put_order(sim, "order_shipment_usd.json")  # Square answers for it now
+    assert replay(cli, parked.id) == "applied"
+    order = await channel_order(client, CHANNEL, ORDER)
+    assert (order["status"], order["totals"]["grand_total"]) == ("allocated", "75.11")
