@@ -17,6 +17,8 @@ aiohttp test client of the product's app (tests/integration/conftest.py's `clien
 - `two_copies_at_once(engine, send)`: one delivery sent twice, both requests in flight
   together up to the inbox insert (the database's unique key decides, not a read);
 - `channel_order(client, channel, external_id)`: the order as GET /v1/orders finds it;
+  `order_events(engine, order_id)`: its outbox events' types, in order; `count(engine,
+  sql)`: a count in SQL;
 - `operator_cli(monkeypatch, database_url)` and `map_and_replay(cli, …)`: the operator's
   `ordersync sku map` then `ordersync inbound replay` of a parked delivery.
 """
@@ -173,6 +175,26 @@ async def channel_order(client: Any, channel: str, external_id: str) -> dict[str
     assert response.status == 200, await response.text()
     [order] = (await response.json())["items"]
     return dict(order)
+
+
+def order_events(engine: sa.Engine, order_id: str) -> list[str]:
+    """The event types the order's outbox rows carry, in the order they were written."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.text(
+                    "SELECT event_type FROM outbox_events WHERE aggregate_type = 'order'"
+                    " AND aggregate_id = :o ORDER BY id"
+                ),
+                {"o": order_id},
+            ).scalars()
+        )
+
+
+def count(engine: sa.Engine, sql: str, **params: Any) -> int:
+    """The one number a `SELECT count(*) …` answers."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text(sql), params).scalar_one())
 
 
 def operator_cli(monkeypatch: pytest.MonkeyPatch, database_url: str) -> CliRunner:

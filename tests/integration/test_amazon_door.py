@@ -23,10 +23,12 @@ from tests.integration.conftest import Keys, stock
 from tests.unit.amazon_fixtures import items_of, load, order_payload, raw
 from tests.webhooks import (
     channel_order,
+    count,
     deliveries,
     delivery,
     map_and_replay,
     operator_cli,
+    order_events,
     post_delivery,
     replay,
     settle,
@@ -119,24 +121,6 @@ async def send(
     """As an EventBridge API destination posts it: its connection's bearer key (None: none)."""
     headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
     return await post_delivery(client, "amazon", body, headers, channel=channel)
-
-
-def count(engine: sa.Engine, sql: str, **params: Any) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(sa.text(sql), params).scalar_one())
-
-
-def order_events(engine: sa.Engine, order_id: str) -> list[str]:
-    with engine.connect() as conn:
-        return list(
-            conn.execute(
-                sa.text(
-                    "SELECT event_type FROM outbox_events WHERE aggregate_type = 'order'"
-                    " AND aggregate_id = :o ORDER BY id"
-                ),
-                {"o": order_id},
-            ).scalars()
-        )
 
 
 async def test_an_order_change_is_answered_202_then_read_page_by_page_and_applied(

@@ -21,8 +21,8 @@ from simulators.server import ServerThread
 from tests.db_state import DIGEST
 from tests.integration.conftest import Keys, stock
 from tests.shopify_docs import SECRET, SHOP, delivery, doc, raw
-from tests.webhooks import delivery as inbox_row
 from tests.webhooks import (
+    count,
     map_and_replay,
     operator_cli,
     post_delivery,
@@ -31,6 +31,7 @@ from tests.webhooks import (
     webhook_channel,
     webhook_config,
 )
+from tests.webhooks import delivery as inbox_row
 
 EXTERNAL_ID = "5820334194882"  # orders_create.json's id
 
@@ -148,11 +149,6 @@ async def test_an_update_before_its_create_makes_the_order_as_the_update_says(
             {"e": external},
         ).scalar_one()
     assert count == 1
-
-
-def count(engine: sa.Engine, sql: str, **params: Any) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(sa.text(sql), params).scalar_one())
 
 
 def changed(name: str, **members: Any) -> bytes:

@@ -24,11 +24,13 @@ from simulators.server import ServerThread
 from tests.integration.conftest import Keys, stock
 from tests.webhooks import (
     channel_order,
+    count,
     deliveries,
     delivery,
     hmac_headers,
     map_and_replay,
     operator_cli,
+    order_events,
     post_delivery,
     replay,
     settle,
@@ -126,24 +128,6 @@ async def send(
     client: Any, body: bytes, *, channel: str | None = None, **signing: Any
 ) -> tuple[int, dict[str, Any]]:
     return await post_delivery(client, "square", body, signed(body, **signing), channel=channel)
-
-
-def count(engine: sa.Engine, sql: str, **params: Any) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(sa.text(sql), params).scalar_one())
-
-
-def order_events(engine: sa.Engine, order_id: str) -> list[str]:
-    with engine.connect() as conn:
-        return list(
-            conn.execute(
-                sa.text(
-                    "SELECT event_type FROM outbox_events WHERE aggregate_type = 'order'"
-                    " AND aggregate_id = :o ORDER BY id"
-                ),
-                {"o": order_id},
-            ).scalars()
-        )
 
 
 async def test_an_order_created_is_answered_202_then_fetched_and_applied(
