@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -16,7 +17,9 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from adapters.db.rotation import rotate_channel
 from adapters.http.keys import HttpConfig
+from adapters.http.webhooks import CREDENTIALS as VERIFIERS
 from simulators.app import init_sim_app
 from simulators.server import ServerThread
 from tests.integration.conftest import Keys, stock
@@ -293,6 +296,31 @@ async def test_an_older_last_update_read_after_a_newer_one_is_stale(
     assert order["version"] == 1
     assert count(engine, "SELECT count(*) FROM orders WHERE channel = :c", c=CHANNEL) == 1
     assert order_events(engine, order["id"]) == ["order.accepted", "order.allocated"]
+
+
+async def test_after_a_rotation_the_new_key_and_within_its_grace_the_old_one_verify(
+    client: Any, amazon: str, engine: sa.Engine, sim: str
+) -> None:
+    """EventBridge's connection is updated to the new key some time after the rotation."""
+    put(sim, "mfn_us")
+    put(sim, "buyer_cancel")
+    with engine.begin() as conn:
+        rotated = rotate_channel(conn, CHANNEL, grace=timedelta(hours=1))
+    assert rotated.key is not None and rotated.key != amazon
+    old = await send(client, notification(STATUS_CHANGE), amazon)
+    new = await send(client, notification(BUYER_CANCEL), rotated.key)
+    assert old[0] == new[0] == 202
+    await settle(client)
+    assert [
+        (row.state, row.verification)
+        for row in (delivery(engine, old[1]["delivery"]), delivery(engine, new[1]["delivery"]))
+    ] == [("applied", "api-key (previous key)"), ("applied", "api-key")]
+    with engine.begin() as conn:  # the grace ended: the old key is no key any more
+        conn.execute(sa.text("UPDATE channels SET previous_valid_until = now() - interval '1s'"))
+    # Read again, as the door does once its cache is key_cache_ttl_s old.
+    client.server.app[VERIFIERS].load(engine, "amazon")
+    status, _ = await send(client, notification(STATUS_CHANGE, "nid-after-grace"), amazon)
+    assert status == 401
 
 
 @pytest.fixture
