@@ -10,7 +10,10 @@ tracking number; a repeat is stale and changes nothing.
 A refund (ChannelRefund): its units that have not shipped are cancelled (their stock goes
 back; their money was never captured here, so nothing of it is refunded); shipped units
 it restocked are returned and received back into stock at the restock location (the
-return's refund gives their money back, and the backorders waiting for them are filled);
+return's refund gives their money back, and the backorders waiting for them are filled) —
+the location the channel names if it is one of ours, else the one the line's units last
+shipped from: a channel's own location ids (Shopify's) are not our location codes, and
+stock put "at" one would become a warehouse nobody has, which routing allocates from;
 shipped units not restocked are refunded as a partial refund by lines; an amount with no
 lines is a goodwill refund; the shipping part is a shipping refund. Money is never given
 back beyond what was captured (domain/refunds.py refuses it: parked).
@@ -67,7 +70,7 @@ def apply_refund(
         cancel[line.line_no] = cancel.get(line.line_no, 0) + unshipped
         shipped = asked.quantity - unshipped
         if asked.restock_location is not None and shipped:
-            at = restock[asked.restock_location]
+            at = restock[_restock_location(uow, order, line.sku, asked.restock_location)]
             at[line.line_no] = at.get(line.line_no, 0) + shipped
         elif shipped:
             refund[line.line_no] = refund.get(line.line_no, 0) + shipped
@@ -96,6 +99,23 @@ def apply_refund(
     if cmd.shipping > 0:
         _refund(uow, order.id, cmd, refunds, kind="shipping", amount=cmd.shipping)
     return Applied("applied", cmd.external_id, order.id)
+
+
+def _restock_location(uow: UnitOfWork, order: Order, sku: str, named: str) -> str:
+    """Where a refund's restocked units of `sku` go back on hand (see the module's
+    docstring): `named` if it is a location of ours, else the location of the order's
+    latest shipment of the SKU."""
+    if uow.inventory.location_exists(named):
+        return named
+    shipped_from = [
+        s.location for s in uow.shipments.of_order(order.id) if any(ln.sku == sku for ln in s.lines)
+    ]
+    if not shipped_from:
+        raise CannotApply(
+            f"{sku}: restocked at {named!r}, which is no location of ours, and no shipment"
+            " of it says where it left from"
+        )
+    return shipped_from[-1]
 
 
 def _refund(

@@ -173,6 +173,10 @@ class ShipmentRepository(abc.ABC):
     def find(self, order_id: uuid.UUID, carrier: str, tracking_number: str) -> Shipment | None:
         """The shipment already recorded under this tracking number, if any."""
 
+    @abc.abstractmethod
+    def of_order(self, order_id: uuid.UUID) -> list[Shipment]:
+        """The order's shipments, oldest first."""
+
 
 class FinanceRepository(abc.ABC):
     """Payments, refunds and financial documents (domain.finance); callers hold the order's

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -36,14 +37,24 @@ class SqlShipmentRepository(ShipmentRepository):
                 shipments.c.tracking_number == tracking_number,
             )
         ).first()
-        if row is None:
-            return None
-        return Shipment(
-            row.order_id,
-            row.location,
-            row.carrier,
-            row.tracking_number,
-            [ShippedLine(ln["sku"], ln["quantity"]) for ln in row.lines],
-            id=row.id,
-            created_at=row.created_at,
+        return None if row is None else _shipment(row)
+
+    def of_order(self, order_id: uuid.UUID) -> list[Shipment]:
+        rows = self.conn.execute(
+            sa.select(shipments)
+            .where(shipments.c.order_id == order_id)
+            .order_by(shipments.c.created_at, shipments.c.id)
         )
+        return [_shipment(row) for row in rows]
+
+
+def _shipment(row: sa.Row[Any]) -> Shipment:
+    return Shipment(
+        row.order_id,
+        row.location,
+        row.carrier,
+        row.tracking_number,
+        [ShippedLine(ln["sku"], ln["quantity"]) for ln in row.lines],
+        id=row.id,
+        created_at=row.created_at,
+    )

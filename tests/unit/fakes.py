@@ -248,6 +248,9 @@ class FakeShipmentRepository(ShipmentRepository):
                 return copy.deepcopy(shipment)
         return None
 
+    def of_order(self, order_id: uuid.UUID) -> list[Shipment]:
+        return [copy.deepcopy(s) for s in self.shipments if s.order_id == order_id]
+
 
 class FakeFinanceRepository(FinanceRepository):
     def __init__(self) -> None:
