@@ -78,10 +78,12 @@ CPU = ("api", "bench", "postgres")
 class ApiProcess(LoggedProcess):
     """`ordersync api` on a free port of its own, on the API's database."""
 
-    def __init__(self, db: str, log_dir: Path, index: int = 0) -> None:
+    def __init__(self, db: str, log_dir: Path, index: int = 0, **settings: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = child_env(ORDERSYNC_DATABASE_URL=sa_url(db), ORDERSYNC_ADMIN_TOKEN=ADMIN_TOKEN)
+        env = child_env(
+            ORDERSYNC_DATABASE_URL=sa_url(db), ORDERSYNC_ADMIN_TOKEN=ADMIN_TOKEN, **settings
+        )
         command = [*ordersync_command(), "api", "--host", "127.0.0.1", "--port", str(self.port)]
         super().__init__(f"api-{index}", command, env, log_dir / f"api-{index}.log")
 

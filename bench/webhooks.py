@@ -37,14 +37,10 @@ import psycopg
 from adapters.channels.webhook import hmac_sha256_base64
 from bench.common import (
     ROOT,
-    LoggedProcess,
-    child_env,
     connect,
     create_database,
     drop_database,
-    free_port,
     med,
-    ordersync_command,
     pct,
     raw_dsn,
     runs,
@@ -53,8 +49,8 @@ from bench.common import (
     terminate_on_sigterm,
     wait_until,
 )
+from bench.ingest import ApiProcess
 
-ADMIN_TOKEN = "bench-admin-token-not-secret"
 SECRET_KEY = "bench-secret-key-not-secret-0123"
 SECRET = "bench-woocommerce-webhook-secret"
 CHANNEL = "bench-woo"
@@ -135,30 +131,6 @@ def setup_db(db: str) -> None:
             " SELECT s, 'WH-EAST', 50000000, 0 FROM unnest(%s::text[]) s",
             [skus],
         )
-
-
-class ApiProcess(LoggedProcess):
-    def __init__(self, db: str, log_dir: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = child_env(
-            ORDERSYNC_DATABASE_URL=sa_url(db),
-            ORDERSYNC_ADMIN_TOKEN=ADMIN_TOKEN,
-            ORDERSYNC_SECRET_KEY=SECRET_KEY,
-        )
-        command = [*ordersync_command(), "api", "--host", "127.0.0.1", "--port", str(self.port)]
-        super().__init__("api", command, env, log_dir / "api.log")
-
-    def wait_ready(self) -> None:
-        import httpx
-
-        def ready() -> bool:
-            try:
-                return httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(ready, 60, "the API", 0.1, self.check)
 
 
 def run_door(api: ApiProcess, make: Deliveries, clients: int, args: argparse.Namespace) -> Window:
@@ -305,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             create_database(db)
             setup_db(db)
             raw_table(db)
-            api = ApiProcess(db, log_dir)
+            api = ApiProcess(db, log_dir, ORDERSYNC_SECRET_KEY=SECRET_KEY)
             api.wait_ready()
             windows: list[Window] = []
             for rep in range(args.repeats):
