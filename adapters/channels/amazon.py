@@ -9,8 +9,9 @@ page) from the channel's --api-url and normalizes that (amazon_normalize.py): th
 at version LastUpdateDate, FBA orders without a reservation of our stock, a buyer's
 cancellation request as the cancel path.
 
-The poll (`ordersync reconcile --channel`): getOrders since the watermark, each order
-with its items, so that nothing depends on notifications alone (amazon_client.py).
+The poll (`ordersync reconcile --channel`): getOrders (LastUpdatedAfter the watermark),
+each order with its items, applied as a notification's order is (order_commands, at its
+LastUpdateDate), so that nothing depends on notifications alone (amazon_client.py).
 
 Outbound: confirmShipment and patchListingsItem; the other events send nothing, by name
 (amazon_client.py, amazon_documents.py).
@@ -105,5 +106,6 @@ KIND = ChannelKind(
         Outbound(ALL_CHANNELS, on(InventoryChanged, AmazonClient.update_stock)),
     ),
     list_orders=AmazonClient.orders_since,
+    listed_commands=order_commands,
     webhook=Webhook(identify=identify, verify=verify, receipt=receipt, interpret=interpret),
 )

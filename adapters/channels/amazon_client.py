@@ -27,7 +27,7 @@ from adapters.channels.amazon_documents import (
     listings_patch,
     shipped_items,
 )
-from adapters.channels.amazon_orders import LIVE, MFN, WAITING, order_document
+from adapters.channels.amazon_orders import WAITING, order_document
 from adapters.channels.amazon_spapi import SpApiClient
 from adapters.channels.canonical import stock_document
 from adapters.channels.kind import ListedOrder
@@ -62,12 +62,6 @@ def _waiting(order: Mapping[str, Any]) -> bool:
     return isinstance(status, str) and status in WAITING
 
 
-def _placeable(order: Mapping[str, Any]) -> bool:
-    """A merchant-fulfilled order Amazon has not cancelled: placing it is applying it."""
-    status = order.get("OrderStatus")
-    return order.get("FulfillmentChannel") == MFN and isinstance(status, str) and status in LIVE
-
-
 def _quote(segment: str) -> str:
     return urllib.parse.quote(segment, safe="")
 
@@ -99,16 +93,11 @@ class AmazonClient(SpApiClient):
         order = self.get_order(order_id)
         return order_document(order, [] if _waiting(order) else self.order_items(order_id))
 
-    def orders_since(self, since: datetime, *, everything: bool = False) -> Iterator[ListedOrder]:
+    def orders_since(self, since: datetime) -> Iterator[ListedOrder]:
         """getOrders: the marketplace's orders Amazon changed after `since`, each with its
-        items. A pending order is left for when it has them.
-
-        `ordersync reconcile --channel` places what it lists as a new order (the kind's
-        `normalize`, then place_order), which can neither cancel an order nor leave
-        Amazon's own stock unreserved: so by default only the orders that placing gets
-        right are listed, merchant-fulfilled ones Amazon has not cancelled. `everything`
-        lists FBA and cancelled orders too, for a caller that applies the ChannelOrder
-        (amazon_normalize.order_commands) of each document."""
+        items; FBA and cancelled ones too (`ordersync reconcile --channel` applies each
+        through the door's path, amazon_normalize.order_commands: FBA reserves nothing, a
+        cancellation cancels). A pending order is left for when it has them."""
         market = self._needs("marketplace_id")
         first: dict[str, str | int] = {
             "MarketplaceIds": market,
@@ -121,10 +110,11 @@ class AmazonClient(SpApiClient):
             except ValidationError as error:
                 reason = f"malformed getOrders reply: {schema_errors(error)}"
                 raise PermanentError(self.system, reason) from None
-            if _waiting(order) or not (everything or _placeable(order)):
+            if _waiting(order):
                 continue
             items = self.order_items(listed.AmazonOrderId)
-            yield ListedOrder(listed.LastUpdateDate, order_document(order, items))
+            document = order_document(order, items)
+            yield ListedOrder(listed.LastUpdateDate, document, listed.AmazonOrderId)
 
     def shipped(
         self,

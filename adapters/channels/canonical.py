@@ -232,7 +232,9 @@ class ChannelClient(SystemClient):
         """The orders the channel changed at or after `since`, every page of them."""
         params: dict[str, str | int] = {"updated_since": since.isoformat(), "limit": page_size}
         for listed in read_pages(self, "orders", params, _Listed, what="orders"):
-            yield ListedOrder(listed.updated_at, listed.order)
+            external_id = listed.order.get("external_id")
+            named = external_id if isinstance(external_id, str) else ""
+            yield ListedOrder(listed.updated_at, listed.order, named.strip())
 
     def return_update(self, ret: ReturnOpened | ReturnReceived, *, idempotency_key: str) -> str:
         """Send a return document; the return's status as the channel shows it."""

@@ -136,11 +136,7 @@ def interpret(receipt: Receipt, request: InboundRequest, client: Any) -> Sequenc
     not be read (a refund's order)."""
     if receipt.topic in ORDER_TOPICS:
         order = _read(Order, request.body)
-        placed = place_order(order)
-        if placed is None:
-            return ()
-        cancelled = receipt.topic == "orders/cancelled" or order.cancelled_at is not None
-        return (ChannelOrder(order=placed, version_at=order.updated_at, cancelled=cancelled),)
+        return order_commands(order, cancelled=receipt.topic == "orders/cancelled")
     if receipt.topic == REFUND_TOPIC:
         refund = _read(Refund, request.body)
         positions: dict[int, int] = {}
@@ -156,6 +152,21 @@ def interpret(receipt: Receipt, request: InboundRequest, client: Any) -> Sequenc
         shipment = shipment_command(_read(Fulfillment, request.body))
         return () if shipment is None else (shipment,)
     return ()
+
+
+def order_commands(order: Order, *, cancelled: bool = False) -> tuple[ChannelCommand, ...]:
+    """An order as a ChannelOrder at its updated_at (cancelled once cancelled_at is set);
+    none for an order of nothing ours (gift cards only)."""
+    placed = place_order(order)
+    if placed is None:
+        return ()
+    cancelled = cancelled or order.cancelled_at is not None
+    return (ChannelOrder(order=placed, version_at=order.updated_at, cancelled=cancelled),)
+
+
+def listed_commands(document: object) -> tuple[ChannelCommand, ...]:
+    """A listed order (orders.json) as its orders/updated webhook would be taken."""
+    return order_commands(Order.model_validate(document))
 
 
 def _invalid(message: str) -> ValidationError:
@@ -196,5 +207,6 @@ KIND = ChannelKind(
         Outbound(ALL_CHANNELS, on(InventoryChanged, ShopifyClient.update_stock)),
     ),
     list_orders=ShopifyClient.orders_since,
+    listed_commands=listed_commands,
     webhook=Webhook(identify=identify, verify=verify, receipt=receipt, interpret=interpret),
 )

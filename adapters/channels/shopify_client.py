@@ -350,7 +350,8 @@ class ShopifyClient(SystemClient):
                 raise PermanentError(self.system, "malformed orders reply: no orders list")
             for order in orders:
                 listed = self._shaped(ListedTime, order, "orders")
-                yield ListedOrder(listed.updated_at, order)
+                number = order.get("id")  # the order's external id, as shopify_orders has it
+                yield ListedOrder(listed.updated_at, order, str(number) if number else "")
             following = response.links.get("next", {}).get("url")
             page_info = httpx.URL(following).params.get("page_info") if following else None
             if not page_info:
