@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from adapters.channels.kind import ChannelKind, Outbound
+from adapters.channels.kind import ChannelKind, nothing, outbound_table
 from adapters.channels.shopify_changes import needs_positions, refund_command, shipment_command
 from adapters.channels.shopify_client import ShopifyClient
 from adapters.channels.shopify_orders import place_order
@@ -68,7 +68,6 @@ from domain.events import (
     ReturnReceived,
     ShipmentDispatched,
 )
-from outbox.routing import ALL_CHANNELS, ORIGIN_CHANNEL
 
 ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled"})
 REFUND_TOPIC = "refunds/create"
@@ -193,18 +192,18 @@ KIND = ChannelKind(
     verification="hmac-sha256",
     normalize=normalize_order,
     client=ShopifyClient,
-    outbound=(
-        Outbound(ORIGIN_CHANNEL, on(OrderAccepted, ShopifyClient.acknowledge)),
-        Outbound(ORIGIN_CHANNEL, on(OrderBackordered, ShopifyClient.backordered)),
-        Outbound(ORIGIN_CHANNEL, on(ShipmentDispatched, ShopifyClient.shipped)),
-        Outbound(ORIGIN_CHANNEL, on(RefundRecorded, ShopifyClient.refunded)),
-        Outbound(ORIGIN_CHANNEL, on(OrderCancelled, ShopifyClient.cancelled)),
-        Outbound(ORIGIN_CHANNEL, on(OrderAmended, ShopifyClient.amended)),
-        Outbound(ORIGIN_CHANNEL, on(ReturnOpened, ShopifyClient.return_update)),
-        Outbound(ORIGIN_CHANNEL, on(ReturnReceived, ShopifyClient.return_update)),
-        Outbound(ORIGIN_CHANNEL, on(OrderHeld, ShopifyClient.held)),
-        Outbound(ORIGIN_CHANNEL, on(OrderReleased, ShopifyClient.released)),
-        Outbound(ALL_CHANNELS, on(InventoryChanged, ShopifyClient.update_stock)),
+    outbound=outbound_table(
+        nothing(OrderAccepted, "Shopify has no acknowledgement of an order it sent"),
+        nothing(OrderBackordered, "Shopify has no backorder status (its stock shows the shortage)"),
+        on(ShipmentDispatched, ShopifyClient.shipped),
+        nothing(RefundRecorded, "a refund from Shopify it has; another must not move money twice"),
+        on(OrderCancelled, ShopifyClient.cancelled),
+        nothing(OrderAmended, "Shopify's order editing is GraphQL-only and re-prices the order"),
+        nothing(ReturnOpened, "Shopify's returns are GraphQL-only"),
+        nothing(ReturnReceived, "Shopify's returns are GraphQL-only"),
+        nothing(OrderHeld, "fulfillment-order holds in Shopify are not driven from ordersync"),
+        nothing(OrderReleased, "no hold was placed in Shopify (see order.held)"),
+        on(InventoryChanged, ShopifyClient.update_stock),
     ),
     list_orders=ShopifyClient.orders_since,
     listed_commands=listed_commands,
