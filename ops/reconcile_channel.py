@@ -97,8 +97,9 @@ def ingest(inbox: Inbox, kind: ChannelKind, channel: str, listed: ListedOrder) -
             body=body_of(listed),
             verification=POLLED,
         )
-        known = listed.external_id and SqlChannelSyncRepository(conn).order_id(
-            channel, listed.external_id
+        # Whether ordersync had the order before: created (repaired) or changed (updated).
+        known = bool(listed.external_id) and (
+            SqlChannelSyncRepository(conn).order_id(channel, listed.external_id) is not None
         )
     # A parked row of this version (a run before) is tried again: its cause (an unmapped
     # SKU, say) may be fixed by now.

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from adapters.db import registry
 from adapters.db.channel_credentials import seal_credentials
+from adapters.db.sku_mappings import map_sku
 from adapters.db.uow import SqlUnitOfWork
 from adapters.http.keys import HttpConfig
 from adapters.secretbox import SecretBox
@@ -238,3 +239,29 @@ def test_a_shopify_order_is_polled_by_its_own_id_not_a_canonical_field(
     assert order_row(engine, SHOPIFY, external_id).status == "allocated"
     (row,) = deliveries(engine, SHOPIFY)
     assert row["delivery_id"].startswith(f"poll:{external_id}:")
+
+
+def test_a_polled_order_refused_for_an_unmapped_sku_is_parked_then_applied_once_mapped(
+    engine: sa.Engine, sim: str, amazon: str
+) -> None:
+    order = mfn_us()
+    order["items"] = [
+        {**item, "SellerSKU": "AMZ-STICKER"} if item["SellerSKU"] == "STICKER-PACK" else item
+        for item in order["items"]
+    ]
+    amazon_holds(sim, order)
+
+    refused = poll(engine)
+
+    assert outcomes(refused) == {ORDER: "rejected"}
+    assert "AMZ-STICKER" in refused.results[0].reason
+    (row,) = deliveries(engine, AMAZON)
+    assert row["state"] == "parked"  # an inbound dead letter, as a webhook's would be
+    with engine.begin() as conn:
+        map_sku(conn, AMAZON, "AMZ-STICKER", "STICKER-PACK", created_by="test")
+
+    applied = poll(engine)  # the same version listed again: its parked row applied
+
+    assert outcomes(applied) == {ORDER: "repaired"}
+    assert [(r["id"], r["state"]) for r in deliveries(engine, AMAZON)] == [(row["id"], "applied")]
+    assert reserved(engine, order_row(engine, AMAZON, ORDER).id) == 4
