@@ -13,8 +13,8 @@ The poll (`ordersync reconcile --channel`): getOrders (LastUpdatedAfter the wate
 each order with its items, applied as a notification's order is (order_commands, at its
 LastUpdateDate), so that nothing depends on notifications alone (amazon_client.py).
 
-Outbound: confirmShipment and patchListingsItem; the other events send nothing, by name
-(amazon_client.py, amazon_documents.py).
+Outbound: confirmShipment and patchListingsItem (amazon_client.py, amazon_documents.py);
+the other events send nothing, each saying why in the KIND's table (`nothing`).
 """
 
 from __future__ import annotations

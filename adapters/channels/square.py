@@ -16,7 +16,8 @@ Inbound, at POST /v1/webhooks/square (the door: adapters/http/webhooks.py):
   order Square answers 404 for parks the delivery, for `ordersync inbound replay`.
 
 Outbound (adapters/channels/square_client.py): stock figures as inventory counts at the
-channel's Square location; nothing else has a Square call.
+channel's Square location; nothing else has a Square call (the KIND's table says why,
+event by event: `nothing`).
 
 Square's canonical order API is POST /v1/orders as for every kind (verification
 "api-key" there); its tills may also send batches of sales to POST /v1/pos/sales.
