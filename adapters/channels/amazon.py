@@ -25,7 +25,8 @@ from typing import Any
 from adapters.channels.amazon_client import AmazonClient
 from adapters.channels.amazon_normalize import normalize, order_commands
 from adapters.channels.amazon_notifications import order_change, receipt, verify
-from adapters.channels.kind import ChannelKind, nothing, outbound_table
+from adapters.channels.kind import ChannelKind
+from adapters.channels.outbound import nothing, outbound_table
 from adapters.channels.webhook import InboundRequest, InvalidDelivery, Receipt, Webhook
 from adapters.systems.errors import PermanentError
 from adapters.systems.handlers import Handler, on

@@ -21,7 +21,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel
 
-from adapters.channels.kind import ChannelKind, ListedOrder, outbound_table
+from adapters.channels.kind import ChannelKind, ListedOrder
+from adapters.channels.outbound import outbound_table
 from adapters.systems.handlers import on
 from adapters.systems.http import SystemClient
 from adapters.systems.paging import read_pages

@@ -38,7 +38,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from adapters.channels.kind import ChannelKind, nothing, outbound_table
+from adapters.channels.kind import ChannelKind
+from adapters.channels.outbound import nothing, outbound_table
 from adapters.channels.shopify_changes import needs_positions, refund_command, shipment_command
 from adapters.channels.shopify_client import ShopifyClient
 from adapters.channels.shopify_orders import place_order

@@ -33,7 +33,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from adapters.channels.canonical import normalize_order
-from adapters.channels.kind import ChannelKind, nothing, outbound_table
+from adapters.channels.kind import ChannelKind
+from adapters.channels.outbound import nothing, outbound_table
 from adapters.channels.square_client import SquareClient
 from adapters.channels.square_orders import catalog_ids, commands_of
 from adapters.channels.webhook import (

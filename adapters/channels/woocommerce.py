@@ -30,7 +30,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.channels.canonical import ChannelClient
-from adapters.channels.kind import ChannelKind, nothing, outbound_table
+from adapters.channels.kind import ChannelKind
+from adapters.channels.outbound import nothing, outbound_table
 from adapters.channels.webhook import (
     Credentials,
     InboundRequest,

@@ -12,14 +12,8 @@ from actors import channel, crm, erp, wms
 from actors.systems import SYSTEMS, DownstreamSystem, Systems
 from adapters.channels import CANONICAL, CHANNELS
 from adapters.channels.canonical import ChannelClient
-from adapters.channels.kind import (
-    TAKEN_BACK,
-    ChannelKind,
-    ChannelKinds,
-    Outbound,
-    nothing,
-    outbound_table,
-)
+from adapters.channels.kind import ChannelKind, ChannelKinds
+from adapters.channels.outbound import TAKEN_BACK, Outbound, nothing, outbound_table
 from adapters.systems.errors import PermanentError
 from adapters.systems.handlers import Unhandled, dispatch, handlers, on
 from domain.events import InventoryChanged, OrderAccepted, OrderAllocated, OrderHeld
@@ -221,7 +215,7 @@ def test_a_channel_without_an_api_url_is_applied_by_name_not_by_a_silent_none() 
     assert OrderAccepted in {h.schema for h in CANONICAL.handlers.values()}
 
 
-# -- a kind's outbound table, said once (adapters/channels/kind.py) ---------------------
+# -- a kind's outbound table, said once (adapters/channels/outbound.py) ---------------------
 
 
 def _every_event_but(left_out: type[Any]) -> list[Any]:
