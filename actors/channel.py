@@ -2,13 +2,16 @@
 every channel, each sent as the channel's kind says (adapters.channels: the kind's
 handler table and client).
 
-A channel without an --api-url takes nothing back: its deliveries are applied without a
-call, by design (`TAKES_NOTHING_BACK`), not by a handler that silently did nothing.
+Every SKU of ours in what is sent is the channel's own where it has a mapping
+(adapters/channels/channel_skus.py). A channel without an --api-url takes nothing back:
+its deliveries are applied without a call, by design (`TAKES_NOTHING_BACK`), not by a
+handler that silently did nothing.
 """
 
 from __future__ import annotations
 
 from actors.clients import SystemClients
+from adapters.channels.channel_skus import in_channel_skus
 from adapters.systems.errors import PermanentError
 from adapters.systems.handlers import dispatch
 from outbox.envelope import Envelope
@@ -35,4 +38,5 @@ def handle(envelope: Envelope, clients: SystemClients) -> object:
         raise CredentialsUnreadable(envelope.destination, end.unreadable)
     if end.client is None:
         return TAKES_NOTHING_BACK
-    return dispatch(end.kind.handlers, end.client, envelope)
+    sent = in_channel_skus(envelope, clients.skus.theirs(name))
+    return dispatch(end.kind.handlers, end.client, sent)

@@ -16,6 +16,7 @@ from actors.systems import SYSTEMS, Systems
 from adapters.channels import CHANNELS
 from adapters.channels.kind import ChannelKind
 from adapters.db.channel_credentials import open_credentials
+from adapters.db.sku_map import ChannelSkuMaps
 from adapters.db.tables import channels
 from adapters.secretbox import SecretBox, SecretKeyMissing
 from adapters.systems.handlers import dispatch
@@ -49,9 +50,14 @@ class SystemClients:
     refresh_s: float = 30.0  # how soon a changed channel --api-url or credential is picked up
     # Opens the channels' outbound credentials (ORDERSYNC_SECRET_KEY).
     secret_box: SecretBox = field(default_factory=lambda: SecretBox(None))
+    # Our SKUs → each channel's (`ordersync sku map`), re-read as often as the channels.
+    skus: ChannelSkuMaps = field(init=False)
     _channels: dict[str, ChannelEnd] = field(default_factory=dict)
     _read_at: float = -float("inf")
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.skus = ChannelSkuMaps(self.engine, self.refresh_s)
 
     @classmethod
     def create(

@@ -4,13 +4,15 @@ commit and its apply, a channel API that did not answer) and `ordersync inbound 
 
 For one inbox row: read it; interpret it — the kind's `interpret` turns the stored
 request into canonical commands, reading the channel's API where the kind must (Amazon,
-Square), outside any transaction; then, in ONE transaction, claim the row (FOR UPDATE
-SKIP LOCKED: whoever holds it applies it, the others skip it), apply the commands with
-their business versions (domain/channel_sync.py) and mark the row applied, stale or
-ignored. A delivery that cannot be applied as it is — a document the kind's model refuses,
-an unknown SKU, a change the lifecycle cannot make, a bug — is rolled back and parked in a
-transaction of its own with its error (an inbound dead letter: `ordersync inbound list`,
-replayable once fixed); a channel API that fails for now leaves the row `received` for the
+Square), outside any transaction (a row `ordersync reconcile --channel` stored, topic
+"poll", is an order the channel listed: the kind's `polled` makes its commands, the rest
+is the same); then, in ONE transaction, claim the row (FOR UPDATE SKIP LOCKED: whoever
+holds it applies it, the others skip it), apply the commands with their business
+versions (domain/channel_sync.py) and mark the row applied, stale or ignored. A delivery
+that cannot be applied as it is — a document the kind's model refuses, an unknown SKU, a
+change the lifecycle cannot make, a bug — is rolled back and parked in a transaction of
+its own with its error (an inbound dead letter: `ordersync inbound list`, replayable once
+fixed); a channel API that fails for now leaves the row `received` for the
 sweeper, until MAX_ATTEMPTS; a database that is away leaves it as it is.
 """
 
@@ -29,6 +31,7 @@ from pydantic import ValidationError
 
 from adapters.channels import CHANNELS
 from adapters.channels.kind import ChannelKinds
+from adapters.channels.polled import POLL_TOPIC, NotAListedOrder, listed_of
 from adapters.channels.webhook import InboundRequest, InvalidDelivery, Receipt
 from adapters.db import inbound, registry
 from adapters.db.errors import DATABASE_ERRORS, DatabaseUnavailable, PersistenceError
@@ -159,10 +162,17 @@ class Inbox:
 
     def _interpret(self, stored: inbound.StoredDelivery) -> Sequence[ChannelCommand]:
         kind = self.kinds.get(stored.kind)
-        if kind is None or kind.webhook is None:
-            raise Unappliable(f"channel kind {stored.kind!r} has no door here any more")
         if stored.body is None:
             raise Unappliable("its raw body was removed by the retention (nothing to apply)")
+        if stored.topic == POLL_TOPIC:  # an order the channel listed (adapters/channels/polled.py)
+            if kind is None:
+                raise Unappliable(f"channel kind {stored.kind!r} is not known here any more")
+            try:
+                return kind.polled(listed_of(stored.body))
+            except NotAListedOrder as error:
+                raise Unappliable(str(error)) from None
+        if kind is None or kind.webhook is None:
+            raise Unappliable(f"channel kind {stored.kind!r} has no door here any more")
         request = InboundRequest(
             stored.body, stored.headers, _header(stored.headers, "content-type") or ""
         )

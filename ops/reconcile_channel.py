@@ -1,38 +1,44 @@
 """`ordersync reconcile --channel NAME`: channels lose webhooks, so read the orders the
-channel lists as changed since its watermark and ingest each one ordersync lacks through
-the path of a live order — the kind's normalizer, then place_order in a unit of work with
-the product's routing — so idempotency, stock and the outbox behave exactly as for a
-webhook. An order ordersync has is left as it is (place_order returns the stored one:
-present); one it has with other content differs, and one the normalizer or the domain
-refuses is rejected, both reported and left to the operator."""
+channel lists as changed since its watermark and apply each through the path a door's
+delivery takes: stored as an inbound delivery (adapters/channels/polled.py: one row per
+listed order version, `poll:<external id>:<version time>`), then applied by the inbox —
+the kind's commands (`ChannelKind.polled`), the business-version guard, SKU mapping and
+the lifecycle's services in one transaction (domain/channel_sync.py). So a poll and a
+webhook of the same order version write it once, whichever comes first; an Amazon FBA
+order reserves nothing; a cancellation cancels.
+
+What became of each listed order: *repaired* (ordersync lacked it: created), *updated*
+(ordersync had an older version: changed to the channel's), *present* (it had this
+version, or nothing in it is ordersync's to change), *differs* (ordersync has the order
+but cannot take the channel's version of it: a higher quantity, a new line) or
+*rejected* (the kind's model or the domain refuses it: an unknown SKU, say). The last
+two are parked inbound deliveries: reported, replayable once fixed (`ordersync inbound
+replay`, or the next run, which applies a parked row of the version it lists again)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import ValidationError
 
 from adapters.channels import CHANNELS
 from adapters.channels.kind import ChannelKind, ListedOrder, ListOrders
-from adapters.db import registry
+from adapters.channels.polled import POLL_TOPIC, POLLED, body_of, delivery_id
+from adapters.db import inbound, registry
 from adapters.db.channel_credentials import outbound_credentials
-from adapters.db.uow import SqlUnitOfWork
+from adapters.db.channel_sync_repository import SqlChannelSyncRepository
 from adapters.db.watermarks import advance_watermark, read_watermark
+from adapters.inbox import Inbox
 from adapters.secretbox import SecretBox, SecretKeyMissing
-from adapters.systems.paging import schema_errors
-from domain.errors import DuplicateMismatch, ValidationFailed
-from domain.services import place_order, retrying
+from domain.channel_order_sync import CannotApply
 from ops.audit import Refused, audited
 from ops.reconcile import DEFAULT_LOOKBACK, next_watermark, window_start
 from ops.wiring import ROUTING
-from outbox.writer import TraceContext
 
-OUTCOMES = ("repaired", "present", "differs", "rejected")
+OUTCOMES = ("repaired", "updated", "present", "differs", "rejected")
+CHANGED = ("repaired", "updated")  # counted in channel_watermarks.repaired
 UNSETTLED = ("differs", "rejected")  # looked at again by the next run (next_watermark)
 
 
@@ -77,27 +83,44 @@ class ChannelReport:
         }
 
 
-def ingest(
-    new_uow: Callable[[], SqlUnitOfWork], kind: ChannelKind, channel: str, listed: ListedOrder
-) -> Ingested:
-    """One listed order through the live path; what became of it."""
-    document = listed.document
-    external_id = str(document.get("external_id", "")) if isinstance(document, dict) else ""
+def ingest(inbox: Inbox, kind: ChannelKind, channel: str, listed: ListedOrder) -> Ingested:
+    """One listed order through the door's path (stored, then applied by the inbox); what
+    became of it."""
+    with inbox.engine.begin() as conn:
+        row, _ = inbound.store(
+            conn,
+            channel=channel,
+            kind=kind.name,
+            delivery_id=delivery_id(listed),
+            topic=POLL_TOPIC,
+            headers={},
+            body=body_of(listed),
+            verification=POLLED,
+        )
+        # Whether ordersync had the order before: created (repaired) or changed (updated).
+        known = bool(listed.external_id) and (
+            SqlChannelSyncRepository(conn).order_id(channel, listed.external_id) is not None
+        )
+    # A parked row of this version (a run before) is tried again: its cause (an unmapped
+    # SKU, say) may be fixed by now.
+    applied = inbox.apply(row, replay=True)
+    with inbox.engine.connect() as conn:
+        stored = inbound.get(conn, row)
+    assert stored is not None  # inbox rows are removed by nothing but their channel's
+    order_id = str(stored.order_id) if stored.order_id else None
+    external_id = stored.external_id or listed.external_id
 
-    def result(outcome: str, order_id: str | None = None, reason: str = "") -> Ingested:
+    def result(outcome: str, reason: str = "") -> Ingested:
         return Ingested(external_id, listed.updated_at, outcome, order_id, reason)
 
-    try:
-        command = kind.normalize(document)
-    except ValidationError as error:
-        return result("rejected", reason=schema_errors(error))
-    try:
-        order, created = retrying(lambda: place_order(new_uow(), command, channel=channel))
-    except DuplicateMismatch as error:
-        return result("differs", str(error.extra.get("order_id") or "") or None, error.detail)
-    except ValidationFailed as error:
-        return result("rejected", reason=error.detail)
-    return result("repaired" if created else "present", str(order.id))
+    if stored.state == "parked":
+        cannot = (stored.error or "").startswith(f"{CannotApply.code}:")
+        return result("differs" if cannot else "rejected", stored.error or "")
+    if stored.state == "received":  # the database or the inbox could not apply it now
+        return result("rejected", f"not applied now: {stored.error or 'the database is away'}")
+    if applied == "applied" and stored.error is None:
+        return result("updated" if known else "repaired")
+    return result("present", stored.error or "")  # stale, ignored, or applied before
 
 
 def _listable(conn: sa.Connection, name: str) -> tuple[ChannelKind, ListOrders, str]:
@@ -126,8 +149,9 @@ def reconcile_channel(
     via: str = "cli",
     secret_box: SecretBox | None = None,
 ) -> ChannelReport:
-    """Ingest what the channel lists and ordersync lacks; audited as reconcile.channel.
-    Without `since`, from the channel's watermark (none yet: DEFAULT_LOOKBACK ago)."""
+    """Apply what the channel lists, through the door's path; audited as
+    reconcile.channel. Without `since`, from the channel's watermark (none yet:
+    DEFAULT_LOOKBACK ago)."""
     flt = {"channel": name, "since": since}
     with audited(engine, "reconcile.channel", filter=flt, actor=actor, via=via) as entry:
         with engine.connect() as conn:
@@ -149,12 +173,8 @@ def reconcile_channel(
             listed = sorted(list_orders(client, start), key=lambda o: o.updated_at)
         finally:
             client.close()
-        context = TraceContext(correlation_id=str(uuid.uuid4()), causation_id="reconcile.channel")
-
-        def new_uow() -> SqlUnitOfWork:
-            return SqlUnitOfWork(engine, context, routing=ROUTING, notify=notify)
-
-        results = [ingest(new_uow, kind, name, one) for one in listed]
+        inbox = Inbox(engine, ROUTING, lambda _channel: None, notify=notify)
+        results = [ingest(inbox, kind, name, one) for one in listed]
         mark = next_watermark(
             stored.watermark if stored else None,
             start,
@@ -162,7 +182,7 @@ def reconcile_channel(
             now=looked_at,
             unsettled=(r.updated_at for r in results if r.outcome in UNSETTLED),
         )
-        repaired = sum(1 for r in results if r.outcome == "repaired")
+        repaired = sum(1 for r in results if r.outcome in CHANGED)
         with engine.begin() as conn:
             saved = advance_watermark(conn, name, mark, repaired)
         report = ChannelReport(name, start, saved.watermark, saved.repaired, results)

@@ -9,11 +9,12 @@ page) from the channel's --api-url and normalizes that (amazon_normalize.py): th
 at version LastUpdateDate, FBA orders without a reservation of our stock, a buyer's
 cancellation request as the cancel path.
 
-The poll (`ordersync reconcile --channel`): getOrders since the watermark, each order
-with its items, so that nothing depends on notifications alone (amazon_client.py).
+The poll (`ordersync reconcile --channel`): getOrders (LastUpdatedAfter the watermark),
+each order with its items, applied as a notification's order is (order_commands, at its
+LastUpdateDate), so that nothing depends on notifications alone (amazon_client.py).
 
-Outbound: confirmShipment and patchListingsItem; the other events send nothing, by name
-(amazon_client.py, amazon_documents.py).
+Outbound: confirmShipment and patchListingsItem (amazon_client.py, amazon_documents.py);
+the other events send nothing, each saying why in the KIND's table (`nothing`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 from adapters.channels.amazon_client import AmazonClient
 from adapters.channels.amazon_normalize import normalize, order_commands
 from adapters.channels.amazon_notifications import order_change, receipt, verify
-from adapters.channels.kind import ChannelKind, Outbound
+from adapters.channels.kind import ChannelKind
+from adapters.channels.outbound import nothing, outbound_table
 from adapters.channels.webhook import InboundRequest, InvalidDelivery, Receipt, Webhook
 from adapters.systems.errors import PermanentError
 from adapters.systems.handlers import Handler, on
@@ -43,7 +45,6 @@ from domain.events import (
     ShipmentDispatched,
 )
 from outbox.envelope import Envelope
-from outbox.routing import ALL_CHANNELS, ORIGIN_CHANNEL
 
 
 def identify(request: InboundRequest) -> str | None:
@@ -91,19 +92,37 @@ KIND = ChannelKind(
     verification="api-key",
     normalize=normalize,
     client=AmazonClient,
-    outbound=(
-        Outbound(ORIGIN_CHANNEL, on(OrderAccepted, AmazonClient.acknowledge)),
-        Outbound(ORIGIN_CHANNEL, on(OrderBackordered, AmazonClient.backordered)),
-        Outbound(ORIGIN_CHANNEL, _DispatchedAt(ShipmentDispatched, AmazonClient.shipped)),
-        Outbound(ORIGIN_CHANNEL, on(RefundRecorded, AmazonClient.refunded)),
-        Outbound(ORIGIN_CHANNEL, on(OrderCancelled, AmazonClient.cancelled)),
-        Outbound(ORIGIN_CHANNEL, on(OrderAmended, AmazonClient.amended)),
-        Outbound(ORIGIN_CHANNEL, on(ReturnOpened, AmazonClient.return_update)),
-        Outbound(ORIGIN_CHANNEL, on(ReturnReceived, AmazonClient.return_update)),
-        Outbound(ORIGIN_CHANNEL, on(OrderHeld, AmazonClient.held)),
-        Outbound(ORIGIN_CHANNEL, on(OrderReleased, AmazonClient.released)),
-        Outbound(ALL_CHANNELS, on(InventoryChanged, AmazonClient.update_stock)),
+    outbound=outbound_table(
+        # SP-API's order and listing APIs have no call for the others; the channel's own
+        # view of the order moves with confirmShipment and with what Amazon does itself.
+        nothing(
+            OrderAccepted,
+            "an Amazon order needs no acknowledgement (Amazon's order acknowledgement is a "
+            "feed for a few programmes, not an Orders API call)",
+        ),
+        nothing(
+            OrderBackordered,
+            "Amazon has no backordered state; the buyer keeps the promised ship date",
+        ),
+        _DispatchedAt(ShipmentDispatched, AmazonClient.shipped),
+        nothing(
+            RefundRecorded,
+            "Amazon refunds the buyer itself (Seller Central, a payment-adjustment feed, or "
+            "A-to-z): the Orders API has no refund call",
+        ),
+        nothing(
+            OrderCancelled,
+            "a seller cancels an Amazon order with an order-acknowledgement feed (Feeds "
+            "API), not an Orders API call",
+        ),
+        nothing(OrderAmended, "a seller cannot change an Amazon order's lines or address"),
+        nothing(ReturnOpened, "Amazon runs an Amazon order's returns"),
+        nothing(ReturnReceived, "Amazon runs an Amazon order's returns"),
+        nothing(OrderHeld, "a hold is ordersync's own business"),
+        nothing(OrderReleased, "a hold is ordersync's own business"),
+        on(InventoryChanged, AmazonClient.update_stock),
     ),
     list_orders=AmazonClient.orders_since,
+    listed_commands=order_commands,
     webhook=Webhook(identify=identify, verify=verify, receipt=receipt, interpret=interpret),
 )

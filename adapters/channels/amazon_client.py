@@ -7,7 +7,8 @@ Reads: getOrder, getOrderItems and getOrders, every NextToken page followed (get
 needs the `marketplace_id` credential). Writes: confirmShipment for a shipment (with
 `marketplace_id`), patchListingsItem for what a SKU may sell (with `seller_id` and
 `marketplace_id`); the other events ordersync sends every channel have no call in
-SP-API's order and listing APIs, and their methods send nothing (each says why). Every
+SP-API's order and listing APIs: the kind's table sends nothing for them, saying why
+(amazon.py, `nothing`). Every
 call made for a delivery carries its Idempotency-Key (Amazon ignores it; the
 simulator honours it on writes).
 """
@@ -27,7 +28,7 @@ from adapters.channels.amazon_documents import (
     listings_patch,
     shipped_items,
 )
-from adapters.channels.amazon_orders import LIVE, MFN, WAITING, order_document
+from adapters.channels.amazon_orders import WAITING, order_document
 from adapters.channels.amazon_spapi import SpApiClient
 from adapters.channels.canonical import stock_document
 from adapters.channels.kind import ListedOrder
@@ -36,15 +37,6 @@ from adapters.systems.paging import schema_errors
 from domain.commands import ExternalId, Timestamp
 from domain.events import (
     InventoryChanged,
-    OrderAccepted,
-    OrderAmended,
-    OrderBackordered,
-    OrderCancelled,
-    OrderHeld,
-    OrderReleased,
-    RefundRecorded,
-    ReturnOpened,
-    ReturnReceived,
     ShipmentDispatched,
 )
 
@@ -53,19 +45,12 @@ LISTINGS = "listings/2021-08-01/items"
 PAGE_SIZE = 100  # getOrders' MaxResultsPerPage, at most 100
 NOT_LISTED = "not sent: the SKU has no listing on this Amazon channel"
 FBA_ONLY = "not sent: the SKU is fulfilled by Amazon only (Amazon counts its stock)"
-NOTHING_TO_SEND = "not sent: SP-API has no call for this"
 
 
 def _waiting(order: Mapping[str, Any]) -> bool:
     """Amazon has nothing to give of the order yet (amazon_orders.WAITING)."""
     status = order.get("OrderStatus")
     return isinstance(status, str) and status in WAITING
-
-
-def _placeable(order: Mapping[str, Any]) -> bool:
-    """A merchant-fulfilled order Amazon has not cancelled: placing it is applying it."""
-    status = order.get("OrderStatus")
-    return order.get("FulfillmentChannel") == MFN and isinstance(status, str) and status in LIVE
 
 
 def _quote(segment: str) -> str:
@@ -99,16 +84,11 @@ class AmazonClient(SpApiClient):
         order = self.get_order(order_id)
         return order_document(order, [] if _waiting(order) else self.order_items(order_id))
 
-    def orders_since(self, since: datetime, *, everything: bool = False) -> Iterator[ListedOrder]:
+    def orders_since(self, since: datetime) -> Iterator[ListedOrder]:
         """getOrders: the marketplace's orders Amazon changed after `since`, each with its
-        items. A pending order is left for when it has them.
-
-        `ordersync reconcile --channel` places what it lists as a new order (the kind's
-        `normalize`, then place_order), which can neither cancel an order nor leave
-        Amazon's own stock unreserved: so by default only the orders that placing gets
-        right are listed, merchant-fulfilled ones Amazon has not cancelled. `everything`
-        lists FBA and cancelled orders too, for a caller that applies the ChannelOrder
-        (amazon_normalize.order_commands) of each document."""
+        items; FBA and cancelled ones too (`ordersync reconcile --channel` applies each
+        through the door's path, amazon_normalize.order_commands: FBA reserves nothing, a
+        cancellation cancels). A pending order is left for when it has them."""
         market = self._needs("marketplace_id")
         first: dict[str, str | int] = {
             "MarketplaceIds": market,
@@ -121,10 +101,11 @@ class AmazonClient(SpApiClient):
             except ValidationError as error:
                 reason = f"malformed getOrders reply: {schema_errors(error)}"
                 raise PermanentError(self.system, reason) from None
-            if _waiting(order) or not (everything or _placeable(order)):
+            if _waiting(order):
                 continue
             items = self.order_items(listed.AmazonOrderId)
-            yield ListedOrder(listed.LastUpdateDate, order_document(order, items))
+            document = order_document(order, items)
+            yield ListedOrder(listed.LastUpdateDate, document, listed.AmazonOrderId)
 
     def shipped(
         self,
@@ -170,41 +151,3 @@ class AmazonClient(SpApiClient):
             idempotency_key=idempotency_key,
         )
         return quantity
-
-    # Events SP-API has no call for. Each sends nothing and says so; the channel's own
-    # view of the order moves with confirmShipment and with what Amazon does itself.
-
-    def acknowledge(self, order: OrderAccepted, *, idempotency_key: str) -> str:
-        """Nothing: an Amazon order needs no acknowledgement (Amazon's order
-        acknowledgement is a feed for a few programmes, not an Orders API call)."""
-        return NOTHING_TO_SEND
-
-    def backordered(self, order: OrderBackordered, *, idempotency_key: str) -> str:
-        """Nothing: Amazon has no backordered state; the buyer keeps the promised ship date."""
-        return NOTHING_TO_SEND
-
-    def held(self, order: OrderHeld, *, idempotency_key: str) -> str:
-        """Nothing: a hold is ordersync's own business."""
-        return NOTHING_TO_SEND
-
-    def released(self, order: OrderReleased, *, idempotency_key: str) -> str:
-        """Nothing: a hold is ordersync's own business."""
-        return NOTHING_TO_SEND
-
-    def refunded(self, refund: RefundRecorded, *, idempotency_key: str) -> str:
-        """Nothing: Amazon refunds the buyer itself (Seller Central, a payment-adjustment
-        feed, or A-to-z): the Orders API has no refund call."""
-        return NOTHING_TO_SEND
-
-    def amended(self, order: OrderAmended, *, idempotency_key: str) -> str:
-        """Nothing: a seller cannot change an Amazon order's lines or address."""
-        return NOTHING_TO_SEND
-
-    def cancelled(self, cancel: OrderCancelled, *, idempotency_key: str) -> str:
-        """Nothing: a seller cancels an Amazon order with an order-acknowledgement feed
-        (Feeds API), not an Orders API call; that feed is not this client's."""
-        return NOTHING_TO_SEND
-
-    def return_update(self, ret: ReturnOpened | ReturnReceived, *, idempotency_key: str) -> str:
-        """Nothing: Amazon runs an Amazon order's returns (authorisation, label, refund)."""
-        return NOTHING_TO_SEND

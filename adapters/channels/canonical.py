@@ -21,7 +21,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel
 
-from adapters.channels.kind import ChannelKind, ListedOrder, Outbound
+from adapters.channels.kind import ChannelKind, ListedOrder
+from adapters.channels.outbound import outbound_table
 from adapters.systems.handlers import on
 from adapters.systems.http import SystemClient
 from adapters.systems.paging import read_pages
@@ -39,7 +40,6 @@ from domain.events import (
     ReturnReceived,
     ShipmentDispatched,
 )
-from outbox.routing import ALL_CHANNELS, ORIGIN_CHANNEL
 
 
 def normalize_order(body: object) -> PlaceOrder:
@@ -232,7 +232,9 @@ class ChannelClient(SystemClient):
         """The orders the channel changed at or after `since`, every page of them."""
         params: dict[str, str | int] = {"updated_since": since.isoformat(), "limit": page_size}
         for listed in read_pages(self, "orders", params, _Listed, what="orders"):
-            yield ListedOrder(listed.updated_at, listed.order)
+            external_id = listed.order.get("external_id")
+            named = external_id if isinstance(external_id, str) else ""
+            yield ListedOrder(listed.updated_at, listed.order, named.strip())
 
     def return_update(self, ret: ReturnOpened | ReturnReceived, *, idempotency_key: str) -> str:
         """Send a return document; the return's status as the channel shows it."""
@@ -253,18 +255,18 @@ KIND = ChannelKind(
     verification="api-key",
     normalize=normalize_order,
     client=ChannelClient,
-    outbound=(
-        Outbound(ORIGIN_CHANNEL, on(OrderAccepted, ChannelClient.acknowledge)),
-        Outbound(ORIGIN_CHANNEL, on(OrderBackordered, ChannelClient.backordered)),
-        Outbound(ORIGIN_CHANNEL, on(ShipmentDispatched, ChannelClient.shipped)),
-        Outbound(ORIGIN_CHANNEL, on(RefundRecorded, ChannelClient.refunded)),
-        Outbound(ORIGIN_CHANNEL, on(OrderCancelled, ChannelClient.cancelled)),
-        Outbound(ORIGIN_CHANNEL, on(OrderAmended, ChannelClient.amended)),
-        Outbound(ORIGIN_CHANNEL, on(ReturnOpened, ChannelClient.return_update)),
-        Outbound(ORIGIN_CHANNEL, on(ReturnReceived, ChannelClient.return_update)),
-        Outbound(ORIGIN_CHANNEL, on(OrderHeld, ChannelClient.held)),
-        Outbound(ORIGIN_CHANNEL, on(OrderReleased, ChannelClient.released)),
-        Outbound(ALL_CHANNELS, on(InventoryChanged, ChannelClient.update_stock)),
+    outbound=outbound_table(
+        on(OrderAccepted, ChannelClient.acknowledge),
+        on(OrderBackordered, ChannelClient.backordered),
+        on(ShipmentDispatched, ChannelClient.shipped),
+        on(RefundRecorded, ChannelClient.refunded),
+        on(OrderCancelled, ChannelClient.cancelled),
+        on(OrderAmended, ChannelClient.amended),
+        on(ReturnOpened, ChannelClient.return_update),
+        on(ReturnReceived, ChannelClient.return_update),
+        on(OrderHeld, ChannelClient.held),
+        on(OrderReleased, ChannelClient.released),
+        on(InventoryChanged, ChannelClient.update_stock),
     ),
     list_orders=ChannelClient.orders_since,
 )

@@ -2,22 +2,23 @@
 
 Inbound: how a request from a channel of the kind is verified, and how its body becomes
 the canonical command; how the channel's own list of orders is read (for reconciling
-lost webhooks). Outbound: which events the kind takes back (each to the order's own
-channel or to every channel), by which client method, through which client.
+lost webhooks). Outbound: which events the kind takes back, each by which client method
+or by none and why (its table: adapters/channels/outbound.py), through which client.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from adapters.channels.outbound import Outbound
 from adapters.channels.webhook import Webhook
-from adapters.systems.handlers import Handler, HandlerTable, handlers
+from adapters.systems.handlers import HandlerTable, handlers
 from adapters.systems.http import SystemClient
+from domain.channel_commands import ChannelCommand, ChannelOrder
 from domain.commands import PlaceOrder
-from outbox.routing import CHANNEL_TARGETS
 
 Normalize = Callable[[object], PlaceOrder]
 # (api_url, *, channel=name, read_timeout_s=…, credentials=the channel's decrypted outbound
@@ -27,28 +28,19 @@ ClientFactory = Callable[..., SystemClient]
 
 @dataclass(frozen=True, slots=True)
 class ListedOrder:
-    """An order as the channel lists it: its document (what the kind's `normalize` takes)
-    and when the channel last changed it."""
+    """An order as the channel lists it: its document (what the kind's `normalize` takes),
+    when the channel last changed it, and its external id as ordersync knows it (the
+    lister reads it from the channel's own field; "" if the document has none)."""
 
     updated_at: datetime
     document: Any
+    external_id: str = ""
 
 
 # (the kind's client, updated since) → the channel's orders changed since then, every page.
 ListOrders = Callable[[Any, datetime], Iterator[ListedOrder]]
-
-
-@dataclass(frozen=True, slots=True)
-class Outbound:
-    """An event the kind takes back: where it goes (outbox.routing's ORIGIN_CHANNEL or
-    ALL_CHANNELS) and the client method that sends it."""
-
-    target: str
-    handler: Handler[Any]
-
-    def __post_init__(self) -> None:
-        if self.target not in CHANNEL_TARGETS:
-            raise ValueError(f"a channel target is one of {CHANNEL_TARGETS}, not {self.target!r}")
+# A listed order's document → the commands a poll applies (as its door's would).
+ListedCommands = Callable[[Any], Sequence[ChannelCommand]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +54,9 @@ class ChannelKind:
     speaks_as: str | None = None
     # How its channels' orders are listed (None: they cannot be, so no reconciliation).
     list_orders: ListOrders | None = None
+    # How a listed order becomes commands (None: a ChannelOrder of `normalize`'s command at
+    # the listed time, for a kind whose documents carry no version or cancellation).
+    listed_commands: ListedCommands | None = None
     # Its own door, POST /v1/webhooks/<name> (None: it has none; adapters/channels/webhook.py).
     webhook: Webhook | None = None
     handlers: HandlerTable[Any] = field(init=False)
@@ -70,6 +65,15 @@ class ChannelKind:
     def __post_init__(self) -> None:
         object.__setattr__(self, "handlers", handlers(*(o.handler for o in self.outbound)))
         object.__setattr__(self, "targets", {o.handler.event_type: o.target for o in self.outbound})
+
+    def polled(self, listed: ListedOrder) -> Sequence[ChannelCommand]:
+        """The commands of an order the channel listed: what a poll applies, through the
+        same appliers and business versions as the kind's door (a ValidationError if the
+        document cannot be taken)."""
+        if self.listed_commands is not None:
+            return self.listed_commands(listed.document)
+        order = self.normalize(listed.document)
+        return (ChannelOrder(order=order, version_at=listed.updated_at),)
 
     def spoken_by(self, name: str) -> ChannelKind:
         """Another kind that speaks this one's formats, both ways, until it has its own."""

@@ -38,7 +38,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from adapters.channels.kind import ChannelKind, Outbound
+from adapters.channels.kind import ChannelKind
+from adapters.channels.outbound import nothing, outbound_table
 from adapters.channels.shopify_changes import needs_positions, refund_command, shipment_command
 from adapters.channels.shopify_client import ShopifyClient
 from adapters.channels.shopify_orders import place_order
@@ -68,7 +69,6 @@ from domain.events import (
     ReturnReceived,
     ShipmentDispatched,
 )
-from outbox.routing import ALL_CHANNELS, ORIGIN_CHANNEL
 
 ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled"})
 REFUND_TOPIC = "refunds/create"
@@ -136,11 +136,7 @@ def interpret(receipt: Receipt, request: InboundRequest, client: Any) -> Sequenc
     not be read (a refund's order)."""
     if receipt.topic in ORDER_TOPICS:
         order = _read(Order, request.body)
-        placed = place_order(order)
-        if placed is None:
-            return ()
-        cancelled = receipt.topic == "orders/cancelled" or order.cancelled_at is not None
-        return (ChannelOrder(order=placed, version_at=order.updated_at, cancelled=cancelled),)
+        return order_commands(order, cancelled=receipt.topic == "orders/cancelled")
     if receipt.topic == REFUND_TOPIC:
         refund = _read(Refund, request.body)
         positions: dict[int, int] = {}
@@ -156,6 +152,21 @@ def interpret(receipt: Receipt, request: InboundRequest, client: Any) -> Sequenc
         shipment = shipment_command(_read(Fulfillment, request.body))
         return () if shipment is None else (shipment,)
     return ()
+
+
+def order_commands(order: Order, *, cancelled: bool = False) -> tuple[ChannelCommand, ...]:
+    """An order as a ChannelOrder at its updated_at (cancelled once cancelled_at is set);
+    none for an order of nothing ours (gift cards only)."""
+    placed = place_order(order)
+    if placed is None:
+        return ()
+    cancelled = cancelled or order.cancelled_at is not None
+    return (ChannelOrder(order=placed, version_at=order.updated_at, cancelled=cancelled),)
+
+
+def listed_commands(document: object) -> tuple[ChannelCommand, ...]:
+    """A listed order (orders.json) as its orders/updated webhook would be taken."""
+    return order_commands(Order.model_validate(document))
 
 
 def _invalid(message: str) -> ValidationError:
@@ -182,19 +193,20 @@ KIND = ChannelKind(
     verification="hmac-sha256",
     normalize=normalize_order,
     client=ShopifyClient,
-    outbound=(
-        Outbound(ORIGIN_CHANNEL, on(OrderAccepted, ShopifyClient.acknowledge)),
-        Outbound(ORIGIN_CHANNEL, on(OrderBackordered, ShopifyClient.backordered)),
-        Outbound(ORIGIN_CHANNEL, on(ShipmentDispatched, ShopifyClient.shipped)),
-        Outbound(ORIGIN_CHANNEL, on(RefundRecorded, ShopifyClient.refunded)),
-        Outbound(ORIGIN_CHANNEL, on(OrderCancelled, ShopifyClient.cancelled)),
-        Outbound(ORIGIN_CHANNEL, on(OrderAmended, ShopifyClient.amended)),
-        Outbound(ORIGIN_CHANNEL, on(ReturnOpened, ShopifyClient.return_update)),
-        Outbound(ORIGIN_CHANNEL, on(ReturnReceived, ShopifyClient.return_update)),
-        Outbound(ORIGIN_CHANNEL, on(OrderHeld, ShopifyClient.held)),
-        Outbound(ORIGIN_CHANNEL, on(OrderReleased, ShopifyClient.released)),
-        Outbound(ALL_CHANNELS, on(InventoryChanged, ShopifyClient.update_stock)),
+    outbound=outbound_table(
+        nothing(OrderAccepted, "Shopify has no acknowledgement of an order it sent"),
+        nothing(OrderBackordered, "Shopify has no backorder status (its stock shows the shortage)"),
+        on(ShipmentDispatched, ShopifyClient.shipped),
+        nothing(RefundRecorded, "a refund from Shopify it has; another must not move money twice"),
+        on(OrderCancelled, ShopifyClient.cancelled),
+        nothing(OrderAmended, "Shopify's order editing is GraphQL-only and re-prices the order"),
+        nothing(ReturnOpened, "Shopify's returns are GraphQL-only"),
+        nothing(ReturnReceived, "Shopify's returns are GraphQL-only"),
+        nothing(OrderHeld, "fulfillment-order holds in Shopify are not driven from ordersync"),
+        nothing(OrderReleased, "no hold was placed in Shopify (see order.held)"),
+        on(InventoryChanged, ShopifyClient.update_stock),
     ),
     list_orders=ShopifyClient.orders_since,
+    listed_commands=listed_commands,
     webhook=Webhook(identify=identify, verify=verify, receipt=receipt, interpret=interpret),
 )

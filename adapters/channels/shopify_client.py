@@ -27,13 +27,13 @@ What goes back to Shopify, and how:
   every channel. Several variants with one SKU are each set.
 - **order.cancelled, whole → orders/{id}/cancel.json** (reason "other", no email). An
   order Shopify already shows cancelled (its own cancellation echoing back) is done.
-- Nothing goes back for the rest, and each method says why: Shopify has no call for an
-  acknowledgement, a backorder, a hold or its release (fulfillment-order holds are not
-  driven from here), an amendment or a partial cancellation (order editing is
-  GraphQL-only and changes what the customer is charged), or a return (GraphQL-only);
-  and a refund is never sent: one recorded from Shopify's own webhook Shopify already
-  has, and one made by the payment platform must not be refunded a second time through
-  Shopify (a refund there moves money).
+- Nothing goes back for the rest, and the kind's table says why (shopify.py, `nothing`):
+  Shopify has no call for an acknowledgement, a backorder, a hold or its release
+  (fulfillment-order holds are not driven from here), an amendment or a partial
+  cancellation (order editing is GraphQL-only and changes what the customer is charged),
+  or a return (GraphQL-only); and a refund is never sent: one recorded from Shopify's own
+  webhook Shopify already has, and one made by the payment platform must not be refunded
+  a second time through Shopify (a refund there moves money).
 - **Its list of orders** (reconciliation): GET orders.json?status=any&updated_at_min=…
   &limit=250, following the Link header's rel="next" page_info to the end (only limit and
   page_info go with it, as Shopify requires; the page is asked of our own shop, never of
@@ -67,15 +67,7 @@ from adapters.systems.http import MAX_REASON, SystemClient, classify, part_key
 from adapters.systems.paging import schema_errors
 from domain.events import (
     InventoryChanged,
-    OrderAccepted,
-    OrderAmended,
-    OrderBackordered,
     OrderCancelled,
-    OrderHeld,
-    OrderReleased,
-    RefundRecorded,
-    ReturnOpened,
-    ReturnReceived,
     ShipmentDispatched,
 )
 
@@ -84,7 +76,7 @@ ADMIN = f"admin/api/{API_VERSION}"
 PAGE_SIZE = 250  # Shopify's largest page
 MAX_PAGES = 100_000
 CACHE_S = 600.0
-NOT_SENT = "not sent"  # what a method that sends nothing returns
+NOT_SENT = "not sent"  # what a method returns that had nothing to send this time
 OPEN_FULFILLMENT_ORDERS = frozenset({"open", "in_progress"})
 VARIANTS_BY_SKU = """query ($q: String!) {
   productVariants(first: 10, query: $q) { nodes { sku inventoryItem { id } } }
@@ -182,34 +174,6 @@ class ShopifyClient(SystemClient):
         return {item.id: number for number, item in stock_lines(items)}
 
     # What goes back to Shopify.
-
-    def acknowledge(self, order: OrderAccepted, *, idempotency_key: str) -> str:
-        """Nothing: Shopify has no acknowledgement of an order it sent."""
-        return NOT_SENT
-
-    def backordered(self, order: OrderBackordered, *, idempotency_key: str) -> str:
-        """Nothing: Shopify has no backorder status (its stock figure shows the shortage)."""
-        return NOT_SENT
-
-    def held(self, order: OrderHeld, *, idempotency_key: str) -> str:
-        """Nothing: fulfillment-order holds in Shopify are not driven from ordersync."""
-        return NOT_SENT
-
-    def released(self, order: OrderReleased, *, idempotency_key: str) -> str:
-        """Nothing: no hold was placed in Shopify (see `held`)."""
-        return NOT_SENT
-
-    def amended(self, order: OrderAmended, *, idempotency_key: str) -> str:
-        """Nothing: Shopify's order editing is GraphQL-only and re-prices the order."""
-        return NOT_SENT
-
-    def return_update(self, ret: ReturnOpened | ReturnReceived, *, idempotency_key: str) -> str:
-        """Nothing: Shopify's returns are GraphQL-only."""
-        return NOT_SENT
-
-    def refunded(self, refund: RefundRecorded, *, idempotency_key: str) -> str:
-        """Nothing: a refund from Shopify it has; another one must not move money twice."""
-        return NOT_SENT
 
     def cancelled(self, cancel: OrderCancelled, *, idempotency_key: str) -> str:
         """Cancel the whole order in Shopify; a partial cancellation sends nothing."""
@@ -350,7 +314,8 @@ class ShopifyClient(SystemClient):
                 raise PermanentError(self.system, "malformed orders reply: no orders list")
             for order in orders:
                 listed = self._shaped(ListedTime, order, "orders")
-                yield ListedOrder(listed.updated_at, order)
+                number = order.get("id")  # the order's external id, as shopify_orders has it
+                yield ListedOrder(listed.updated_at, order, str(number) if number else "")
             following = response.links.get("next", {}).get("url")
             page_info = httpx.URL(following).params.get("page_info") if following else None
             if not page_info:

@@ -16,7 +16,8 @@ Inbound, at POST /v1/webhooks/square (the door: adapters/http/webhooks.py):
   order Square answers 404 for parks the delivery, for `ordersync inbound replay`.
 
 Outbound (adapters/channels/square_client.py): stock figures as inventory counts at the
-channel's Square location; nothing else has a Square call.
+channel's Square location; nothing else has a Square call (the KIND's table says why,
+event by event: `nothing`).
 
 Square's canonical order API is POST /v1/orders as for every kind (verification
 "api-key" there); its tills may also send batches of sales to POST /v1/pos/sales.
@@ -32,7 +33,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from adapters.channels.canonical import normalize_order
-from adapters.channels.kind import ChannelKind, Outbound
+from adapters.channels.kind import ChannelKind
+from adapters.channels.outbound import nothing, outbound_table
 from adapters.channels.square_client import SquareClient
 from adapters.channels.square_orders import catalog_ids, commands_of
 from adapters.channels.webhook import (
@@ -60,7 +62,6 @@ from domain.events import (
     ReturnReceived,
     ShipmentDispatched,
 )
-from outbox.routing import ALL_CHANNELS, ORIGIN_CHANNEL
 
 SIGNATURE_HEADER = "x-square-hmacsha256-signature"
 ORDER_TOPICS = ("order.created", "order.updated")
@@ -145,18 +146,23 @@ KIND = ChannelKind(
     verification="hmac-sha256",
     normalize=normalize_order,
     client=SquareClient,
-    outbound=(
-        Outbound(ORIGIN_CHANNEL, on(OrderAccepted, SquareClient.acknowledge)),
-        Outbound(ORIGIN_CHANNEL, on(OrderBackordered, SquareClient.backordered)),
-        Outbound(ORIGIN_CHANNEL, on(ShipmentDispatched, SquareClient.shipped)),
-        Outbound(ORIGIN_CHANNEL, on(RefundRecorded, SquareClient.refunded)),
-        Outbound(ORIGIN_CHANNEL, on(OrderCancelled, SquareClient.cancelled)),
-        Outbound(ORIGIN_CHANNEL, on(OrderAmended, SquareClient.amended)),
-        Outbound(ORIGIN_CHANNEL, on(ReturnOpened, SquareClient.return_update)),
-        Outbound(ORIGIN_CHANNEL, on(ReturnReceived, SquareClient.return_update)),
-        Outbound(ORIGIN_CHANNEL, on(OrderHeld, SquareClient.held)),
-        Outbound(ORIGIN_CHANNEL, on(OrderReleased, SquareClient.released)),
-        Outbound(ALL_CHANNELS, on(InventoryChanged, SquareClient.update_stock)),
+    outbound=outbound_table(
+        # Square takes back only stock figures: the seller runs its orders in Square.
+        nothing(OrderAccepted, "Square shows its own orders as received"),
+        nothing(OrderBackordered, "Square has no backordered state"),
+        nothing(
+            ShipmentDispatched,
+            "the seller completes fulfillments in Square (its dashboard, its tills); stock "
+            "figures follow as inventory.changed",
+        ),
+        nothing(RefundRecorded, "refunds of Square payments are made in Square"),
+        nothing(OrderCancelled, "Square's order is the seller's to cancel"),
+        nothing(OrderAmended, "Square's order is the seller's to edit"),
+        nothing(ReturnOpened, "returns of Square orders are taken at Square's tills"),
+        nothing(ReturnReceived, "returns of Square orders are taken at Square's tills"),
+        nothing(OrderHeld, "Square has no hold"),
+        nothing(OrderReleased, "Square has no hold"),
+        on(InventoryChanged, SquareClient.update_stock),
     ),
     webhook=WEBHOOK,
 )

@@ -18,7 +18,8 @@ Idempotency-Key as Square's body `idempotency_key`. The variation is found by it
 (SearchCatalogObjects, exact `sku`): a SKU of ours the seller's catalog does not carry is
 not sold there, and nothing is sent. Every other event (acknowledgements, holds,
 shipments, refunds, returns…) has no call in Square's API that a seller's own dashboard
-and tills do not already make, so those methods send nothing and say so.
+and tills do not already make: the kind's table sends nothing for them, saying why
+(square.py, `nothing`).
 """
 
 from __future__ import annotations
@@ -32,21 +33,10 @@ from adapters.systems.errors import PermanentError
 from adapters.systems.http import part_key
 from domain.events import (
     InventoryChanged,
-    OrderAccepted,
-    OrderAmended,
-    OrderBackordered,
-    OrderCancelled,
-    OrderHeld,
-    OrderReleased,
-    RefundRecorded,
-    ReturnOpened,
-    ReturnReceived,
-    ShipmentDispatched,
 )
 
 SQUARE_VERSION = "2025-01-23"
 MAX_BATCH_RETRIEVE = 1000  # BatchRetrieveCatalogObjects takes at most 1000 ids
-NOT_SENT = "not sent: Square takes back only stock figures"
 KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
 REMEMBERED_KEYS = 1024  # deliveries whose count time a retry reuses
 
@@ -163,42 +153,3 @@ class SquareClient(ChannelClient):
         while len(self._counted_at) > REMEMBERED_KEYS:
             del self._counted_at[next(iter(self._counted_at))]
         return at
-
-    # Outbound: everything else has no Square call (see the module's docstring).
-
-    def acknowledge(self, order: OrderAccepted, *, idempotency_key: str) -> str:
-        """Nothing sent: Square shows its own orders as received."""
-        return NOT_SENT
-
-    def backordered(self, order: OrderBackordered, *, idempotency_key: str) -> str:
-        """Nothing sent: Square has no backordered state."""
-        return NOT_SENT
-
-    def held(self, order: OrderHeld, *, idempotency_key: str) -> str:
-        """Nothing sent: Square has no hold."""
-        return NOT_SENT
-
-    def released(self, order: OrderReleased, *, idempotency_key: str) -> str:
-        """Nothing sent: Square has no hold."""
-        return NOT_SENT
-
-    def shipped(self, shipment: ShipmentDispatched, *, idempotency_key: str) -> str:
-        """Nothing sent: the seller completes fulfillments in Square (its dashboard, its
-        tills); stock figures follow as inventory.changed."""
-        return NOT_SENT
-
-    def refunded(self, refund: RefundRecorded, *, idempotency_key: str) -> str:
-        """Nothing sent: refunds of Square payments are made in Square."""
-        return NOT_SENT
-
-    def amended(self, order: OrderAmended, *, idempotency_key: str) -> str:
-        """Nothing sent: Square's order is the seller's to edit."""
-        return NOT_SENT
-
-    def cancelled(self, cancel: OrderCancelled, *, idempotency_key: str) -> str:
-        """Nothing sent: Square's order is the seller's to cancel."""
-        return NOT_SENT
-
-    def return_update(self, ret: ReturnOpened | ReturnReceived, *, idempotency_key: str) -> str:
-        """Nothing sent: returns of Square orders are taken at Square's tills."""
-        return NOT_SENT

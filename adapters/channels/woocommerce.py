@@ -30,7 +30,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.channels.canonical import ChannelClient
-from adapters.channels.kind import ChannelKind, Outbound
+from adapters.channels.kind import ChannelKind
+from adapters.channels.outbound import nothing, outbound_table
 from adapters.channels.webhook import (
     Credentials,
     InboundRequest,
@@ -59,7 +60,6 @@ from domain.events import (
     ReturnReceived,
     ShipmentDispatched,
 )
-from outbox.routing import ALL_CHANNELS, ORIGIN_CHANNEL
 
 NAME = "woocommerce"
 ORDER_TOPICS = ("order.created", "order.updated", "order.restored")
@@ -391,10 +391,6 @@ class WooCommerceClient(ChannelClient):
         )
         return "noted"
 
-    def acknowledge(self, order: OrderAccepted, *, idempotency_key: str) -> str:
-        """Nothing is sent: WooCommerce has no acknowledgement (the order is its own)."""
-        return "not sent: WooCommerce has no acknowledgement"
-
     def backordered(self, order: OrderBackordered, *, idempotency_key: str) -> str:
         """A note: WooCommerce's order has no backorder state (its products do)."""
         short = ", ".join(f"{ln.quantity} × {ln.sku}" for ln in order.lines)
@@ -505,18 +501,18 @@ KIND = ChannelKind(
     verification="hmac-sha256",
     normalize=normalize,
     client=WooCommerceClient,
-    outbound=(
-        Outbound(ORIGIN_CHANNEL, on(OrderAccepted, WooCommerceClient.acknowledge)),
-        Outbound(ORIGIN_CHANNEL, on(OrderBackordered, WooCommerceClient.backordered)),
-        Outbound(ORIGIN_CHANNEL, on(ShipmentDispatched, WooCommerceClient.shipped)),
-        Outbound(ORIGIN_CHANNEL, on(RefundRecorded, WooCommerceClient.refunded)),
-        Outbound(ORIGIN_CHANNEL, on(OrderCancelled, WooCommerceClient.cancelled)),
-        Outbound(ORIGIN_CHANNEL, on(OrderAmended, WooCommerceClient.amended)),
-        Outbound(ORIGIN_CHANNEL, on(ReturnOpened, WooCommerceClient.return_update)),
-        Outbound(ORIGIN_CHANNEL, on(ReturnReceived, WooCommerceClient.return_update)),
-        Outbound(ORIGIN_CHANNEL, on(OrderHeld, WooCommerceClient.held)),
-        Outbound(ORIGIN_CHANNEL, on(OrderReleased, WooCommerceClient.released)),
-        Outbound(ALL_CHANNELS, on(InventoryChanged, WooCommerceClient.update_stock)),
+    outbound=outbound_table(
+        nothing(OrderAccepted, "WooCommerce has no acknowledgement"),
+        on(OrderBackordered, WooCommerceClient.backordered),
+        on(ShipmentDispatched, WooCommerceClient.shipped),
+        on(RefundRecorded, WooCommerceClient.refunded),
+        on(OrderCancelled, WooCommerceClient.cancelled),
+        on(OrderAmended, WooCommerceClient.amended),
+        on(ReturnOpened, WooCommerceClient.return_update),
+        on(ReturnReceived, WooCommerceClient.return_update),
+        on(OrderHeld, WooCommerceClient.held),
+        on(OrderReleased, WooCommerceClient.released),
+        on(InventoryChanged, WooCommerceClient.update_stock),
     ),
     webhook=WEBHOOK,
 )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from adapters.db.channel_tables import sku_mappings
+from adapters.db import sku_map
 from adapters.db.tables import orders
 from domain.ports import ChannelSyncRepository, ChannelVersion
 
@@ -29,10 +29,6 @@ WHERE (excluded.version_at, excluded.version_no) > (v.version_at, v.version_no)
 RETURNING 1""")
 _ORDER_ID = sa.select(orders.c.id).where(
     orders.c.channel == sa.bindparam("channel"), orders.c.external_id == sa.bindparam("external")
-)
-_MAPPED = sa.select(sku_mappings.c.channel_sku, sku_mappings.c.sku).where(
-    sku_mappings.c.channel == sa.bindparam("channel"),
-    sku_mappings.c.channel_sku.in_(sa.bindparam("skus", expanding=True)),
 )
 
 
@@ -61,5 +57,4 @@ class SqlChannelSyncRepository(ChannelSyncRepository):
         return found.scalar_one_or_none()
 
     def skus(self, channel: str, channel_skus: Sequence[str]) -> dict[str, str]:
-        rows = self.conn.execute(_MAPPED, {"channel": channel, "skus": list(channel_skus)})
-        return {row.channel_sku: row.sku for row in rows}
+        return sku_map.ours(self.conn, channel, channel_skus)

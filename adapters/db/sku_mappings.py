@@ -1,6 +1,7 @@
 """A channel's SKUs → ours (`ordersync sku map|list|unmap`): read when a delivery is applied
 (adapters/db/channel_sync_repository.py), so a mapping takes effect at the next apply,
-a replay of a delivery parked for its unknown SKU included."""
+a replay of a delivery parked for its unknown SKU included; and the other way, for what
+goes back to the channel (adapters/db/sku_map.py reads it both ways)."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from pydantic import Field, ValidationError
 
-from adapters.db.channel_tables import sku_mappings
+from adapters.db import sku_map
 from adapters.http.auth import require
 from adapters.http.context import unit_of_work
 from adapters.http.keys import ENGINE
@@ -134,11 +134,8 @@ def _ours(engine: sa.Engine, channel: str, sales: list[PosSale]) -> list[PosSale
     """The sales with each SKU the channel has a mapping for (`ordersync sku map`) as ours;
     a SKU without one is taken as ours already (a till usually sells by our SKUs)."""
     theirs = sorted({line.sku for sale in sales for line in sale.lines})
-    query = sa.select(sku_mappings.c.channel_sku, sku_mappings.c.sku).where(
-        sku_mappings.c.channel == channel, sku_mappings.c.channel_sku.in_(theirs)
-    )
     with engine.connect() as conn:
-        mapped = {row.channel_sku: row.sku for row in conn.execute(query)}
+        mapped = sku_map.ours(conn, channel, theirs)
     if not mapped:
         return sales
     return [

@@ -100,19 +100,23 @@ def reconcile(
 
     Exit status: 0 clean; 1 discrepancies found (with --repair too: the replay is delivered
     by the relay and the workers, and a second run confirms it) or, for a channel, listed
-    orders it could not ingest; 2 bad usage or a refusal (an unknown channel, a repair
-    while another replay runs); 3 a side could not be read (the system or channel
-    unreachable or its reply malformed, the database away): nothing was changed.
+    orders it could not apply (differs, rejected: parked, see `ordersync inbound list`);
+    2 bad usage or a refusal (an unknown channel, a repair while another replay runs);
+    3 a side could not be read (the system or channel unreachable or its reply malformed,
+    the database away): nothing was changed.
 
     Deliveries to the system not yet applied are "in flight", listed apart and not
-    compared. A channel's watermark moves to the newest updated_at seen, less
-    a few seconds: channels' clocks tie at one second.
+    compared. A channel's listed orders are applied as its webhooks are (stored as
+    inbound deliveries `poll:<external id>:<version time>`, then by their business
+    versions): repaired (created), updated, present, differs or rejected. Its watermark
+    moves to the newest updated_at seen, less a few seconds: channels' clocks tie at one
+    second.
     """
     if (system is None) == (channel is None):
         raise click.UsageError("give one of --system or --channel")
     if repair and channel is not None:
         raise click.UsageError(
-            "--repair goes with --system: a channel's reconciliation always ingests what it lacks"
+            "--repair goes with --system: a channel's reconciliation always applies what it lists"
         )
     loaded = settings()
     engine = bootstrap.engine_for(loaded)

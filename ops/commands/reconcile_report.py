@@ -68,7 +68,8 @@ def print_channel(report: ChannelReport) -> None:
     console.print(
         f"channel {report.channel}: {counts['listed']} orders changed since "
         f"{report.since.isoformat()}: {counts['repaired']} ingested (repaired), "
-        f"{counts['present']} present, {counts['differs']} differ, {counts['rejected']} "
+        f"{counts['updated']} updated, {counts['present']} present, "
+        f"{counts['differs']} differ, {counts['rejected']} "
         f"rejected; {report.repaired_in_all} repaired in all; next from "
         f"{report.watermark.isoformat()} (newest seen less {OVERLAP.seconds} s)"
     )

@@ -232,22 +232,28 @@ def test_the_marketplaces_changed_orders_are_listed_page_by_page(
     assert KIND.list_orders is not None
     listed = list(KIND.list_orders(client, LONG_AGO))
     # The pending order waits for its prices; the German one is another marketplace's; the
-    # cancelled one is not placeable.
-    assert [o.document["external_id"] for o in listed] == [
+    # cancelled one is listed too (the poll applies its cancellation).
+    assert [o.external_id for o in listed] == [
         "113-4721908-3340257",
         "112-9988776-5544332",
+        "113-5550231-1187702",
     ]
-    assert [o.document for o in listed] == [document("mfn_us"), document("buyer_cancel")]
+    assert [o.document for o in listed] == [
+        document("mfn_us"),
+        document("buyer_cancel"),
+        document("canceled"),
+    ]
     assert [o.updated_at for o in listed] == [
         datetime(2026, 11, 26, 10, 2, 47, tzinfo=UTC),
         datetime(2026, 11, 26, 12, 9, 3, tzinfo=UTC),
+        datetime(2026, 11, 26, 7, 58, 44, tzinfo=UTC),
     ]
     later = list(client.orders_since(datetime(2026, 11, 26, 11, 0, tzinfo=UTC)))
     assert [o.document["external_id"] for o in later] == ["112-9988776-5544332"]
     assert KIND.normalize(listed[0].document).external_id == "113-4721908-3340257"
 
 
-def test_fba_and_cancelled_orders_are_listed_only_for_a_caller_that_applies_them(
+def test_fba_and_cancelled_orders_are_listed_with_what_the_poll_applies_of_them(
     sim: str, client: AmazonClient
 ) -> None:
     fba = {**order_payload("mfn_us"), "AmazonOrderId": "113-0000001-0000001"}
@@ -255,13 +261,9 @@ def test_fba_and_cancelled_orders_are_listed_only_for_a_caller_that_applies_them
     body = {"orders": [{"order": fba, "items": items_of("mfn_us")}]}
     assert httpx.post(f"{sim}/_sim/channels/{CHANNEL}/amazon/orders", json=body).is_success
     put(sim, "canceled")
-    assert list(client.orders_since(LONG_AGO)) == []
-    every = list(client.orders_since(LONG_AGO, everything=True))
-    assert [o.document["external_id"] for o in every] == [
-        "113-0000001-0000001",
-        "113-5550231-1187702",
-    ]
-    fba_order, cancel = (order_commands(o.document)[0] for o in every)
+    every = list(client.orders_since(LONG_AGO))
+    assert [o.external_id for o in every] == ["113-0000001-0000001", "113-5550231-1187702"]
+    fba_order, cancel = (KIND.polled(o)[0] for o in every)
     assert isinstance(fba_order, ChannelOrder) and fba_order.reserve_stock is False
     assert cancel.kind == "cancel"
 

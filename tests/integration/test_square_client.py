@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from adapters.channels import square
-from adapters.channels.square_client import NOT_SENT, SquareClient
+from adapters.channels.square_client import SquareClient
 from adapters.channels.webhook import InboundRequest, InvalidDelivery, hmac_sha256_base64
 from adapters.systems.errors import PermanentError
 from domain.channel_commands import ChannelOrder, PosSale
@@ -200,6 +200,9 @@ def test_a_sku_the_sellers_catalog_lacks_sends_nothing(sim: str, client: SquareC
 
 def test_events_square_has_no_call_for_send_nothing(sim: str, client: SquareClient) -> None:
     accepted = OrderAccepted.model_construct(order_id="o", channel=CHANNEL, external_id="x")
-    assert client.acknowledge(accepted, idempotency_key="k-2") == NOT_SENT
+    send = square.KIND.handlers["order.accepted"].send
+    assert send(client, accepted, idempotency_key="k-2") == (
+        "not sent: Square shows its own orders as received"
+    )
     calls = httpx.get(f"{sim}/_sim/channels/calls").json()
     assert calls["total"] == 0

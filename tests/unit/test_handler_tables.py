@@ -12,10 +12,11 @@ from actors import channel, crm, erp, wms
 from actors.systems import SYSTEMS, DownstreamSystem, Systems
 from adapters.channels import CANONICAL, CHANNELS
 from adapters.channels.canonical import ChannelClient
-from adapters.channels.kind import ChannelKind, ChannelKinds, Outbound
+from adapters.channels.kind import ChannelKind, ChannelKinds
+from adapters.channels.outbound import TAKEN_BACK, Outbound, nothing, outbound_table
 from adapters.systems.errors import PermanentError
 from adapters.systems.handlers import Unhandled, dispatch, handlers, on
-from domain.events import InventoryChanged, OrderAccepted, OrderAllocated
+from domain.events import InventoryChanged, OrderAccepted, OrderAllocated, OrderHeld
 from outbox.envelope import Envelope
 from outbox.routing import ALL_CHANNELS, ORIGIN_CHANNEL
 
@@ -212,3 +213,48 @@ def test_the_canonical_kind_normalizes_a_canonical_order_into_the_command() -> N
 def test_a_channel_without_an_api_url_is_applied_by_name_not_by_a_silent_none() -> None:
     assert channel.TAKES_NOTHING_BACK.startswith("the channel has no --api-url")
     assert OrderAccepted in {h.schema for h in CANONICAL.handlers.values()}
+
+
+# -- a kind's outbound table, said once (adapters/channels/outbound.py) ---------------------
+
+
+def _every_event_but(left_out: type[Any]) -> list[Any]:
+    return [nothing(schema, "test") for schema in TAKEN_BACK if schema is not left_out]
+
+
+def test_an_outbound_table_takes_each_event_to_its_target() -> None:
+    table = outbound_table(
+        *_every_event_but(InventoryChanged), on(InventoryChanged, Recorder.stock)
+    )
+    assert {entry.handler.event_type: entry.target for entry in table} == dict(CHANNELS.targets)
+    recorder = Recorder()
+    by_type = handlers(*(entry.handler for entry in table))
+    assert dispatch(by_type, recorder, message("inventory.changed", STOCK, "channel:web")) == 3
+    assert len(recorder.calls) == 1
+
+
+def test_an_event_sent_nothing_for_is_validated_then_applied_saying_why() -> None:
+    table = handlers(nothing(InventoryChanged, "the shop counts its own stock"))
+    recorder = Recorder()
+
+    said = dispatch(table, recorder, message("inventory.changed", STOCK, "channel:web"))
+
+    assert said == "not sent: the shop counts its own stock" and recorder.calls == []
+    with pytest.raises(ValueError, match="atp"):  # a bad payload is still a dead letter
+        dispatch(table, recorder, message("inventory.changed", {"sku": "A"}, "channel:web"))
+
+
+def test_an_outbound_table_that_leaves_an_event_out_or_adds_one_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match=r"no outbound entry for order\.held: .*nothing\(\)"):
+        outbound_table(*_every_event_but(OrderHeld))
+    with pytest.raises(ValueError, match=r"two outbound entries for 'order\.accepted'"):
+        outbound_table(*_every_event_but(InventoryChanged), nothing(OrderAccepted, "again"))
+    with pytest.raises(ValueError, match=r"channels do not take back 'order\.allocated'"):
+        outbound_table(*_every_event_but(OrderHeld), nothing(OrderAllocated, "not ours"))
+
+
+def test_every_kind_says_why_for_each_event_it_sends_nothing_for() -> None:
+    for name in CHANNELS.names:
+        for event_type, handler in CHANNELS[name].handlers.items():
+            why = getattr(handler.send, "why", None)
+            assert why is None or len(why) > 10, (name, event_type, why)

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from adapters.channels.shopify_client import NOT_SENT, ShopifyClient
+from adapters.channels import shopify
+from adapters.channels.shopify_client import ShopifyClient
 from adapters.systems.errors import PermanentError
 from domain.events import OrderAccepted, RefundRecorded
 
@@ -104,8 +105,11 @@ def test_events_shopify_has_no_call_for_send_nothing() -> None:
     refund = RefundRecorded.model_construct()
     accepted = OrderAccepted.model_construct()
 
-    assert shop.refunded(refund, idempotency_key="k") == NOT_SENT
-    assert shop.acknowledge(accepted, idempotency_key="k") == NOT_SENT
+    table = shopify.KIND.handlers
+    refunded = table["refund.recorded"].send(shop, refund, idempotency_key="k")
+    acknowledged = table["order.accepted"].send(shop, accepted, idempotency_key="k")
+    assert str(refunded).startswith("not sent: a refund from Shopify it has")
+    assert acknowledged == "not sent: Shopify has no acknowledgement of an order it sent"
     assert calls == []
 
 
