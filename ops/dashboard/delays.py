@@ -1,0 +1,154 @@
+"""Delayed orders: accepted but still not allocated after UNALLOCATED_AFTER_SECONDS, or with
+a delivery that ends a service-level journey still undelivered past its objective's
+threshold; and the money they hold (grand totals per currency, never added across).
+
+The late deliveries come from three branches, each on an index that exists: rows the relay
+has not published (ix_deliveries_unpublished), rows waiting, parked or dead
+(ix_deliveries_attention), and rows published but not yet applied among the events of the
+recent window (ix_outbox_events_created_at). A row published more than WINDOW ago and never
+applied nor parked is not listed: the actor applies, parks or dead-letters what it receives,
+so such a row means a message lost after the broker confirmed it (the replay tools' case).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from adapters.db.tables import orders
+from domain.slo import OBJECTIVES, UNALLOCATED_AFTER_SECONDS, Objective
+from outbox.tables import deliveries_table as d
+from outbox.tables import events_table as e
+
+WINDOW = timedelta(days=7)
+LISTED = 50  # delayed orders and late deliveries shown (the counts and money are exact)
+LATE_CAP = 10_000  # late deliveries read to find the orders they delay
+# Accepted, and not (wholly) allocated yet: held, backordered, or part-allocated.
+UNALLOCATED = ("placed", "on_hold", "backordered", "partially_allocated")
+NOT_DELIVERED = ("pending", "published", "waiting", "parked", "dead")
+_TIMED = tuple(o for o in OBJECTIVES if o.event_type is not None and o.destination)
+
+
+def ends_journey(objective: Objective) -> sa.ColumnElement[bool]:
+    """The deliveries whose applying ends `objective`'s journey."""
+    assert objective.event_type is not None and objective.destination is not None
+    wanted = objective.destination
+    to = d.c.destination.startswith(wanted) if wanted.endswith(":") else d.c.destination == wanted
+    return sa.and_(e.c.event_type == objective.event_type, to)
+
+
+def _overdue(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        *(
+            sa.and_(ends_journey(o), e.c.created_at < now - timedelta(seconds=o.threshold_seconds))
+            for o in _TIMED
+        )
+    )
+
+
+def late_deliveries(conn: sa.Connection, now: datetime) -> list[dict[str, Any]]:
+    """Deliveries past their objective's threshold and not delivered, oldest first."""
+    columns = (
+        d.c.id,
+        d.c.destination,
+        d.c.status,
+        d.c.attempts,
+        e.c.event_type,
+        e.c.aggregate_type,
+        e.c.aggregate_id,
+        e.c.created_at,
+    )
+    joined = d.join(e, e.c.event_id == d.c.event_id)
+    branches = (
+        d.c.published_at.is_(None),
+        d.c.status.in_(("waiting", "parked", "dead")),
+        sa.and_(d.c.status == "published", e.c.created_at >= now - WINDOW),
+    )
+    union = sa.union(
+        *(
+            sa.select(*columns).select_from(joined).where(branch, _overdue(now))
+            for branch in branches
+        )
+    ).subquery()
+    query = (
+        sa.select(union)
+        .where(union.c.status.in_(NOT_DELIVERED))
+        .order_by(union.c.created_at, union.c.id)
+        .limit(LATE_CAP)
+    )
+    return [_late(row._asdict(), now) for row in conn.execute(query)]
+
+
+def _late(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    row["late_s"] = round((now - row["created_at"]).total_seconds(), 1)
+    row["order_id"] = _order_id(row) if row["aggregate_type"] == "order" else None
+    return row
+
+
+def _order_id(row: dict[str, Any]) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(row["aggregate_id"])
+    except ValueError:  # not an order of ours (synthetic rows, a foreign aggregate)
+        return None
+
+
+def _delayed_where(now: datetime, late_orders: set[uuid.UUID]) -> sa.ColumnElement[bool]:
+    unallocated = sa.and_(
+        orders.c.status.in_(UNALLOCATED),
+        orders.c.created_at < now - timedelta(seconds=UNALLOCATED_AFTER_SECONDS),
+    )
+    return sa.or_(unallocated, orders.c.id.in_(late_orders)) if late_orders else unallocated
+
+
+def delayed_orders(conn: sa.Connection, now: datetime) -> dict[str, Any]:
+    """The delayed orders (the oldest LISTED), how many in all, the money at risk per
+    currency, and the late deliveries (the oldest LISTED)."""
+    late = late_deliveries(conn, now)
+    late_by_order: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for row in late:
+        if row["order_id"] is not None:
+            late_by_order.setdefault(row["order_id"], []).append(row)
+    where = _delayed_where(now, set(late_by_order))
+    grand_total = orders.c.totals["grand_total"].astext.cast(sa.Numeric)
+    money = conn.execute(
+        sa.select(orders.c.currency, sa.func.count().label("n"), sa.func.sum(grand_total))
+        .where(where)
+        .group_by(orders.c.currency)
+        .order_by(orders.c.currency)
+    ).all()
+    listed = conn.execute(
+        sa.select(
+            orders.c.id,
+            orders.c.channel,
+            orders.c.external_id,
+            orders.c.status,
+            orders.c.currency,
+            orders.c.created_at,
+            orders.c.totals["grand_total"].astext.label("grand_total"),
+        )
+        .where(where)
+        .order_by(orders.c.created_at, orders.c.id)
+        .limit(LISTED)
+    ).all()
+    return {
+        "count": sum(row.n for row in money),
+        "money_at_risk": {row.currency: row[2] for row in money},
+        "orders": [_delayed(row._asdict(), now, late_by_order) for row in listed],
+        "late_deliveries": late[:LISTED],
+        "late_delivery_count": len(late),
+    }
+
+
+def _delayed(
+    row: dict[str, Any], now: datetime, late_by_order: dict[uuid.UUID, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    late = late_by_order.get(row["id"], [])
+    reasons = [f"{x['event_type']} to {x['destination']} {x['status']}" for x in late]
+    if row["status"] in UNALLOCATED:
+        age = (now - row["created_at"]).total_seconds()
+        if age > UNALLOCATED_AFTER_SECONDS:
+            reasons.insert(0, f"{row['status']}, not allocated")
+    return {**row, "age_s": round((now - row["created_at"]).total_seconds(), 1), "why": reasons}
