@@ -156,9 +156,8 @@ async def _requeue(
         )
     done = await requeue(request, selection, actor=ACTOR)
     outcomes = {f"dead letter {r['id']}": r["outcome"] for r in done["results"]}
-    return _message(
-        found, "Requeue", f"Dead letter {letter_id}: requeue done.", details=outcomes, back=back
-    )
+    text = f"{done['requeued']} requeued, {done['skipped']} skipped."
+    return _message(found, "Requeue", text, details=outcomes, back=back)
 
 
 async def _pause(
