@@ -22,6 +22,11 @@ from tests.dead_letters import kill_rejected
 from tests.factories import order_doc
 from tests.outbox_rows import envelopes
 
+# SHOP-1's requests come with this W3C trace (as a traced channel's would): the API stores
+# it on the order's outbox rows, and the order page shows its trace id.
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+
 
 @dataclass
 class Seeded:
@@ -71,7 +76,9 @@ def seed(engine: sa.Engine, base_url: str, admin_token: str) -> Seeded:
             "tracking_number": "JD0001",
             "lines": [{"sku": "TEE", "quantity": 2}],
         }
-        _ok(http.post("/v1/shipments", json=shipment, headers=admin))
+        _ok(
+            http.post("/v1/shipments", json=shipment, headers={**admin, "traceparent": TRACEPARENT})
+        )
     seeded = Seeded(placed)
     with engine.begin() as conn:
         _as_the_workers_left_it(conn, seeded)

@@ -34,6 +34,8 @@ def duration(seconds: float | None) -> str:
     """4h 05m, 3m 20s, 12s: an age for a person."""
     if seconds is None:
         return "—"
+    if seconds < 1:
+        return f"{seconds:g}s"
     whole = int(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)

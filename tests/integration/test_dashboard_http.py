@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.http.keys import HttpConfig
-from tests.dashboard_seed import Seeded, seed
+from tests.dashboard_seed import TRACE_ID, Seeded, seed
 from tests.integration.conftest import ADMIN_TOKEN
 from tests.integration.live import serve
 
@@ -187,7 +187,10 @@ def test_the_order_page_draws_every_delivery_of_the_timeline(
     assert drawn == {f"{row.event_id}/{row.destination}" for row in ledger}
     assert metric(html, "delivery-count") == str(len(ledger))
     assert f'data-dead-letter="{seeded.dead_letter_id}"' in html
-    assert "0af7651916cd43dd8448eb211c80319c" not in html  # not the synthetic rows' trace
+    # WEB-2 came untraced; SHOP-1's requests carried a traceparent.
+    assert 'data-metric="trace-ids"><span class="muted">none recorded</span>' in html
+    traced = browser.get(f"/dashboard/orders/{seeded.orders['SHOP-1']}").text
+    assert re.findall(r'data-metric="trace-ids"><code>(\w+)</code>', traced) == [TRACE_ID]
     missing = browser.get("/dashboard/orders/8a0f7d8e-1111-4222-8333-444455556666")
     assert missing.status_code == 404
 
