@@ -5,9 +5,12 @@ threshold; and the money they hold (grand totals per currency, never added acros
 The late deliveries come from three branches, each on an index that exists: rows the relay
 has not published (ix_deliveries_unpublished), rows waiting, parked or dead
 (ix_deliveries_attention), and rows published but not yet applied among the events of the
-recent window (ix_outbox_events_created_at). A row published more than WINDOW ago and never
-applied nor parked is not listed: the actor applies, parks or dead-letters what it receives,
-so such a row means a message lost after the broker confirmed it (the replay tools' case).
+recent window (ix_outbox_events_created_at; the window keeps that branch to a small slice of
+the ledger, and its plan on the index). A row published more than WINDOW ago and never
+applied, waiting, parked nor dead is not listed: the actor applies, parks or dead-letters
+what it receives within minutes, and a destination that is down makes its rows *waiting*,
+so such a row is a message lost after the broker confirmed it (the replay tools' case,
+`ordersync outbox replay --status published`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from domain.slo import OBJECTIVES, UNALLOCATED_AFTER_SECONDS, Objective
 from outbox.tables import deliveries_table as d
 from outbox.tables import events_table as e
 
-WINDOW = timedelta(days=7)
+WINDOW = timedelta(hours=24)
 LISTED = 50  # delayed orders and late deliveries shown (the counts and money are exact)
 LATE_CAP = 10_000  # late deliveries read to find the orders they delay
 # Accepted, and not (wholly) allocated yet: held, backordered, or part-allocated.
@@ -32,18 +35,25 @@ NOT_DELIVERED = ("pending", "published", "waiting", "parked", "dead")
 _TIMED = tuple(o for o in OBJECTIVES if o.event_type is not None and o.destination)
 
 
-def ends_journey(objective: Objective) -> sa.ColumnElement[bool]:
-    """The deliveries whose applying ends `objective`'s journey."""
-    assert objective.event_type is not None and objective.destination is not None
+def goes_to(
+    objective: Objective, destination: sa.ColumnElement[str] = d.c.destination
+) -> sa.ColumnElement[bool]:
+    """The deliveries to where `objective`'s journey ends (a system, or any channel)."""
+    assert objective.destination is not None
     wanted = objective.destination
-    to = d.c.destination.startswith(wanted) if wanted.endswith(":") else d.c.destination == wanted
-    return sa.and_(e.c.event_type == objective.event_type, to)
+    if wanted.endswith(":"):
+        return destination.startswith(wanted, autoescape=True)
+    return destination == wanted
 
 
-def _overdue(now: datetime) -> sa.ColumnElement[bool]:
+def _overdue(now: datetime, destination: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
     return sa.or_(
         *(
-            sa.and_(ends_journey(o), e.c.created_at < now - timedelta(seconds=o.threshold_seconds))
+            sa.and_(
+                e.c.event_type == o.event_type,
+                goes_to(o, destination),
+                e.c.created_at < now - timedelta(seconds=o.threshold_seconds),
+            )
             for o in _TIMED
         )
     )
@@ -51,28 +61,33 @@ def _overdue(now: datetime) -> sa.ColumnElement[bool]:
 
 def late_deliveries(conn: sa.Connection, now: datetime) -> list[dict[str, Any]]:
     """Deliveries past their objective's threshold and not delivered, oldest first."""
-    columns = (
-        d.c.id,
-        d.c.destination,
-        d.c.status,
-        d.c.attempts,
-        e.c.event_type,
-        e.c.aggregate_type,
-        e.c.aggregate_id,
-        e.c.created_at,
-    )
+    events = (e.c.event_type, e.c.aggregate_type, e.c.aggregate_id, e.c.created_at)
+    ledger = (d.c.id, d.c.destination, d.c.status, d.c.attempts)
     joined = d.join(e, e.c.event_id == d.c.event_id)
-    branches = (
-        d.c.published_at.is_(None),
-        d.c.status.in_(("waiting", "parked", "dead")),
-        sa.and_(d.c.status == "published", e.c.created_at >= now - WINDOW),
+    on_indexes = (
+        sa.select(*ledger, *events)
+        .select_from(joined)
+        .where(branch, _overdue(now, d.c.destination))
+        for branch in (d.c.published_at.is_(None), d.c.status.in_(("waiting", "parked", "dead")))
     )
-    union = sa.union(
-        *(
-            sa.select(*columns).select_from(joined).where(branch, _overdue(now))
-            for branch in branches
+    # Published, not applied: the window's events, each probing the ledger's
+    # (event_id, destination) key (LATERAL, fenced by OFFSET 0; see compliance.py for why).
+    published = (
+        sa.select(*ledger)
+        .where(d.c.event_id == e.c.event_id, d.c.status == "published")
+        .offset(0)
+        .lateral()
+    )
+    recent = (
+        sa.select(*published.c, *events)
+        .select_from(e.join(published, sa.true()))
+        .where(
+            e.c.created_at >= now - WINDOW,
+            e.c.event_type.in_([o.event_type for o in _TIMED]),
+            _overdue(now, published.c.destination),
         )
-    ).subquery()
+    )
+    union = sa.union(*on_indexes, recent).subquery()
     query = (
         sa.select(union)
         .where(union.c.status.in_(NOT_DELIVERED))

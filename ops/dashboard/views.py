@@ -19,6 +19,7 @@ from ops.dashboard.forms import form, page, safe_next, see_other
 from ops.dashboard.order_view import order_view
 from ops.dashboard.pages import bars, render
 from ops.dashboard.session import Session
+from ops.dashboard.snapshot import snapshot
 
 DEAD_LETTERS_LISTED = 20
 
@@ -65,8 +66,8 @@ async def logout(request: web.Request, _: Session) -> web.StreamResponse:
     return response
 
 
-def snapshot(conn: sa.Connection, now: datetime) -> dict[str, Any]:
-    """Everything the overview shows, read in one snapshot (REPEATABLE READ)."""
+def overview_data(conn: sa.Connection, now: datetime) -> dict[str, Any]:
+    """Everything the overview shows (read in one snapshot: ops.dashboard.snapshot)."""
     by_channel = overview.orders_by_channel(conn)
     lag = overview.outbox_lag(conn, now)
     dead = overview.dead_letters_by_destination(conn)
@@ -102,16 +103,14 @@ def _order_id(letter: dict[str, Any]) -> uuid.UUID | None:
 
 
 def _read_snapshot(engine: sa.Engine, read: Any, *args: Any) -> Any:
-    with engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            return read(conn, *args)
+    with snapshot(engine) as conn:
+        return read(conn, *args)
 
 
 @page
 async def overview_page(request: web.Request, found: Session) -> web.StreamResponse:
     now = datetime.now(UTC)
-    data = await run(request, _read_snapshot, request.app[ENGINE], snapshot, now)
+    data = await run(request, _read_snapshot, request.app[ENGINE], overview_data, now)
     return render("overview.html", found, refresh=True, **data)
 
 

@@ -69,11 +69,15 @@ def test_an_order_is_delayed_only_once_past_the_unallocated_threshold(
     (and neither was the shipment, whose event is only ten minutes old)."""
     with engine.connect() as conn:
         earlier = delays.delayed_orders(conn, now() - timedelta(hours=2))
-        later = delays.delayed_orders(conn, now() + timedelta(days=1))
+        later = delays.delayed_orders(conn, now() + timedelta(hours=5))
+        days_on = delays.delayed_orders(conn, now() + timedelta(days=2))
     assert earlier["count"] == 0 and earlier["money_at_risk"] == {}
-    # A day on, WEB-4 is late too (and 36.03 EUR more at risk).
+    # Five hours on, WEB-4 is late too (and 36.03 EUR more at risk).
     assert later["count"] == 3
     assert later["money_at_risk"] == {"EUR": Decimal("52.06"), "USD": Decimal("26.03")}
+    # A delivery published and never applied is looked for within the window only (the
+    # actor applies, parks or dead-letters what it gets): days on, SHOP-1 is not listed.
+    assert days_on["count"] == 2 and days_on["late_delivery_count"] == 0
 
 
 def test_the_outbox_lag_is_what_is_unpublished_per_destination(
