@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from adapters.http.keys import HttpConfig
 from ops.dashboard import compliance, delays, overview
-from ops.dashboard.order_view import order_view, trace_id
+from ops.dashboard.order_view import order_view
 from tests.dashboard_seed import Seeded, seed
 from tests.integration.conftest import ADMIN_TOKEN
 from tests.integration.live import serve
@@ -151,11 +151,3 @@ def test_the_order_view_has_every_delivery_its_dead_letter_and_its_trace(
         if event["event_type"] == letter["event_type"]
     }
     assert statuses["wms"] == "dead"
-
-
-def test_a_trace_id_is_read_from_a_w3c_traceparent() -> None:
-    assert trace_id("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01") == (
-        "0af7651916cd43dd8448eb211c80319c"
-    )
-    for malformed in (None, "", "00-abc-01", "00-" + "0" * 32 + "-b7ad6b7169203331-01"):
-        assert trace_id(malformed) is None
