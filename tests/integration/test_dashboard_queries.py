@@ -112,6 +112,10 @@ def test_slo_compliance_counts_journeys_met_late_and_overdue(
     assert (shipment["share"], shipment["ok"]) == (0.0, False)
     assert found["refund_processing"]["share"] is None  # no refund: nothing to count
     assert found["order_acknowledgment"]["measured"] is False
+    # Minutes on, the superseded stock figures (never applied) are still no journey late.
+    with engine.connect() as conn:
+        on = {o["name"]: o for o in compliance.compliance(conn, now() + timedelta(minutes=3))}
+    assert (on["inventory_sync"]["met"], on["inventory_sync"]["overdue"]) == (1, 0)
 
 
 def test_the_destinations_list_every_system_and_channel_with_its_breaker(
