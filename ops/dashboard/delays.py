@@ -120,7 +120,8 @@ def _delayed_where(now: datetime, late_orders: set[uuid.UUID]) -> sa.ColumnEleme
 
 def delayed_orders(conn: sa.Connection, now: datetime) -> dict[str, Any]:
     """The delayed orders (the oldest LISTED), how many in all, the money at risk per
-    currency, and the late deliveries (the oldest LISTED)."""
+    currency, and the late deliveries (the oldest LISTED). Exact while fewer than LATE_CAP
+    deliveries are late (else `late_capped`: the page says "or more")."""
     late = late_deliveries(conn, now)
     late_by_order: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for row in late:
@@ -154,6 +155,8 @@ def delayed_orders(conn: sa.Connection, now: datetime) -> dict[str, Any]:
         "orders": [_delayed(row._asdict(), now, late_by_order) for row in listed],
         "late_deliveries": late[:LISTED],
         "late_delivery_count": len(late),
+        # LATE_CAP read: there may be more, and orders they delay beyond those counted.
+        "late_capped": len(late) >= LATE_CAP,
     }
 
 

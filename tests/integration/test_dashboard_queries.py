@@ -59,7 +59,7 @@ def test_delayed_orders_are_the_old_unallocated_one_and_the_one_with_a_late_deli
         seeded.late_delivery_id,
         uuid.UUID(seeded.orders["SHOP-1"]),
     )
-    assert delayed["late_delivery_count"] == 1
+    assert delayed["late_delivery_count"] == 1 and delayed["late_capped"] is False
 
 
 def test_an_order_is_delayed_only_once_past_the_unallocated_threshold(
