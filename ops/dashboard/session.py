@@ -3,8 +3,8 @@
 `ordersync api` may run several processes behind one port, and a session kept in one
 process's memory would be unknown to the next; a table would need a migration. So the
 cookie carries the session itself — a random id and the session's CSRF token — signed
-(itsdangerous, HMAC-SHA1 over a key derived with SHA-256) with a key derived from the admin
-token and ORDERSYNC_SECRET_KEY, and its signature is timestamped: it is good for
+(itsdangerous, HMAC-SHA256) with a key derived from the admin token and
+ORDERSYNC_SECRET_KEY, and its signature is timestamped: it is good for
 SESSION_MAX_AGE_S. Changing the admin token ends every session at once; a logout clears
 the cookie in that browser (a copy taken before stays good until it expires — the price of
 no server-side store, written in docs/dashboard.md).
@@ -51,7 +51,7 @@ def _serializer(request: web.Request) -> URLSafeTimedSerializer | None:
             part.encode() for part in ("dashboard", config.admin_token, config.secret_key or "")
         )
     ).hexdigest()
-    return URLSafeTimedSerializer(key, salt=_SALT)
+    return URLSafeTimedSerializer(key, salt=_SALT, signer_kwargs={"digest_method": hashlib.sha256})
 
 
 def token_matches(request: web.Request, token: str) -> bool:
