@@ -8,18 +8,20 @@ backordered, half of those five hours old), 4 events an order (one a shipment.di
 one an inventory.changed) spread evenly over the last 14 days (the ledger retention keeps
 about that much), each to 2 destinations — the ledger 8 rows an order, all applied
 but the last 1 % (unpublished) and 1 in 500 dead. VACUUM ANALYZE, then each query of the overview
---repeats times, in the dashboard's own snapshot (ops/dashboard/snapshot.py): the median
-milliseconds and its plan's access paths (EXPLAIN). The plans
+--repeats times in the dashboard's own snapshot (ops/dashboard/snapshot.py: JIT off) and,
+interleaved, in a plain transaction with the server's JIT setting (the same-run baseline):
+the median milliseconds of each and the plan's access paths (EXPLAIN). The plans
 are the point: the ledger's queries must stay on their indexes as it grows.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,6 +88,19 @@ def plan(conn: sa.Connection, run: Callable[[sa.Connection], Any]) -> str:
     return " | ".join(paths)
 
 
+@contextlib.contextmanager
+def _reading(engine: sa.Engine, dashboard: bool) -> Iterator[sa.Connection]:
+    """The dashboard's own snapshot, or the baseline: a plain REPEATABLE READ transaction."""
+    if dashboard:
+        with snapshot(engine) as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.dashboard", description=__doc__)
     parser.add_argument("--orders", type=int, default=5_000)
@@ -111,17 +126,33 @@ def main(argv: list[str] | None = None) -> int:
             "SLO compliance": lambda c: compliance.compliance(c, now),
             "the whole overview": lambda c: views.overview_data(c, now),
         }
-        rows = []
-        with snapshot(engine) as conn:  # as the dashboard reads (JIT off, bounded)
+        took: dict[tuple[str, bool], list[float]] = {}
+        paths: dict[str, str] = {}
+        # Interleaved, the same-run baseline beside each figure: the same query in a
+        # plain transaction, the server's JIT setting left as it is (on by default).
+        for _ in range(args.repeats):
+            for dashboard in (True, False):
+                with _reading(engine, dashboard) as conn:
+                    for name, run in queries.items():
+                        began = time.perf_counter()
+                        run(conn)
+                        elapsed = (time.perf_counter() - began) * 1000
+                        took.setdefault((name, dashboard), []).append(elapsed)
+        with snapshot(engine) as conn:
             for name, run in queries.items():
-                took = []
-                for _ in range(args.repeats):
-                    began = time.perf_counter()
-                    run(conn)
-                    took.append((time.perf_counter() - began) * 1000)
-                rows.append((name, f"{statistics.median(took):.1f}", plan(conn, run)))
+                paths[name] = plan(conn, run)
         engine.dispose()
-    print(table(("query", "median ms", "access paths (EXPLAIN)"), rows))
+    rows = [
+        (
+            name,
+            f"{statistics.median(took[name, True]):.1f}",
+            f"{statistics.median(took[name, False]):.1f}",
+            paths[name],
+        )
+        for name in queries
+    ]
+    headers = ("query", "dashboard's snapshot ms", "JIT as configured ms", "access paths")
+    print(table(headers, rows))
     return 0
 
 
