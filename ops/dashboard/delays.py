@@ -99,13 +99,16 @@ def late_deliveries(conn: sa.Connection, now: datetime) -> list[dict[str, Any]]:
 
 def _late(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     row["late_s"] = round((now - row["created_at"]).total_seconds(), 1)
-    row["order_id"] = _order_id(row) if row["aggregate_type"] == "order" else None
+    row["order_id"] = order_id_of(row["aggregate_type"], row["aggregate_id"])
     return row
 
 
-def _order_id(row: dict[str, Any]) -> uuid.UUID | None:
+def order_id_of(aggregate_type: str, aggregate_id: str) -> uuid.UUID | None:
+    """The order an outbox aggregate is, if it is one (its page can be linked)."""
+    if aggregate_type != "order":
+        return None
     try:
-        return uuid.UUID(row["aggregate_id"])
+        return uuid.UUID(aggregate_id)
     except ValueError:  # not an order of ours (synthetic rows, a foreign aggregate)
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from ops.dashboard.session import Session
 from ops.dashboard.snapshot import snapshot
 
 DEAD_LETTERS_LISTED = 20
+log = logging.getLogger("ordersync.dashboard")
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -46,6 +48,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not request.app[CONFIG].admin_token:
         return render("login.html", None, status=403, error=None, closed=True, next=target)
     if not session.token_matches(request, sent.get("token", "")):
+        # Who tried, never what they typed.
+        log.warning("dashboard login refused: not the admin token (from %s)", request.remote)
         return render(
             "login.html",
             None,
@@ -55,7 +59,8 @@ async def login(request: web.Request) -> web.StreamResponse:
             next=target,
         )
     response = see_other(target)
-    session.start(request, response)
+    opened = session.start(request, response)
+    log.info("dashboard session %s opened (from %s)", opened.id[:8], request.remote)
     return response
 
 
@@ -73,7 +78,7 @@ def overview_data(conn: sa.Connection, now: datetime) -> dict[str, Any]:
     dead = overview.dead_letters_by_destination(conn)
     letters = list_dead_letters(conn, limit=DEAD_LETTERS_LISTED)
     for letter in letters:
-        letter["order_id"] = _order_id(letter)
+        letter["order_id"] = delays.order_id_of(letter["aggregate_type"], letter["aggregate_id"])
     present = {status for counts in by_channel.values() for status in counts}
     return {
         "now": now,
@@ -91,15 +96,6 @@ def overview_data(conn: sa.Connection, now: datetime) -> dict[str, Any]:
         "dead_letters": letters,
         "destinations": overview.destinations(conn),
     }
-
-
-def _order_id(letter: dict[str, Any]) -> uuid.UUID | None:
-    if letter["aggregate_type"] != "order":
-        return None
-    try:
-        return uuid.UUID(letter["aggregate_id"])
-    except ValueError:
-        return None
 
 
 def _read_snapshot(engine: sa.Engine, read: Any, *args: Any) -> Any:

@@ -75,10 +75,16 @@ def test_every_dashboard_page_sends_a_browser_without_a_session_to_the_login(
 
 
 def test_a_wrong_token_is_the_login_page_again_with_401_and_no_cookie(
-    browser: httpx.Client,
+    browser: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    response = browser.post("/dashboard/login", data={"token": "not-it", "next": "/dashboard"})
+    with caplog.at_level("INFO", logger="ordersync.dashboard"):
+        response = browser.post(
+            "/dashboard/login", data={"token": "not-it-0123", "next": "/dashboard"}
+        )
     assert response.status_code == 401
+    (refused,) = [r for r in caplog.records if r.name == "ordersync.dashboard"]
+    assert "login refused" in refused.getMessage()
+    assert "not-it-0123" not in caplog.text  # what was typed is never logged
     assert "not the admin token" in response.text
     assert "set-cookie" not in response.headers
     assert browser.get("/dashboard").status_code == 303
