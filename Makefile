@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test unit lint docs services clean mutants
+.PHONY: install demo test unit lint docs services browser clean mutants
 
 install: $(VENV)/.installed
 
@@ -18,7 +18,7 @@ demo: install
 	$(BIN)/ordersync demo
 
 ## Every test tier against real PostgreSQL (and RabbitMQ), starting them if they are down.
-test: install services
+test: install services browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -43,6 +43,10 @@ docs: install
 
 services:
 	bash .ci/services.sh
+
+## Debian's chromium for the dashboard's browser test (installed if missing).
+browser:
+	bash .ci/browser.sh
 
 clean:
 	rm -rf $(VENV) ordersync-demo

@@ -55,6 +55,8 @@ ORDER_CHANGES = "tests/integration/test_order_changes_api.py"
 FILL = "tests/integration/test_backorder_fill.py"
 SAFETY = "tests/integration/test_safety_stock.py"
 RETURNS = "tests/integration/test_returns_api.py"
+DASHBOARD = "tests/integration/test_dashboard_http.py"
+DASHBOARD_QUERIES = "tests/integration/test_dashboard_queries.py"
 
 
 @dataclass(frozen=True)
@@ -396,6 +398,41 @@ MUTANTS = (
         (
             f"{RETENTION}::test_prune_deletes_exactly_the_old_final_events_with_their_ledger_and_inbox_rows",
         ),
+    ),
+    Mutant(
+        "dashboard-csrf-unchecked",
+        "a dashboard POST acts without the session's CSRF token",
+        "ops/dashboard/forms.py",
+        'if request.method == "POST" and not found.csrf_matches(form(request).get("csrf")):',
+        "if False:",
+        (f"{DASHBOARD}::test_a_post_without_this_sessions_csrf_token_is_refused_and_does_nothing",),
+    ),
+    Mutant(
+        "dashboard-actor",
+        "the dashboard's actions audited as the admin token, not as the dashboard",
+        "ops/dashboard/actions.py",
+        'ACTOR = "dashboard"',
+        'ACTOR = "admin token"',
+        (f"{DASHBOARD}::test_pause_and_resume_ask_first_and_act_on_the_breaker_audited",),
+    ),
+    Mutant(
+        "dashboard-late-deliveries-ignored",
+        "an order with a delivery late for its SLO is not a delayed order",
+        "ops/dashboard/delays.py",
+        "    return sa.or_(unallocated, orders.c.id.in_(late_orders))"
+        " if late_orders else unallocated",
+        "    return unallocated",
+        (
+            f"{DASHBOARD_QUERIES}::test_delayed_orders_are_the_old_unallocated_one_and_the_one_with_a_late_delivery",
+        ),
+    ),
+    Mutant(
+        "dashboard-superseded-counted",
+        "a superseded delivery counted as a journey of its SLO",
+        "ops/dashboard/compliance.py",
+        '            d.c.status != "superseded",\n',
+        "            sa.true(),\n",
+        (f"{DASHBOARD_QUERIES}::test_slo_compliance_counts_journeys_met_late_and_overdue",),
     ),
 )
 

@@ -35,8 +35,9 @@ log = logging.getLogger("ordersync.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 # Doors that take a channel's own payloads: their raw bytes, whatever the Content-Type
-# (WooCommerce's ping is form-encoded; the kind's verification decides what is valid).
-RAW_BODY_PREFIXES = ("/v1/webhooks/",)
+# (WooCommerce's ping is form-encoded; the kind's verification decides what is valid); and
+# the dashboard's HTML forms (ops/dashboard reads them, bounded and timed like any body).
+RAW_BODY_PREFIXES = ("/v1/webhooks/", "/dashboard/")
 RETRY_AFTER_S = "1"  # seconds, on every 503
 
 

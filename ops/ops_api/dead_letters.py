@@ -111,10 +111,10 @@ async def get_dead_letter(request: web.Request) -> web.Response:
     return json_response(found)
 
 
-async def _act_on_dead_letters(
-    request: web.Request, body: DeadLetterSelection, action: str, verb: str
-) -> web.Response:
-    actor = await operator(request)
+async def act_on_dead_letters(
+    request: web.Request, body: DeadLetterSelection, action: str, verb: str, *, actor: str
+) -> dict[str, Any]:
+    """Requeue or purge the selected dead letters (or count them, on a dry run), audited."""
     where, engine = body.where(), request.app[ENGINE]
 
     def work(entry: Any) -> dict[str, Any]:
@@ -133,17 +133,27 @@ async def _act_on_dead_letters(
         return {**entry.counts, "results": outcomes}
 
     audit_filter = {"ids": body.ids, "all": body.all, **body.filtered()}
-    done = await run_audited(
+    done: dict[str, Any] = await run_audited(
         request, action, work, actor=actor, filter=audit_filter, dry_run=body.dry_run
     )
-    return json_response(done)
+    return done
 
 
 async def requeue_dead_letters(request: web.Request) -> web.Response:
+    actor = await operator(request)
     body = DeadLetterSelection.model_validate(json_body(request))
-    return await _act_on_dead_letters(request, body, "dlq.requeue", dead_letters.REQUEUED)
+    return json_response(await requeue(request, body, actor=actor))
+
+
+async def requeue(request: web.Request, body: DeadLetterSelection, *, actor: str) -> Any:
+    """Requeue the selected dead letters, as `ordersync dlq requeue` (audited)."""
+    return await act_on_dead_letters(
+        request, body, "dlq.requeue", dead_letters.REQUEUED, actor=actor
+    )
 
 
 async def purge_dead_letters(request: web.Request) -> web.Response:
+    actor = await operator(request)
     body = PurgeRequest.model_validate(json_body(request))
-    return await _act_on_dead_letters(request, body, "dlq.purge", dead_letters.PURGED)
+    done = await act_on_dead_letters(request, body, "dlq.purge", dead_letters.PURGED, actor=actor)
+    return json_response(done)

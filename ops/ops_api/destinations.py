@@ -33,8 +33,8 @@ class PauseRequest(BaseModel):
     )
 
 
-async def _destination(request: web.Request) -> str:
-    name = request.match_info["name"]
+async def known_destination(request: web.Request, name: str) -> str:
+    """`name`, if it is a destination one can pause (404 problem otherwise)."""
     if not PRINTABLE.match(name):
         raise ProblemError(404, "Not Found", "no such destination")
 
@@ -49,29 +49,40 @@ async def _destination(request: web.Request) -> str:
 
 async def pause_destination(request: web.Request) -> web.Response:
     actor = await operator(request)
-    name = await _destination(request)
+    name = await known_destination(request, request.match_info["name"])
     body = PauseRequest.model_validate(json_body(request))
-    from actors.probe import pause
+    await pause(request, name, body.reason, actor=actor)
+    return json_response({"destination": name, "state": "paused", "reason": body.reason})
+
+
+async def pause(request: web.Request, name: str, reason: str, *, actor: str) -> None:
+    """Open the destination's breaker by hand (audited): its messages wait until a resume."""
+    from actors import probe
 
     def work(entry: Any) -> None:
-        pause(request.app[ENGINE], name, body.reason)
-        entry.detail = body.reason
+        probe.pause(request.app[ENGINE], name, reason)
+        entry.detail = reason
 
     await run_audited(request, "destination.pause", work, actor=actor, filter={"destination": name})
-    return json_response({"destination": name, "state": "paused", "reason": body.reason})
 
 
 async def resume_destination(request: web.Request) -> web.Response:
     actor = await operator(request)
-    name = await _destination(request)
-    from actors.probe import resume
+    name = await known_destination(request, request.match_info["name"])
+    released = await resume(request, name, actor=actor)
+    return json_response({"destination": name, "state": "closed", "released": released})
+
+
+async def resume(request: web.Request, name: str, *, actor: str) -> int:
+    """Close the destination's breaker (audited) and release what waited: how many."""
+    from actors import probe
 
     def work(entry: Any) -> int:
-        released = resume(request.app[ENGINE], name, reason="resumed by an operator")
+        released = probe.resume(request.app[ENGINE], name, reason="resumed by an operator")
         entry.counts = {"released": released}
         return released
 
-    released = await run_audited(
+    released: int = await run_audited(
         request, "destination.resume", work, actor=actor, filter={"destination": name}
     )
-    return json_response({"destination": name, "state": "closed", "released": released})
+    return released

@@ -76,18 +76,34 @@ class ReplayRequest(BaseModel):
 async def start_replay(request: web.Request) -> web.Response:
     actor = await operator(request)
     body = ReplayRequest.model_validate(json_body(request))
-    flt, engine = body.replay_filter(), request.app[ENGINE]
-    audit_filter = {"mode": body.mode, **flt.as_dict()}
     if body.dry_run:
-
-        def preview(entry: Any) -> dict[str, Any]:
-            entry.counts = replay.preview(engine, body.mode, flt).counts()
-            return entry.counts  # type: ignore[no-any-return]
-
-        counts = await run_audited(
-            request, "outbox.replay", preview, actor=actor, filter=audit_filter, dry_run=True
-        )
+        counts = await dry_run_replay(request, body, actor=actor)
         return json_response({"mode": body.mode, "dry_run": True, **counts})
+    replay_id, counts = await launch_replay(request, body, actor=actor)
+    response = json_response({"replay_id": replay_id, "state": "running", **counts}, 202)
+    response.headers["Location"] = f"/ops/replays/{replay_id}"
+    return response
+
+
+async def dry_run_replay(request: web.Request, body: ReplayRequest, *, actor: str) -> Any:
+    """What the replay would take (audited as a dry run); changes nothing."""
+    flt, engine = body.replay_filter(), request.app[ENGINE]
+
+    def preview(entry: Any) -> dict[str, Any]:
+        entry.counts = replay.preview(engine, body.mode, flt).counts()
+        return entry.counts  # type: ignore[no-any-return]
+
+    audit_filter = {"mode": body.mode, **flt.as_dict()}
+    return await run_audited(
+        request, "outbox.replay", preview, actor=actor, filter=audit_filter, dry_run=True
+    )
+
+
+async def launch_replay(
+    request: web.Request, body: ReplayRequest, *, actor: str
+) -> tuple[int, dict[str, Any]]:
+    """Plan the replay (audited) and run it in a thread of this process: (its id, counts)."""
+    flt, engine = body.replay_filter(), request.app[ENGINE]
 
     def plan(entry: Any) -> tuple[int, dict[str, Any]]:
         replay_id, selection = replay.start(
@@ -96,13 +112,12 @@ async def start_replay(request: web.Request) -> web.Response:
         entry.counts = {"replay_id": replay_id, **selection.counts()}
         return replay_id, selection.counts()
 
+    audit_filter = {"mode": body.mode, **flt.as_dict()}
     replay_id, counts = await run_audited(
         request, "outbox.replay", plan, actor=actor, filter=audit_filter
     )
     await _run_in_background(request, replay_id)
-    response = json_response({"replay_id": replay_id, "state": "running", **counts}, 202)
-    response.headers["Location"] = f"/ops/replays/{replay_id}"
-    return response
+    return replay_id, counts
 
 
 async def _run_in_background(request: web.Request, replay_id: int) -> None:
