@@ -11,6 +11,7 @@ from adapters.http.app import init_app
 from adapters.http.keys import HttpConfig
 from adapters.secretbox import SecretBox
 from ops import ops_api
+from ops.metrics.install import install_api as install_metrics
 from ops.settings import Settings
 from ops.wiring import ROUTING
 from outbox.routing import Routing
@@ -54,9 +55,10 @@ def product_app(
     threads: int = 8,
     ops: ops_api.OpsConfig | None = None,
 ) -> web.Application:
-    """What `ordersync api` serves: the product's routes and the operator's /ops."""
+    """What `ordersync api` serves: the product's routes, the operator's /ops and /metrics."""
     app = init_app(engine, config, routing=routing, threads=threads, routes=ops_api.ROUTES)
     ops_api.install(app, ops or ops_api.OpsConfig())
+    install_metrics(app, engine)
     return app
 
 

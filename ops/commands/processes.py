@@ -50,12 +50,17 @@ def db_upgrade(revision: str) -> None:
 )
 def api(host: str, port: int, processes: int) -> None:
     """Serve the HTTP API."""
-    from ops.api_process import ONE_PROCESS_ON_PORT_0, run_api
+    from ops.metrics import multiprocess
 
-    if port == 0 and processes > 1:
-        raise click.UsageError(ONE_PROCESS_ON_PORT_0)
-    settings()  # a bad setting fails here, with its message, before any process starts
-    run_api(host, port, processes)
+    # Several processes answer on one port: their metrics are summed through files shared
+    # on disk, a mode chosen before the API's code (and its metrics) is imported.
+    with multiprocess.enabled(processes > 1):
+        from ops.api_process import ONE_PROCESS_ON_PORT_0, run_api
+
+        if port == 0 and processes > 1:
+            raise click.UsageError(ONE_PROCESS_ON_PORT_0)
+        settings()  # a bad setting fails here, with its message, before any process starts
+        run_api(host, port, processes)
 
 
 @click.command()
