@@ -11,7 +11,6 @@ from adapters.http.app import init_app
 from adapters.http.keys import HttpConfig
 from adapters.secretbox import SecretBox
 from ops import ops_api
-from ops.metrics.install import install_api as install_metrics
 from ops.settings import Settings
 from ops.wiring import ROUTING
 from outbox.routing import Routing
@@ -58,6 +57,10 @@ def product_app(
     """What `ordersync api` serves: the product's routes, the operator's /ops and /metrics."""
     app = init_app(engine, config, routing=routing, threads=threads, routes=ops_api.ROUTES)
     ops_api.install(app, ops or ops_api.OpsConfig())
+    # Imported here, not above: the CLI chooses the metrics' registry mode
+    # (ops.metrics.multiprocess) before prometheus-client is first imported.
+    from ops.metrics.install import install_api as install_metrics
+
     install_metrics(app, engine)
     return app
 
