@@ -16,7 +16,7 @@ registry shared on disk (ops.metrics.multiprocess).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from aiohttp import web
 from prometheus_client import (
@@ -62,7 +62,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return response
 
 
-def serve(host: str, port: int, what: str) -> Any | None:
+def serve(host: str, port: int, what: str) -> WSGIServer | None:
     """Serve /metrics of this process on host:port in a daemon thread (port 0: none)."""
     if port == 0:
         return None

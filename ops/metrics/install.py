@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 import sqlalchemy as sa
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -23,13 +25,13 @@ def install_api(app: web.Application, engine: sa.Engine) -> None:
     business.attach()
 
 
-def install_relay(host: str, port: int) -> object | None:
+def install_relay(host: str, port: int) -> WSGIServer | None:
     """The relay's: its batches counted, served on host:port (0: not served)."""
     relay.attach()
     return serve(host, port, "relay")
 
 
-def install_worker(host: str, port: int) -> object | None:
+def install_worker(host: str, port: int) -> WSGIServer | None:
     """The worker's: its deliveries and its units of work counted, served on host:port."""
     delivery.attach()
     business.attach()

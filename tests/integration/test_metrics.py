@@ -103,6 +103,9 @@ async def test_a_small_workload_moves_the_api_metrics_by_exactly_what_it_did(
     first = await post_delivery(client, "woocommerce", body, woo_headers(body, "d-1"))
     copy = await post_delivery(client, "woocommerce", body, woo_headers(body, "d-1"))
     assert (first[0], copy[0], copy[1]["status"]) == (202, 200, "duplicate")
+    forged = await post_delivery(client, "woocommerce", body, {"X-WC-Webhook-Signature": "x"})
+    nonsense = await post_delivery(client, "no-such-kind-8f3a", body, {})
+    assert (forged[0], nonsense[0]) == (401, 404)
 
     order_id = (await created.json())["id"]
     payment = {"order_id": order_id, "kind": "authorization", "transaction_id": "AUTH-9"}
@@ -123,7 +126,7 @@ async def test_a_small_workload_moves_the_api_metrics_by_exactly_what_it_did(
         ): 1,
     }
     assert moved(before, after, "ordersync_ingest_duration_seconds_count", door="orders") == 5
-    assert moved(before, after, "ordersync_ingest_duration_seconds_count", door="webhook") == 2
+    assert moved(before, after, "ordersync_ingest_duration_seconds_count", door="webhook") == 4
     assert moved(before, after, "ordersync_ingest_duration_seconds_sum", door="orders") > 0
     # The acknowledgment objective: only the two 201s, each in some bucket up to +Inf.
     ack = "ordersync_slo_order_acknowledgment_seconds"
@@ -134,6 +137,9 @@ async def test_a_small_workload_moves_the_api_metrics_by_exactly_what_it_did(
     assert changed(before, after, webhooks) == {
         (webhooks, (("kind", "woocommerce"), ("outcome", "received"))): 1,
         (webhooks, (("kind", "woocommerce"), ("outcome", "duplicate"))): 1,
+        (webhooks, (("kind", "woocommerce"), ("outcome", "unauthorized"))): 1,
+        # A path the caller made up is no label of its own (bounded cardinality).
+        (webhooks, (("kind", "unknown"), ("outcome", "rejected"))): 1,
     }
     duplicates = "ordersync_webhook_duplicates_total"
     assert moved(before, after, duplicates, kind="woocommerce", channel="woo") == 1
