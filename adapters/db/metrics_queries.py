@@ -20,13 +20,16 @@ _DEAD_LETTERS = sa.text(
     "SELECT destination, count(*) AS n FROM dead_letters "
     "WHERE requeued_at IS NULL AND purged_at IS NULL GROUP BY destination"
 )
-# Lines short of their quantity are ix_order_lines_backordered's predicate; an order on
-# hold has its stock reserved, so it is found by its status instead.
+# Lines short of their quantity are ix_order_lines_backordered's predicate: read first
+# (MATERIALIZED: the planner may not start from the orders instead), then their orders by
+# key. An order on hold has its stock reserved, so it is found by its status instead.
 _UNALLOCATED = sa.text(
-    "SELECT 'backordered' AS reason, count(DISTINCT o.id) AS n "
-    "FROM order_lines l JOIN orders o ON o.id = l.order_id "
-    "WHERE l.allocated + l.shipped + l.cancelled < l.quantity "
-    "AND o.status IN ('placed', 'backordered', 'partially_allocated') "
+    "WITH short AS MATERIALIZED ("
+    "SELECT DISTINCT order_id FROM order_lines "
+    "WHERE allocated + shipped + cancelled < quantity) "
+    "SELECT 'backordered' AS reason, count(*) AS n "
+    "FROM short JOIN orders o ON o.id = short.order_id "
+    "WHERE o.status IN ('placed', 'backordered', 'partially_allocated') "
     "AND NOT o.fulfilled_by_channel AND o.created_at < :before "
     "UNION ALL "
     "SELECT 'held', count(*) FROM orders WHERE status = 'on_hold' AND created_at < :before"

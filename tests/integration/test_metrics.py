@@ -328,3 +328,23 @@ def test_a_retried_message_counts_a_retry_then_its_outcome_and_its_queue_time_on
     assert moved(before, after, "ordersync_delivery_retries_total", destination="erp") == 1
     assert moved(before, after, "ordersync_delivery_duration_seconds_count", destination="erp") == 2
     assert moved(before, after, "ordersync_delivery_queue_seconds_count", destination="erp") == 1
+
+
+def test_the_scrape_time_queries_can_read_their_partial_indexes(engine: sa.Engine) -> None:
+    """The backlog and the backordered lines are read through the partial indexes kept for
+    them (the relay's work queue, the backorder fill's lines), not by scanning the ledger
+    or every order line: with sequential scans off, the plan names each index."""
+    from adapters.db import metrics_queries as q
+
+    with engine.connect() as conn, conn.begin():
+        conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        backlog = conn.execute(sa.text(f"EXPLAIN {q._BACKLOG.text}")).scalars().all()
+        unallocated = (
+            conn.execute(
+                sa.text(f"EXPLAIN {q._UNALLOCATED.text}"), {"before": "2026-01-01T00:00:00Z"}
+            )
+            .scalars()
+            .all()
+        )
+    assert "ix_deliveries_unpublished" in "\n".join(backlog)
+    assert "ix_order_lines_backordered" in "\n".join(unallocated)
