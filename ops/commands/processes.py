@@ -69,7 +69,9 @@ def api(host: str, port: int, processes: int) -> None:
     "--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True, type=click.IntRange(1, 20000)
 )
 def relay(name: str | None, batch_size: int) -> None:
-    """Publish committed outbox rows to RabbitMQ (run one or more)."""
+    """Publish committed outbox rows to RabbitMQ (run one or more).
+
+    Its /metrics: on ORDERSYNC_METRICS_PORT (0, the default: none)."""
     from ops.relay_process import run_relay
 
     run_relay(settings(), name=name, batch_size=batch_size)
@@ -81,7 +83,9 @@ def relay(name: str | None, batch_size: int) -> None:
 )
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
 def worker(queues: str, threads: int) -> None:
-    """Apply messages at their destinations (ERP, WMS, CRM, channels)."""
+    """Apply messages at their destinations (ERP, WMS, CRM, channels).
+
+    Its /metrics: on ORDERSYNC_METRICS_PORT (0, the default: none)."""
     from ops.worker_process import run_worker
 
     chosen = [q.strip() for q in queues.split(",") if q.strip()]

@@ -3,10 +3,10 @@ oldest unpublished age per destination, open dead letters per destination, and o
 stuck unallocated past domain.slo.UNALLOCATED_AFTER_SECONDS.
 
 Three queries (adapters/db/metrics_queries.py says what each reads) in one transaction with
-a statement timeout, done at most once per `min_interval_s` (several Prometheus servers, or a fast scrape interval, reuse the
-last reading). A destination seen once is reported at 0 when its backlog is gone, so a
-series does not vanish and alerts on it resolve. The database away, the figures are left
-out and `ordersync_metrics_database_up` says 0.
+a statement timeout, done at most once per `min_interval_s` (several Prometheus servers, or
+a fast scrape interval, reuse the last reading). A destination seen once is reported at 0
+when its backlog is gone, so a series does not vanish and alerts on it resolve. The
+database away, the figures are left out and `ordersync_metrics_database_up` says 0.
 """
 
 from __future__ import annotations
