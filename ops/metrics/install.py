@@ -26,13 +26,19 @@ def install_api(app: web.Application, engine: sa.Engine) -> None:
 
 
 def install_relay(host: str, port: int) -> WSGIServer | None:
-    """The relay's: its batches counted, served on host:port (0: not served)."""
+    """The relay's: its batches counted, served on host:port. Port 0: off, and nothing is
+    counted (with no listener the relay builds no batch report)."""
+    if port == 0:
+        return None
     relay.attach()
     return serve(host, port, "relay")
 
 
 def install_worker(host: str, port: int) -> WSGIServer | None:
-    """The worker's: its deliveries and its units of work counted, served on host:port."""
+    """The worker's: its deliveries and its units of work counted, served on host:port.
+    Port 0: off, and nothing is counted (no delivery report is built)."""
+    if port == 0:
+        return None
     delivery.attach()
     business.attach()
     return serve(host, port, "worker")
