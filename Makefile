@@ -37,8 +37,8 @@ lint: install alerts
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## The alert rules (ops/alerts) and Prometheus's configuration, checked by promtool
-## (installed from Debian's prometheus package when missing).
+## The alert rules (ops/alerts) checked and tested, and Prometheus's configuration
+## checked, by promtool (installed from Debian's prometheus package when missing).
 alerts:
 	bash .ci/alert-rules.sh
 
