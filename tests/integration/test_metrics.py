@@ -5,6 +5,7 @@ counter and histogram by exactly what it did."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -348,3 +349,23 @@ def test_the_scrape_time_queries_can_read_their_partial_indexes(engine: sa.Engin
         )
     assert "ix_deliveries_unpublished" in "\n".join(backlog)
     assert "ix_order_lines_backordered" in "\n".join(unallocated)
+
+
+def test_with_the_database_away_a_scrape_still_answers_and_says_so() -> None:
+    """The figures are left out (no stale or zero backlog passes for the truth) and
+    ordersync_metrics_database_up says 0."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from ops.metrics.backlog import DatabaseCollector
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    away = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/none", pool_size=1)
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(away))
+    try:
+        samples = parse(generate_latest(registry).decode())
+    finally:
+        away.dispose()
+    assert samples == {("ordersync_metrics_database_up", ()): 0.0}
