@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test unit lint docs services browser clean mutants
+.PHONY: install demo test unit lint alerts docs services browser clean mutants
 
 install: $(VENV)/.installed
 
@@ -18,7 +18,7 @@ demo: install
 	$(BIN)/ordersync demo
 
 ## Every test tier against real PostgreSQL (and RabbitMQ), starting them if they are down.
-test: install services browser
+test: install services browser alerts
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -32,10 +32,15 @@ unit: install
 mutants: install services
 	$(BIN)/python -m tests.mutants
 
-lint: install
+lint: install alerts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## The alert rules (ops/alerts) checked and tested, and Prometheus's configuration
+## checked, by promtool (installed from Debian's prometheus package when missing).
+alerts:
+	bash .ci/alert-rules.sh
 
 ## Regenerate docs/events.md from the event schemas and the routing table.
 docs: install

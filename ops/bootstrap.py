@@ -54,11 +54,16 @@ def product_app(
     threads: int = 8,
     ops: ops_api.OpsConfig | None = None,
 ) -> web.Application:
-    """What `ordersync api` serves: the product's routes, the operator's /ops and the
-    dashboard over it."""
+    """What `ordersync api` serves: the product's routes, the operator's /ops, the
+    dashboard over it, and /metrics."""
     app = init_app(engine, config, routing=routing, threads=threads, routes=ops_api.ROUTES)
     ops_api.install(app, ops or ops_api.OpsConfig())
     dashboard.install(app)
+    # Imported here, not above: the CLI chooses the metrics' registry mode
+    # (ops.metrics.multiprocess) before prometheus-client is first imported.
+    from ops.metrics.install import install_api as install_metrics
+
+    install_metrics(app, engine)
     return app
 
 

@@ -33,6 +33,8 @@ from adapters.db.embedded import EmbeddedPostgres
 from ops import bootstrap
 from ops.demo_report import print_intake, print_simulators, summary
 from ops.interrupts import sigterm_as_interrupt
+from ops.metrics import delivery as metrics_delivery
+from ops.metrics import relay as metrics_relay
 from ops.settings import Settings, load_settings
 from ops.wiring import QUEUES
 from ops.worker_process import make_broker, start_workers
@@ -172,6 +174,9 @@ def _run(settings: Settings, suffix: str, orders: int, concurrency: int, console
         update={"admin_token": admin, "system_urls": SYSTEMS.urls_at(sim.url)}
     )
     broker = make_broker(settings)
+    # One process runs it all: the API's /metrics shows the relay's and the actors' too.
+    metrics_relay.attach()
+    metrics_delivery.attach()
     relay = Relay(engine, _publisher(settings, broker), queues=QUEUES, batch_size=500)
     relay_thread = threading.Thread(target=relay.run, args=(stop,), name="demo-relay")
     worker = clients = probe_stop = None

@@ -13,6 +13,7 @@ import psycopg
 
 from adapters.db.engine import raw_postgres_dsn
 from ops import bootstrap
+from ops.metrics.install import install_relay
 from ops.settings import Settings
 from ops.wiring import QUEUES
 from outbox.leases import Leases
@@ -84,6 +85,7 @@ def run_relay(
         if settings.outbox_notify
         else settings.relay_idle_poll_max_s,
     )
+    metrics = install_relay(settings.metrics_host, settings.metrics_port)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -98,4 +100,6 @@ def run_relay(
     finally:
         conn.close()
         engine.dispose()
+        if metrics is not None:
+            metrics.shutdown()
         log.info("relay %s stopped: %d published", name, relay.stats.published)

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     # seconds (0: off), deliveries still `received` after inbound_sweep_after_s are applied.
     inbound_sweep_s: float = Field(5.0, ge=0, le=3600)
     inbound_sweep_after_s: float = Field(30.0, gt=0, le=86_400)
+    # /metrics of a relay or worker process, on a port of its own (the API serves it on its
+    # own port): 0 is none. One port per process: give each relay and worker on one host
+    # its own (docs/metrics.md).
+    metrics_port: int = Field(0, ge=0, le=65535, description="relay/worker /metrics port (0: off)")
+    metrics_host: str = Field("127.0.0.1", description="the address relay/worker /metrics binds")
 
     @field_validator("database_url")
     @classmethod

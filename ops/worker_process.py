@@ -17,6 +17,7 @@ from actors.probe import run_probe
 from actors.registry import Policy, register
 from actors.systems import SYSTEMS, Systems
 from ops import bootstrap
+from ops.metrics.install import install_worker
 from ops.settings import Settings
 from ops.wiring import queues as queues_of
 
@@ -77,6 +78,7 @@ def run_worker(settings: Settings, *, queues: list[str], threads: int) -> None:
             "the embedded default runs its workers inside `ordersync demo`"
         )
     engine = bootstrap.engine_for(settings.model_copy(update={"db_pool_size": threads + 2}))
+    metrics = install_worker(settings.metrics_host, settings.metrics_port)
     broker = make_broker(settings)
     worker, clients, stop = start_workers(settings, engine, broker, queues=queues, threads=threads)
     done = threading.Event()
@@ -94,3 +96,5 @@ def run_worker(settings: Settings, *, queues: list[str], threads: int) -> None:
     broker.close()
     clients.close()
     engine.dispose()
+    if metrics is not None:
+        metrics.shutdown()

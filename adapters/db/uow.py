@@ -11,7 +11,7 @@ units of work, and no other test sees it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,9 +27,20 @@ from adapters.db.order_repository import SqlOrderRepository
 from adapters.db.return_repository import SqlReturnRepository
 from adapters.db.safety_stock_repository import SqlSafetyStockRepository
 from adapters.db.shipment_repository import SqlShipmentRepository
+from domain.events import DomainEvent
 from domain.ports import UnitOfWork
+from outbox.hooks import Hooks
 from outbox.routing import Routing
 from outbox.writer import TraceContext, write_events
+
+
+class CommitHooks(Hooks[Sequence[DomainEvent]]):
+    """Listeners of what a unit of work committed: its domain events, once the transaction
+    is durable (never for one rolled back or retried), e.g. the business metrics."""
+
+
+# The process's commit hooks; nobody listening, a commit checks an empty list.
+commit_hooks = CommitHooks()
 
 
 class SqlUnitOfWork(UnitOfWork):
@@ -123,6 +134,8 @@ class SqlUnitOfWork(UnitOfWork):
             self.connection.commit()
         except DATABASE_ERRORS as error:
             raise convert(error) from error
+        if commit_hooks.listeners and self.pending_events:
+            commit_hooks.emit(tuple(self.pending_events))
         self.pending_events = []
 
     def rollback(self) -> None:

@@ -54,3 +54,6 @@ ROUTE_TABLE = web.AppKey("route_table", tuple)  # every route served (/openapi.j
 BODY = web.RequestKey("body", bytes)
 CORRELATION_ID = web.RequestKey("correlation_id", str)
 CALLER = web.RequestKey("caller", str)  # "kind:name" of who was let in (the change log's)
+# What a webhook door made of a delivery (received, parked, duplicate, ping): its 200s and
+# 202s say less than that, and the metrics count each.
+DOOR_OUTCOME = web.RequestKey("door_outcome", str)

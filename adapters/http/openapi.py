@@ -179,6 +179,19 @@ def spec(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
             },
         }
     }
+    paths["/metrics"] = {
+        "get": {
+            "summary": "Prometheus metrics of this process (text exposition; no key: keep it "
+            "off the public network)",
+            "operationId": "metrics",
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "ordersync", "version": "1"},

@@ -58,7 +58,9 @@ from adapters.db import inbound
 from adapters.db.channel_credentials import channel_credentials
 from adapters.http.keys import (
     BODY,
+    CALLER,
     CONFIG,
+    DOOR_OUTCOME,
     ENGINE,
     HOLD_RULES,
     ROUTING,
@@ -248,8 +250,10 @@ async def _door(request: web.Request, named: str | None) -> web.Response:
     raw = request.get(BODY) or b""
     arrived = InboundRequest(raw, request.headers, request.content_type)
     if webhook.ping(arrived):
+        request[DOOR_OUTCOME] = "ping"
         return json_response({"status": "ping"})
     credentials, verification = await _verified(request, kind.name, webhook, arrived, named)
+    request[CALLER] = f"channel:{credentials.channel}"
     try:
         receipt, state, error = webhook.receipt(arrived), "received", None
     except Exception as unreadable:  # InvalidDelivery, or a bug in the kind: parked, not a 500
@@ -275,6 +279,7 @@ async def _door(request: web.Request, named: str | None) -> web.Response:
             )
 
     row, new = await run(request, store)
+    request[DOOR_OUTCOME] = state if new else "duplicate"
     if not new:
         return json_response({"status": "duplicate", "delivery": row})
     if state == "received":

@@ -50,12 +50,17 @@ def db_upgrade(revision: str) -> None:
 )
 def api(host: str, port: int, processes: int) -> None:
     """Serve the HTTP API."""
-    from ops.api_process import ONE_PROCESS_ON_PORT_0, run_api
+    from ops.metrics import multiprocess
 
-    if port == 0 and processes > 1:
-        raise click.UsageError(ONE_PROCESS_ON_PORT_0)
-    settings()  # a bad setting fails here, with its message, before any process starts
-    run_api(host, port, processes)
+    # Several processes answer on one port: their metrics are summed through files shared
+    # on disk, a mode chosen before the API's code (and its metrics) is imported.
+    with multiprocess.enabled(processes > 1):
+        from ops.api_process import ONE_PROCESS_ON_PORT_0, run_api
+
+        if port == 0 and processes > 1:
+            raise click.UsageError(ONE_PROCESS_ON_PORT_0)
+        settings()  # a bad setting fails here, with its message, before any process starts
+        run_api(host, port, processes)
 
 
 @click.command()
@@ -64,7 +69,9 @@ def api(host: str, port: int, processes: int) -> None:
     "--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True, type=click.IntRange(1, 20000)
 )
 def relay(name: str | None, batch_size: int) -> None:
-    """Publish committed outbox rows to RabbitMQ (run one or more)."""
+    """Publish committed outbox rows to RabbitMQ (run one or more).
+
+    Its /metrics: on ORDERSYNC_METRICS_PORT (0, the default: none)."""
     from ops.relay_process import run_relay
 
     run_relay(settings(), name=name, batch_size=batch_size)
@@ -76,7 +83,9 @@ def relay(name: str | None, batch_size: int) -> None:
 )
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
 def worker(queues: str, threads: int) -> None:
-    """Apply messages at their destinations (ERP, WMS, CRM, channels)."""
+    """Apply messages at their destinations (ERP, WMS, CRM, channels).
+
+    Its /metrics: on ORDERSYNC_METRICS_PORT (0, the default: none)."""
     from ops.worker_process import run_worker
 
     chosen = [q.strip() for q in queues.split(",") if q.strip()]
