@@ -138,6 +138,12 @@ class RefundLineItem(_Doc):
     line_item_id: ShopifyId
     line_item: LineItem | None = None
     quantity: Count
+    # What Shopify gave back for these units: their subtotal (after discounts; with the
+    # tax when the order's prices include it) and their tax.
+    subtotal: Decimalish | None = None
+    subtotal_set: MoneySet | None = None
+    total_tax: Decimalish | None = None
+    total_tax_set: MoneySet | None = None
     restock_type: Label = None  # no_restock, cancel, return, legacy_restock
     location_id: ShopifyId | None = None
 
@@ -205,6 +211,7 @@ class ListedTime(Reply):
 
 class OrderLines(Reply):
     line_items: list[LineItem]
+    taxes_included: bool = False
 
 
 class FulfillmentOrderLine(Reply):

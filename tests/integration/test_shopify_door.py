@@ -293,7 +293,23 @@ async def test_a_fulfillment_then_a_refund_with_restock_through_the_door(
         ("1019283456706:1", "partial"),
         ("1019283456706:2", "shipping"),
     ]
-    assert [r.amount_minor for r in refunds[1:]] == [1215, 529]
+    # Each to the cent what Shopify gave back (its refund_line_items): the tee 17.91 and
+    # 1.43 of tax — not the 1.44 its first unit's share of the line's 2.87 rounds to —,
+    # the mug 11.25 + 0.90, the shipping 5.29; 36.78 in all, Shopify's transaction.
+    assert [r.amount_minor for r in refunds] == [1934, 1215, 529]
+    assert sum(r.amount_minor for r in refunds) == 3678
+    with engine.connect() as conn:
+        tee = conn.execute(
+            sa.text(
+                "SELECT d.net_minor, d.tax_minor, d.lines FROM financial_documents d"
+                " JOIN refunds r ON r.id = d.refund_id WHERE r.transaction_id = :tx"
+            ),
+            {"tx": "1019283456706"},
+        ).one()
+    assert (tee.net_minor, tee.tax_minor) == (1791, 143)
+    assert [(ln["sku"], ln["quantity"], ln["tax"]) for ln in tee.lines] == [("TEE-M-BLK", 1, 143)]
+    order = await the_order(client)
+    assert order["money"]["refunded"] == order["money"]["credited"] == "36.78"
     # The same refund again (Shopify's retry under another event): stale, nothing more.
     _, again = await send(client, raw("refunds_create_partial"), "refunds/create", "ev-r2")
     await settle(client)
