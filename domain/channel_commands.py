@@ -55,6 +55,10 @@ class ChannelOrder(Input):
     cancelled: bool = False
     # False: the channel fulfils it from its own stock (Amazon FBA): no reservation here.
     reserve_stock: bool = True
+    # What the channel says it has captured of the order by this version, where its
+    # payment status alone does not say (Shopify partially_paid); None: the status says
+    # (paid: all of it; domain/channel_payments.py).
+    captured: Amount | None = None
 
 
 class ChannelRefundLine(Input):

@@ -46,7 +46,7 @@ from adapters.channels.shopify_changes import (
     shipment_command,
 )
 from adapters.channels.shopify_client import ShopifyClient
-from adapters.channels.shopify_orders import place_order
+from adapters.channels.shopify_orders import captured, place_order
 from adapters.channels.shopify_payloads import Fulfillment, Order, Refund
 from adapters.channels.webhook import (
     Credentials,
@@ -145,7 +145,14 @@ def interpret(receipt: Receipt, request: InboundRequest, client: Any) -> Sequenc
         if placed is None:
             return ()
         cancelled = receipt.topic == "orders/cancelled" or order.cancelled_at is not None
-        return (ChannelOrder(order=placed, version_at=order.updated_at, cancelled=cancelled),)
+        return (
+            ChannelOrder(
+                order=placed,
+                version_at=order.updated_at,
+                cancelled=cancelled,
+                captured=captured(order),
+            ),
+        )
     if receipt.topic == REFUND_TOPIC:
         refund = _read(Refund, request.body)
         basis = RefundBasis()

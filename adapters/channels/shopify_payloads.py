@@ -126,6 +126,10 @@ class Order(_Doc):
     total_tax: Decimalish | None = None
     total_tax_set: MoneySet | None = None
     financial_status: Label = None
+    # The order's total now (after refunds and edits) and what the buyer still owes of it,
+    # in the shop's currency: what a partially paid order has paid is their difference.
+    current_total_price: Decimalish | None = None
+    total_outstanding: Decimalish | None = None
     payment_gateway_names: Annotated[list[Name], Field(max_length=50)] = []
     customer: Customer | None = None
     shipping_address: Address | None = None

@@ -314,3 +314,60 @@ async def test_a_fulfillment_then_a_refund_with_restock_through_the_door(
     _, again = await send(client, raw("refunds_create_partial"), "refunds/create", "ev-r2")
     await settle(client)
     assert inbox_row(engine, again["delivery"]).state == "stale"
+
+
+async def test_an_order_captured_later_on_shopify_records_the_capture_and_then_refunds(
+    client: Any, shop: str, engine: sa.Engine, sim: str
+) -> None:
+    """orders/create authorized, fulfilled here, then captured on Shopify (orders/updated
+    financial_status paid: Shopify's webhook carries no transactions): the capture is
+    recorded against the shipment's invoice, so the refund that follows is applied, not
+    parked as "above what was captured". The same update again writes nothing."""
+    order_json = json.loads(json.dumps(doc("orders_create"), default=float))
+    shopped = httpx.post(f"{sim}/_sim/channels/shop/shopify", json={"orders": [order_json]})
+    assert shopped.status_code == 200, shopped.text
+    await send(client, raw("orders_create"), "orders/create", "ev-c")
+    await settle(client)
+    await send(client, raw("fulfillments_create"), "fulfillments/create", "ev-f")
+    await settle(client)
+    order = await the_order(client)
+    assert order["payment"]["status"] == "authorized"
+    assert order["money"] == {
+        "authorized": "56.13",
+        "captured": "0.00",
+        "refunded": "0.00",
+        "invoiced": "56.13",
+        "credited": "0.00",
+    }
+
+    paid = changed("orders_create", financial_status="paid", updated_at="2026-11-27T15:00:00Z")
+    _, captured = await send(client, paid, "orders/updated", "ev-paid")
+    await settle(client)
+    row = inbox_row(engine, captured["delivery"])
+    assert row.state == "applied", row.error
+    with engine.connect() as conn:
+        payments = conn.execute(
+            sa.text("SELECT kind, transaction_id, source, amount_minor FROM payments")
+        ).all()
+    assert [tuple(p) for p in payments] == [
+        ("capture", f"shop:{EXTERNAL_ID}:capture:20261127T150000.000000Z", "channel:shop", 5613)
+    ]
+    before = digest(engine)
+    _, again = await send(client, paid, "orders/updated", "ev-paid-again")
+    await settle(client)
+    assert inbox_row(engine, again["delivery"]).state == "stale"
+    assert digest(engine)[:-1] == before[:-1]  # nothing but the delivery's own row
+
+    _, refunded = await send(client, raw("refunds_create_partial"), "refunds/create", "ev-r")
+    await settle(client)
+    row = inbox_row(engine, refunded["delivery"])
+    assert row.state == "applied", row.error
+    order = await the_order(client)
+    assert order["payment"]["status"] == "paid"
+    assert order["money"] == {
+        "authorized": "56.13",
+        "captured": "56.13",
+        "refunded": "36.78",
+        "invoiced": "56.13",
+        "credited": "36.78",
+    }

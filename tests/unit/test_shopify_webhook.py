@@ -307,3 +307,36 @@ def test_the_kind_is_registered_with_its_door_and_takes_back_what_canonical_does
     )
     assert kind.targets == canonical.KIND.targets
     assert kind.list_orders is not None
+
+
+def _order_command(document: dict[str, Any]) -> Any:
+    body = json.dumps(document, default=str).encode()
+    (command,) = shopify.interpret(Receipt("d", "orders/updated"), delivery(body), None)
+    return command
+
+
+def test_a_partially_paid_order_says_what_shopify_captured_of_it() -> None:
+    document = {
+        **doc("orders_create"),
+        "financial_status": "partially_paid",
+        "current_total_price": "56.13",
+        "total_outstanding": "26.13",
+    }
+
+    command = _order_command(document)
+
+    assert command.captured == Decimal("30.00")
+    assert command.order.payment.status == "authorized"  # the rest is still promised
+    assert _order_command({**document, "financial_status": "paid"}).captured is None
+    assert _order_command({**document, "total_outstanding": "60.00"}).captured == 0
+
+
+def test_a_partially_paid_order_in_the_buyers_currency_states_no_capture() -> None:
+    # total_outstanding is in the shop's currency only: it cannot be read exactly.
+    document = {
+        **doc("orders_create_multi_currency"),
+        "financial_status": "partially_paid",
+        "total_outstanding": "10.00",
+    }
+
+    assert _order_command(document).captured is None
