@@ -52,6 +52,13 @@ def settle_channel_payment(
     rule); whether anything was recorded."""
     order = uow.orders.get(order_id)
     assert order is not None  # orders are never deleted
+    if _captured_at_channel(order, cmd) is None:
+        return False
+    # Locked (until the delivery's transaction ends, as the payment service would lock it)
+    # before its figures and records are read: a shipment of it committing meanwhile
+    # cannot make what is computed here stale.
+    order = uow.orders.get(order_id, lock=True)
+    assert order is not None
     target = _captured_at_channel(order, cmd)
     if target is None or order.status is OrderStatus.CANCELLED or _paid_up_front(order):
         return False

@@ -3,10 +3,16 @@ how much is captured) records the capture through the payment service, once per 
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
+from adapters.channels import woocommerce
+from domain.channel_sync import apply_delivery
+from domain.commands import AdjustInventory
 from domain.finance import AUTHORIZATION, CAPTURE
+from domain.services import adjust_inventory
 from tests.shopify_docs import doc
 from tests.unit.channel_orders import CHANNEL, EXTERNAL_ID, deliver, ship_all, shopify_order
 from tests.unit.fakes import FakeUnitOfWork
@@ -122,3 +128,40 @@ def test_a_later_version_still_authorized_records_no_payment() -> None:
 
     assert payments(uow, order_id) == []
     assert figures(uow, order_id) == (TOTAL, 0, TOTAL, 0)
+
+
+def test_a_woocommerce_order_pending_then_processing_is_authorized_and_captured() -> None:
+    fixture = Path(__file__).parent.parent / "fixtures" / "woocommerce" / "order-pending.json"
+    pending = json.loads(fixture.read_bytes())
+    stock = [{"sku": s, "location": "WH", "set_on_hand": 20} for s in ("TEE-M-BLK", "TOTE-NAT")]
+    uow = FakeUnitOfWork()
+    adjust_inventory(uow, AdjustInventory.model_validate({"adjustments": stock}))
+
+    def apply(document: dict[str, Any]) -> str:
+        commands = woocommerce.commands_of(json.dumps(document).encode(), "order.updated")
+        with uow:
+            applied = apply_delivery(uow, commands, channel="woo")
+            uow.commit()
+        return applied.state
+
+    apply(pending)
+    order_id = uow.channel_sync.order_id("woo", str(pending["id"]))
+    assert order_id is not None
+    ship_all(uow, order_id)
+    assert figures(uow, order_id) == (0, 0, 6393, 0)  # pending: nothing secured
+
+    processing = {
+        **pending,
+        "status": "processing",
+        "date_paid_gmt": "2026-11-26T11:00:00",
+        "date_modified_gmt": "2026-11-26T11:00:00",
+    }
+    assert apply(processing) == "applied"
+
+    assert [(kind, amount) for kind, _, amount in payments(uow, order_id)] == [
+        (AUTHORIZATION, 6393),
+        (CAPTURE, 6393),
+    ]
+    assert payments(uow, order_id)[1][1] == f"woo:{pending['id']}:capture:20261126T110000.000000Z"
+    assert figures(uow, order_id) == (6393, 6393, 6393, 0)
+    assert broken(uow, order_id) == []
