@@ -371,3 +371,35 @@ async def test_an_order_captured_later_on_shopify_records_the_capture_and_then_r
         "invoiced": "56.13",
         "credited": "36.78",
     }
+
+
+async def test_a_refund_stating_more_than_is_left_of_a_line_is_parked_and_writes_nothing(
+    client: Any, shop: str, engine: sa.Engine, sim: str
+) -> None:
+    """Shopify's refund line says 0.91 of tax for the mug, whose line carries 0.90: above
+    what is left to credit of it, the refund is parked whole, naming the figures."""
+    order_json = json.loads(json.dumps(doc("orders_create"), default=float))
+    shopped = httpx.post(f"{sim}/_sim/channels/shop/shopify", json={"orders": [order_json]})
+    assert shopped.status_code == 200, shopped.text
+    await send(client, changed("orders_create", financial_status="paid"), "orders/create", "ev-c")
+    await settle(client)
+    await send(client, raw("fulfillments_create"), "fulfillments/create", "ev-f")
+    await settle(client)
+    document = doc("refunds_create_partial")
+    mug = document["refund_line_items"][1]
+    mug["total_tax"] = "0.91"
+    mug["total_tax_set"]["presentment_money"]["amount"] = "0.91"
+    before = digest(engine)
+
+    _, refunded = await send(
+        client, json.dumps(document, default=str).encode(), "refunds/create", "ev-r"
+    )
+    await settle(client)
+
+    row = inbox_row(engine, refunded["delivery"])
+    assert row.state == "parked"
+    assert row.error.startswith(
+        "conflict: line 2: the channel refunded 11.25 net and 0.91 tax, above what is left to"
+        " credit of the line: 11.25 net, 0.90 tax"
+    ), row.error
+    assert digest(engine)[:-1] == before[:-1]
