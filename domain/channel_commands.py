@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, model_validator
 
 from domain.commands import (
     Amount,
@@ -55,12 +55,28 @@ class ChannelOrder(Input):
     cancelled: bool = False
     # False: the channel fulfils it from its own stock (Amazon FBA): no reservation here.
     reserve_stock: bool = True
+    # What the channel says it has captured of the order by this version, where its
+    # payment status alone does not say (Shopify partially_paid); None: the status says
+    # (paid: all of it; domain/channel_payments.py).
+    captured: Amount | None = None
 
 
 class ChannelRefundLine(Input):
     line_no: LineNo
     quantity: Quantity
     restock_location: Code | None = None  # None: not restocked
+    # What the channel gave back for these units: their net (after discount, without tax)
+    # and their tax, both or neither (None: the channel does not say, and the units' own
+    # shares of the line are refunded). The buyer got these, to the cent, so the credit
+    # memo carries them rather than shares ordersync rounds itself.
+    net: Amount | None = None
+    tax: Amount | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ChannelRefundLine:
+        if (self.net is None) != (self.tax is None):
+            raise ValueError("net and tax: a refund line states both or neither")
+        return self
 
 
 class ChannelRefund(Input):

@@ -23,7 +23,9 @@ the lifecycle can take before shipment, through its services: a new shipping add
 lower line quantities (domain/amendments.edit_order), a cancellation (cancel_order). What
 it cannot take — a line's quantity above what was ordered, a line that was not there —
 refuses the delivery (CannotApply: parked, with the reason). Prices, customer and payment
-details of a later version are the channel's record, not changes ordersync makes.
+details of a later version are the channel's record, not changes ordersync makes — but
+for one: a later version that says the order is now paid (or captured in part) records
+that capture through the payment service (domain/channel_payments.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 from domain.amendments import cancel_order, edit_order
 from domain.change_commands import CancelOrder, EditOrder, LineQuantity
 from domain.channel_commands import ChannelOrder
+from domain.channel_payments import settle_channel_payment
 from domain.commands import AddressIn, PlaceOrder
 from domain.customers import customer_updated, profile_of
 from domain.errors import ConcurrencyConflict, UnknownSku, ValidationFailed
@@ -106,15 +109,19 @@ def _change(
             return Applied("applied", external_id, order_id, "already cancelled")
         note = "the order is cancelled: a channel cannot reopen it"
         return Applied("ignored", external_id, order_id, note)
+    paid = settle_channel_payment(uow, order_id, cmd, channel)
     if cmd.cancelled:
         if not any(line.unshipped for line in current.lines):
+            if paid:
+                return Applied("applied", external_id, order_id, "nothing left to cancel")
             return Applied("ignored", external_id, order_id, "nothing left to cancel")
         cancel_order(uow, order_id, CancelOrder(reason="cancelled by the channel"), channel=channel)
         return Applied("applied", external_id, order_id)
     lines = _lower_quantities(current, new)
     moved = new.shipping_address != current.shipping_address
     if not lines and not moved:
-        return Applied("applied", external_id, order_id, "nothing ordersync changes")
+        said = None if paid else "nothing ordersync changes"
+        return Applied("applied", external_id, order_id, said)
     edit = EditOrder(
         shipping_address=AddressIn(**new.shipping_address) if moved else None,
         lines=lines or None,

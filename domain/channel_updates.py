@@ -17,6 +17,12 @@ stock put "at" one would become a warehouse nobody has, which routing allocates 
 shipped units not restocked are refunded as a partial refund by lines; an amount with no
 lines is a goodwill refund; the shipping part is a shipping refund. Money is never given
 back beyond what was captured (domain/refunds.py refuses it: parked).
+
+Where the channel says what it gave back for a line's units (ChannelRefundLine net and
+tax: Shopify's refund_line_items), the return's or partial refund's credit of them is
+those amounts, not the shares ordersync would round itself — the money recorded and the
+ERP's credit memo are what the buyer got back — within what is left to credit of the
+line (domain/stated_credit.py; above it is refused: parked).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from domain.amendments import cancel_order
 from domain.change_commands import CancelOrder, LineCancellation
 from domain.channel_commands import ChannelCancelRequest, ChannelRefund, ChannelShipment
 from domain.channel_order_sync import Applied, CannotApply
+from domain.channel_refund_money import StatedMoney
 from domain.commands import (
     OpenReturn,
     ReceivedLineIn,
@@ -64,16 +71,20 @@ def apply_refund(
     cancel: dict[int, int] = {}
     restock: dict[str, dict[int, int]] = defaultdict(dict)  # location → line → units
     refund: dict[int, int] = {}
+    money = StatedMoney()
     for i, asked in enumerate(cmd.lines):
         line = line_of(order, asked.line_no, f"lines.{i}.line_no")
+        location: str | None = None  # where its shipped units go back (None: not restocked)
         unshipped = min(asked.quantity, line.unshipped - cancel.get(line.line_no, 0))
         cancel[line.line_no] = cancel.get(line.line_no, 0) + unshipped
         shipped = asked.quantity - unshipped
         if asked.restock_location is not None and shipped:
-            at = restock[_restock_location(uow, order, line.sku, asked.restock_location)]
+            location = _restock_location(uow, order, line.sku, asked.restock_location)
+            at = restock[location]
             at[line.line_no] = at.get(line.line_no, 0) + shipped
         elif shipped:
             refund[line.line_no] = refund.get(line.line_no, 0) + shipped
+        money.add(asked, unshipped, location)
     if any(cancel.values()):
         lines = [LineCancellation(line_no=n, quantity=q) for n, q in sorted(cancel.items()) if q]
         cancel_order(uow, order.id, CancelOrder(lines=lines, reason=reason), channel=channel)
@@ -86,11 +97,13 @@ def apply_refund(
             for n, q in sorted(units.items())
         ]
         receive_return(uow, ret.id, ReceiveReturn(location=location, lines=received))
-        _refund(uow, order.id, cmd, refunds, kind="return", return_id=ret.id)
+        stated = money.of(units)
+        _refund(uow, order.id, cmd, refunds, kind="return", return_id=ret.id, stated=stated)
         refunds += 1
     if refund:
         lines_in = [RefundLineIn(line_no=n, quantity=q) for n, q in sorted(refund.items())]
-        _refund(uow, order.id, cmd, refunds, kind="partial", lines=lines_in)
+        stated = money.of(refund)
+        _refund(uow, order.id, cmd, refunds, kind="partial", lines=lines_in, stated=stated)
         refunds += 1
     goods = cmd.amount - cmd.shipping
     if not cmd.lines and goods > 0:
@@ -128,6 +141,7 @@ def _refund(
     amount: Decimal | None = None,
     lines: list[RefundLineIn] | None = None,
     return_id: uuid.UUID | None = None,
+    stated: dict[int, tuple[Decimal, Decimal]] | None = None,
 ) -> None:
     """One of the refund's parts, once per transaction id: the channel's for the first,
     "<id>:<n>" for the others."""
@@ -143,6 +157,7 @@ def _refund(
             amount=amount,
             reason=cmd.reason or "refunded by the channel",
         ),
+        stated=stated or None,
     )
 
 

@@ -12,6 +12,10 @@
   them (by shipping refunds and the shipping parts of amounts): all of it, or an amount
   split between them in that proportion.
 
+- A channel's refund may state what it gave back for a line's units (its net and tax):
+  the credit carries those amounts instead of the units' shares, within what is left to
+  credit of that line (domain/stated_credit.py).
+
 So no component is ever credited beyond what was invoiced of it: units whose value was
 partly given back already by an amount are refused (a Conflict naming what is left).
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 
 from domain.errors import Conflict, ValidationFailed
 from domain.finance import CREDIT_MEMO, INVOICE, DocumentLine, FinancialDocument
@@ -27,6 +32,7 @@ from domain.invoicing import units_of
 from domain.money import Money
 from domain.money_split import split
 from domain.orders import Order
+from domain.stated_credit import as_stated
 
 
 def _sum(documents: list[FinancialDocument], kind: str, attribute: str) -> int:
@@ -83,9 +89,14 @@ def memo(
 
 
 def credit_units(
-    order: Order, documents: list[FinancialDocument], wanted: dict[int, int]
+    order: Order,
+    documents: list[FinancialDocument],
+    wanted: dict[int, int],
+    stated: Mapping[int, tuple[int, int]] | None = None,
 ) -> tuple[DocumentLine, ...]:
-    """The credit of `wanted` units (line_no → units), each line's next shipped ones."""
+    """The credit of `wanted` units (line_no → units), each line's next shipped ones; a line
+    in `stated` (line_no → (net, tax), what a channel gave back for those units) at those
+    amounts, within what is left to credit of it (domain.stated_credit)."""
     credited = credited_units(documents)
     lines = []
     for line_no, units in sorted(wanted.items()):
@@ -98,7 +109,10 @@ def credit_units(
             raise Conflict(
                 f"line {line_no}: {units} unit(s) to refund, {left} shipped and not yet refunded"
             )
-        lines.append(units_of(line, credited[line_no], units))
+        part = units_of(line, credited[line_no], units)
+        if stated is not None and line_no in stated:
+            part = as_stated(order.currency, documents, part, *stated[line_no])
+        lines.append(part)
     net_left, tax_left, _, _ = _pools(documents)
     net, tax = sum(part.net for part in lines), sum(part.tax for part in lines)
     if net > net_left or tax > tax_left:

@@ -9,6 +9,8 @@ refunded once, for its lines' units.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from decimal import Decimal
 
 from domain.crediting import credit_amount, credit_shipping, credit_units, memo
 from domain.errors import ConcurrencyConflict, Conflict, DuplicateMismatch, NotFound
@@ -26,13 +28,20 @@ from domain.projection import order_event
 
 
 def record_refund(
-    uow: UnitOfWork, cmd: RecordRefund, *, channel: str | None = None
+    uow: UnitOfWork,
+    cmd: RecordRefund,
+    *,
+    channel: str | None = None,
+    stated: Mapping[int, tuple[Decimal, Decimal]] | None = None,
 ) -> tuple[Refund, FinancialDocument, bool]:
     """Record a refund and its credit memo; (refund, credit memo, created). `channel`: the
-    caller is that channel, which may refund only its own orders."""
+    caller is that channel, which may refund only its own orders. `stated`: line_no →
+    (net, tax) a channel gave back for the refund's units of that line (a return's or a
+    partial refund's), credited as such rather than as the units' shares of the line."""
     with uow:
         order = own_order(uow.orders.get(cmd.order_id, lock=True), cmd.order_id, channel)
-        asked = _asked(order, cmd)
+        amounts = _stated_minor(order, stated)
+        asked = _asked(order, cmd, amounts)
         existing = uow.finance.find_refund(cmd.transaction_id)
         if existing is not None:
             if existing.detail != asked:
@@ -45,7 +54,7 @@ def record_refund(
             return existing, next(d for d in recorded if d.refund_id == existing.id), False
         documents = uow.finance.documents(order.id)
         refund_id = uuid.uuid4()
-        credit = _credit_memo(uow, order, cmd, documents, refund_id)
+        credit = _credit_memo(uow, order, cmd, documents, refund_id, amounts)
         _within_bounds(order, credit.total)
         refund = Refund(
             order.id,
@@ -90,11 +99,28 @@ def _units(cmd: RecordRefund) -> dict[int, int]:
     return units
 
 
-def _asked(order: Order, cmd: RecordRefund) -> dict[str, object]:
+def _stated_minor(
+    order: Order, stated: Mapping[int, tuple[Decimal, Decimal]] | None
+) -> dict[int, tuple[int, int]] | None:
+    """A channel's stated line amounts in minor units of the order's currency."""
+    if stated is None:
+        return None
+    return {
+        line_no: (Money.parse(net, order.currency).minor, Money.parse(tax, order.currency).minor)
+        for line_no, (net, tax) in stated.items()
+    }
+
+
+def _asked(
+    order: Order, cmd: RecordRefund, stated: dict[int, tuple[int, int]] | None = None
+) -> dict[str, object]:
     """What the refund asks for, normalized (amounts in minor units, lines summed per
     line): a repeat is the same request, however its JSON was spelled."""
     units = _units(cmd)
-    return {
+    extra: dict[str, object] = {}
+    if stated:  # only then: refunds recorded without them compare as they always did
+        extra["stated"] = [[n, *stated[n]] for n in sorted(stated)]
+    return extra | {
         "order_id": str(order.id),
         "kind": cmd.kind,
         "return_id": None if cmd.return_id is None else str(cmd.return_id),
@@ -110,6 +136,7 @@ def _credit_memo(
     cmd: RecordRefund,
     documents: list[FinancialDocument],
     refund_id: uuid.UUID,
+    stated: dict[int, tuple[int, int]] | None,
 ) -> FinancialDocument:
     amount = None if cmd.amount is None else currency_of(order, cmd.amount, cmd.currency)
     if cmd.kind == "return":
@@ -119,9 +146,9 @@ def _credit_memo(
             raise NotFound(f"no return {cmd.return_id} of this order")
         if uow.finance.refund_of_return(goods.id) is not None:
             raise Conflict(f"return {goods.id} is refunded already")
-        return memo(order, refund_id, credit_units(order, documents, goods.lines))
+        return memo(order, refund_id, credit_units(order, documents, goods.lines, stated))
     if cmd.lines:
-        return memo(order, refund_id, credit_units(order, documents, _units(cmd)))
+        return memo(order, refund_id, credit_units(order, documents, _units(cmd), stated))
     if cmd.kind == "shipping":
         return memo(order, refund_id, shipping=credit_shipping(order, documents, amount))
     assert amount is not None  # partial without lines, goodwill: the command's shape

@@ -40,9 +40,14 @@ from pydantic import BaseModel, ValidationError
 
 from adapters.channels.kind import ChannelKind
 from adapters.channels.outbound import nothing, outbound_table
-from adapters.channels.shopify_changes import needs_positions, refund_command, shipment_command
+from adapters.channels.shopify_changes import (
+    RefundBasis,
+    needs_positions,
+    refund_command,
+    shipment_command,
+)
 from adapters.channels.shopify_client import ShopifyClient
-from adapters.channels.shopify_orders import place_order
+from adapters.channels.shopify_orders import captured, place_order
 from adapters.channels.shopify_payloads import Fulfillment, Order, Refund
 from adapters.channels.webhook import (
     Credentials,
@@ -139,15 +144,15 @@ def interpret(receipt: Receipt, request: InboundRequest, client: Any) -> Sequenc
         return order_commands(order, cancelled=receipt.topic == "orders/cancelled")
     if receipt.topic == REFUND_TOPIC:
         refund = _read(Refund, request.body)
-        positions: dict[int, int] = {}
+        basis = RefundBasis()
         if needs_positions(refund):
             if client is None:
                 raise InvalidDelivery(
                     "a refund's lines are numbered from its order, read from Shopify: "
                     "the channel needs its --api-url"
                 )
-            positions = client.line_positions(refund.order_id)
-        return (refund_command(refund, positions),)
+            basis = client.refund_basis(refund.order_id)
+        return (refund_command(refund, basis),)
     if receipt.topic == FULFILLMENT_TOPIC:
         shipment = shipment_command(_read(Fulfillment, request.body))
         return () if shipment is None else (shipment,)
@@ -161,7 +166,11 @@ def order_commands(order: Order, *, cancelled: bool = False) -> tuple[ChannelCom
     if placed is None:
         return ()
     cancelled = cancelled or order.cancelled_at is not None
-    return (ChannelOrder(order=placed, version_at=order.updated_at, cancelled=cancelled),)
+    return (
+        ChannelOrder(
+            order=placed, version_at=order.updated_at, cancelled=cancelled, captured=captured(order)
+        ),
+    )
 
 
 def listed_commands(document: object) -> tuple[ChannelCommand, ...]:

@@ -9,6 +9,11 @@
   which the refund itself does not carry: the caller reads the order (`positions`). A
   line restocked (`restock_type` return, cancel or legacy_restock) names Shopify's
   location id as where; `no_restock` names none. Refunded gift cards are no line of ours.
+  Each line carries what Shopify gave back for its units — `subtotal_set` and
+  `total_tax_set`, in the refund's currency like its amount — as the line's net and tax
+  (the subtotal less the tax where the order's prices include it: `taxes_included`, read
+  with the positions): ordersync credits those, not its own rounding of the line's shares,
+  so the refund recorded is Shopify's to the cent. A line item without both states nothing.
 - **fulfillments/create → ChannelShipment**, once the fulfillment succeeded (`status`
   success; pending or open ones have shipped nothing yet: None). Its lines are the
   fulfilled line items (their `quantity` is the quantity in this fulfillment), by the
@@ -21,10 +26,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from adapters.channels.shopify_orders import channel_sku
-from adapters.channels.shopify_payloads import Fulfillment, MoneySet, Refund
+from adapters.channels.shopify_payloads import Fulfillment, MoneySet, Refund, RefundLineItem
 from adapters.channels.webhook import InvalidDelivery
 from domain.channel_commands import ChannelRefund, ChannelShipment
 from domain.currency import EXPONENTS
@@ -34,6 +40,15 @@ from domain.money import Money
 RESTOCKED = frozenset({"return", "cancel", "legacy_restock"})
 MAX_CARRIER = 64
 MAX_TRACKING = 128
+
+
+@dataclass(frozen=True, slots=True)
+class RefundBasis:
+    """What a refund's lines need of their order (read from Shopify): our line number of
+    each of its line item ids, and whether its prices include tax."""
+
+    positions: Mapping[int, int] = field(default_factory=dict)
+    taxes_included: bool = False
 
 
 def needs_positions(refund: Refund) -> bool:
@@ -108,8 +123,26 @@ def _amounts(refund: Refund) -> tuple[Decimal, Decimal]:
     return Money(amount, currency).amount, Money(shipped, currency).amount
 
 
-def refund_command(refund: Refund, positions: Mapping[int, int]) -> ChannelRefund:
-    """The canonical refund; `positions` maps the order's line item ids to our line numbers."""
+def _given_back(
+    currency: str | None, i: int, item: RefundLineItem, taxes_included: bool
+) -> dict[str, Decimal]:
+    """A refund line's net and tax as Shopify gave them back ({}: it does not say)."""
+    if item.subtotal is None or item.total_tax is None or currency is None:
+        return {}
+    what = f"refund_line_items.{i}"
+    subtotal = _money(currency, f"{what}.subtotal", item.subtotal, item.subtotal_set)
+    tax = _money(currency, f"{what}.total_tax", item.total_tax, item.total_tax_set)
+    net = subtotal - tax if taxes_included else subtotal
+    if net.minor < 0 or tax.minor < 0:
+        raise InvalidDelivery(f"{what}: a subtotal of {subtotal} with a tax of {tax}")
+    return {"net": net.amount, "tax": tax.amount}
+
+
+def refund_command(refund: Refund, basis: RefundBasis) -> ChannelRefund:
+    """The canonical refund; `basis`: the order's line item ids → our line numbers, and
+    whether its prices include tax."""
+    positions = basis.positions
+    currency = _currency(refund)
     lines = []
     for i, item in enumerate(refund.refund_line_items):
         if item.quantity == 0 or (item.line_item is not None and item.line_item.gift_card):
@@ -126,6 +159,7 @@ def refund_command(refund: Refund, positions: Mapping[int, int]) -> ChannelRefun
                 "line_no": line_no,
                 "quantity": item.quantity,
                 "restock_location": str(item.location_id) if restocked else None,
+                **_given_back(currency, i, item, basis.taxes_included),
             }
         )
     amount, shipping = _amounts(refund)

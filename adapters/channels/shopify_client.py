@@ -55,6 +55,7 @@ from pydantic import BaseModel, ValidationError
 
 from adapters.channels.canonical import stock_document
 from adapters.channels.kind import ListedOrder
+from adapters.channels.shopify_changes import RefundBasis
 from adapters.channels.shopify_orders import stock_lines
 from adapters.channels.shopify_payloads import (
     FulfillmentOrders,
@@ -169,9 +170,15 @@ class ShopifyClient(SystemClient):
 
     def line_positions(self, order_id: int) -> dict[int, int]:
         """The order's line item ids → our line numbers (shopify_orders.stock_lines)."""
-        document = self.order(order_id, "id,line_items")
-        items = self._shaped(OrderLines, document, "order").line_items
-        return {item.id: number for number, item in stock_lines(items)}
+        return self.refund_basis(order_id).positions
+
+    def refund_basis(self, order_id: int) -> RefundBasis:
+        """What a refund's lines need of their order, in one read: our line numbers of its
+        line items, and whether its prices include tax (then so do its refund lines')."""
+        document = self.order(order_id, "id,line_items,taxes_included")
+        shaped = self._shaped(OrderLines, document, "order")
+        positions = {item.id: number for number, item in stock_lines(shaped.line_items)}
+        return RefundBasis(positions, shaped.taxes_included)
 
     # What goes back to Shopify.
 

@@ -252,6 +252,26 @@ def _payment(order: Order, amount: Money) -> dict[str, Any] | None:
     return {"method": method[:MAX_TEXT], "status": status, "amount": amount.amount}
 
 
+def captured(order: Order) -> Decimal | None:
+    """What Shopify has captured of a partially paid order (a deposit, a partial capture):
+    current_total_price less total_outstanding. None for every other status, which says
+    it all (paid: everything), and where those figures are not in the currency the order
+    is taken in (Shopify gives total_outstanding in the shop's only)."""
+    if order.financial_status != "partially_paid" or order.total_outstanding is None:
+        return None
+    if (order.presentment_currency or order.currency) != order.currency:
+        return None
+    current = order.current_total_price
+    total = order.total_price if current is None else current
+    try:
+        paid = Money.parse(total, order.currency) - Money.parse(
+            order.total_outstanding, order.currency
+        )
+    except InvalidMoney as error:
+        raise InvalidDelivery(f"total_outstanding: {error.detail}") from None
+    return paid.amount if paid.minor > 0 else Decimal(0)
+
+
 def _customer(order: Order) -> dict[str, Any]:
     customer = order.customer
     email = _text(order.email, order.contact_email, customer.email if customer else None)

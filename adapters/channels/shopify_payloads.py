@@ -126,6 +126,10 @@ class Order(_Doc):
     total_tax: Decimalish | None = None
     total_tax_set: MoneySet | None = None
     financial_status: Label = None
+    # The order's total now (after refunds and edits) and what the buyer still owes of it,
+    # in the shop's currency: what a partially paid order has paid is their difference.
+    current_total_price: Decimalish | None = None
+    total_outstanding: Decimalish | None = None
     payment_gateway_names: Annotated[list[Name], Field(max_length=50)] = []
     customer: Customer | None = None
     shipping_address: Address | None = None
@@ -138,6 +142,12 @@ class RefundLineItem(_Doc):
     line_item_id: ShopifyId
     line_item: LineItem | None = None
     quantity: Count
+    # What Shopify gave back for these units: their subtotal (after discounts; with the
+    # tax when the order's prices include it) and their tax.
+    subtotal: Decimalish | None = None
+    subtotal_set: MoneySet | None = None
+    total_tax: Decimalish | None = None
+    total_tax_set: MoneySet | None = None
     restock_type: Label = None  # no_restock, cancel, return, legacy_restock
     location_id: ShopifyId | None = None
 
@@ -205,6 +215,7 @@ class ListedTime(Reply):
 
 class OrderLines(Reply):
     line_items: list[LineItem]
+    taxes_included: bool = False
 
 
 class FulfillmentOrderLine(Reply):

@@ -293,8 +293,113 @@ async def test_a_fulfillment_then_a_refund_with_restock_through_the_door(
         ("1019283456706:1", "partial"),
         ("1019283456706:2", "shipping"),
     ]
-    assert [r.amount_minor for r in refunds[1:]] == [1215, 529]
+    # Each to the cent what Shopify gave back (its refund_line_items): the tee 17.91 and
+    # 1.43 of tax — not the 1.44 its first unit's share of the line's 2.87 rounds to —,
+    # the mug 11.25 + 0.90, the shipping 5.29; 36.78 in all, Shopify's transaction.
+    assert [r.amount_minor for r in refunds] == [1934, 1215, 529]
+    assert sum(r.amount_minor for r in refunds) == 3678
+    with engine.connect() as conn:
+        tee = conn.execute(
+            sa.text(
+                "SELECT d.net_minor, d.tax_minor, d.lines FROM financial_documents d"
+                " JOIN refunds r ON r.id = d.refund_id WHERE r.transaction_id = :tx"
+            ),
+            {"tx": "1019283456706"},
+        ).one()
+    assert (tee.net_minor, tee.tax_minor) == (1791, 143)
+    assert [(ln["sku"], ln["quantity"], ln["tax"]) for ln in tee.lines] == [("TEE-M-BLK", 1, 143)]
+    order = await the_order(client)
+    assert order["money"]["refunded"] == order["money"]["credited"] == "36.78"
     # The same refund again (Shopify's retry under another event): stale, nothing more.
     _, again = await send(client, raw("refunds_create_partial"), "refunds/create", "ev-r2")
     await settle(client)
     assert inbox_row(engine, again["delivery"]).state == "stale"
+
+
+async def test_an_order_captured_later_on_shopify_records_the_capture_and_then_refunds(
+    client: Any, shop: str, engine: sa.Engine, sim: str
+) -> None:
+    """orders/create authorized, fulfilled here, then captured on Shopify (orders/updated
+    financial_status paid: Shopify's webhook carries no transactions): the capture is
+    recorded against the shipment's invoice, so the refund that follows is applied, not
+    parked as "above what was captured". The same update again writes nothing."""
+    order_json = json.loads(json.dumps(doc("orders_create"), default=float))
+    shopped = httpx.post(f"{sim}/_sim/channels/shop/shopify", json={"orders": [order_json]})
+    assert shopped.status_code == 200, shopped.text
+    await send(client, raw("orders_create"), "orders/create", "ev-c")
+    await settle(client)
+    await send(client, raw("fulfillments_create"), "fulfillments/create", "ev-f")
+    await settle(client)
+    order = await the_order(client)
+    assert order["payment"]["status"] == "authorized"
+    assert order["money"] == {
+        "authorized": "56.13",
+        "captured": "0.00",
+        "refunded": "0.00",
+        "invoiced": "56.13",
+        "credited": "0.00",
+    }
+
+    paid = changed("orders_create", financial_status="paid", updated_at="2026-11-27T15:00:00Z")
+    _, captured = await send(client, paid, "orders/updated", "ev-paid")
+    await settle(client)
+    row = inbox_row(engine, captured["delivery"])
+    assert row.state == "applied", row.error
+    with engine.connect() as conn:
+        payments = conn.execute(
+            sa.text("SELECT kind, transaction_id, source, amount_minor FROM payments")
+        ).all()
+    assert [tuple(p) for p in payments] == [
+        ("capture", f"shop:{EXTERNAL_ID}:capture:20261127T150000.000000Z", "channel:shop", 5613)
+    ]
+    before = digest(engine)
+    _, again = await send(client, paid, "orders/updated", "ev-paid-again")
+    await settle(client)
+    assert inbox_row(engine, again["delivery"]).state == "stale"
+    assert digest(engine)[:-1] == before[:-1]  # nothing but the delivery's own row
+
+    _, refunded = await send(client, raw("refunds_create_partial"), "refunds/create", "ev-r")
+    await settle(client)
+    row = inbox_row(engine, refunded["delivery"])
+    assert row.state == "applied", row.error
+    order = await the_order(client)
+    assert order["payment"]["status"] == "paid"
+    assert order["money"] == {
+        "authorized": "56.13",
+        "captured": "56.13",
+        "refunded": "36.78",
+        "invoiced": "56.13",
+        "credited": "36.78",
+    }
+
+
+async def test_a_refund_stating_more_than_is_left_of_a_line_is_parked_and_writes_nothing(
+    client: Any, shop: str, engine: sa.Engine, sim: str
+) -> None:
+    """Shopify's refund line says 0.91 of tax for the mug, whose line carries 0.90: above
+    what is left to credit of it, the refund is parked whole, naming the figures."""
+    order_json = json.loads(json.dumps(doc("orders_create"), default=float))
+    shopped = httpx.post(f"{sim}/_sim/channels/shop/shopify", json={"orders": [order_json]})
+    assert shopped.status_code == 200, shopped.text
+    await send(client, changed("orders_create", financial_status="paid"), "orders/create", "ev-c")
+    await settle(client)
+    await send(client, raw("fulfillments_create"), "fulfillments/create", "ev-f")
+    await settle(client)
+    document = doc("refunds_create_partial")
+    mug = document["refund_line_items"][1]
+    mug["total_tax"] = "0.91"
+    mug["total_tax_set"]["presentment_money"]["amount"] = "0.91"
+    before = digest(engine)
+
+    _, refunded = await send(
+        client, json.dumps(document, default=str).encode(), "refunds/create", "ev-r"
+    )
+    await settle(client)
+
+    row = inbox_row(engine, refunded["delivery"])
+    assert row.state == "parked"
+    assert row.error.startswith(
+        "conflict: line 2: the channel refunded 11.25 net and 0.91 tax, above what is left to"
+        " credit of the line: 11.25 net, 0.90 tax"
+    ), row.error
+    assert digest(engine)[:-1] == before[:-1]

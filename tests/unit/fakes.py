@@ -18,6 +18,8 @@ from domain.ports import (
     AddedOrder,
     Backorder,
     ChangeLog,
+    ChannelSyncRepository,
+    ChannelVersion,
     FinanceRepository,
     HoldRuleRepository,
     InventoryRepository,
@@ -253,11 +255,12 @@ class FakeShipmentRepository(ShipmentRepository):
 
 
 class FakeFinanceRepository(FinanceRepository):
-    def __init__(self) -> None:
+    def __init__(self, opened: FakeReturnRepository | None = None) -> None:
         self.payment_list: list[Payment] = []
         self.refund_list: list[Refund] = []
         self.document_list: list[FinancialDocument] = []
-        self.returns: dict[uuid.UUID, ReturnedGoods] = {}
+        self.returns: dict[uuid.UUID, ReturnedGoods] = {}  # set by tests directly
+        self.opened = opened  # the returns opened through the services, read as the table
 
     def payments(self, order_id: uuid.UUID) -> list[Payment]:
         return [p for p in self.payment_list if p.order_id == order_id]
@@ -293,7 +296,13 @@ class FakeFinanceRepository(FinanceRepository):
         self.document_list.append(document)
 
     def returned_goods(self, return_id: uuid.UUID) -> ReturnedGoods | None:
-        return self.returns.get(return_id)
+        if return_id in self.returns:
+            return self.returns[return_id]
+        ret = None if self.opened is None else self.opened.get(return_id)
+        if ret is None:
+            return None
+        lines = {ln.line_no: ret.quantity(ln.line_no) for ln in ret.lines}
+        return ReturnedGoods(ret.id, ret.order_id, lines)
 
 
 class FakeChangeLog(ChangeLog):
@@ -319,6 +328,46 @@ class FakeChangeLog(ChangeLog):
         )
 
 
+class FakeChannelSync(ChannelSyncRepository):
+    """Channel orders' business versions (the tie rule of domain/channel_order_sync.py)
+    and SKU mapping; the orders by external id are the fake order repository's."""
+
+    def __init__(self, orders: FakeOrderRepository) -> None:
+        self.orders = orders
+        self.versions: dict[tuple[str, str], ChannelVersion] = {}
+        self.mapping: dict[tuple[str, str], str] = {}
+
+    def advance(
+        self, channel: str, external_id: str, version: ChannelVersion, delivery: int | None
+    ) -> bool:
+        stored = self.versions.get((channel, external_id))
+        if stored is not None:
+            new, old = (
+                (version.version_at, version.version_no),
+                (
+                    stored.version_at,
+                    stored.version_no,
+                ),
+            )
+            if new < old or (new == old and version.fingerprint == stored.fingerprint):
+                return False
+        self.versions[(channel, external_id)] = version
+        return True
+
+    def order_id(self, channel: str, external_id: str) -> uuid.UUID | None:
+        return next(
+            (
+                o.id
+                for o in self.orders.orders.values()
+                if (o.channel, o.external_id) == (channel, external_id)
+            ),
+            None,
+        )
+
+    def skus(self, channel: str, channel_skus: Sequence[str]) -> dict[str, str]:
+        return {s: self.mapping[(channel, s)] for s in channel_skus if (channel, s) in self.mapping}
+
+
 class FakeUnitOfWork(UnitOfWork):
     """One fake transaction: commit keeps the repositories' state, rollback restores it."""
 
@@ -328,9 +377,10 @@ class FakeUnitOfWork(UnitOfWork):
         self.shipments = FakeShipmentRepository()
         self.hold_rules = FakeHoldRules()
         self.changes = FakeChangeLog()
-        self.finance = FakeFinanceRepository()
-        self.safety = FakeSafetyStockRepository(self.inventory)
         self.returns = FakeReturnRepository()
+        self.finance = FakeFinanceRepository(self.returns)
+        self.safety = FakeSafetyStockRepository(self.inventory)
+        self.channel_sync = FakeChannelSync(self.orders)
         self.channels = ["web"]  # the active channels
         self.committed_events: list[DomainEvent] = []
         self.commits = 0
@@ -354,6 +404,7 @@ class FakeUnitOfWork(UnitOfWork):
                 ),
                 "safety": self.inventory.safety,
                 "returns": self.returns.returns,
+                "channel_versions": self.channel_sync.versions,
             }
         )
 
@@ -388,6 +439,7 @@ class FakeUnitOfWork(UnitOfWork):
         ) = state["finance"]
         self.inventory.safety = state["safety"]
         self.returns.returns = state["returns"]
+        self.channel_sync.versions = state["channel_versions"]
 
     def active_channels(self) -> list[str]:
         return sorted(self.channels)

@@ -47,6 +47,7 @@ def test_a_us_merchant_fulfilled_order_is_priced_before_tax_and_reserves_our_sto
         "version_no": 0,
         "cancelled": False,
         "reserve_stock": True,
+        "captured": None,  # paid up front: the payment's status says it all
         "order": {
             "external_id": "113-4721908-3340257",
             "placed_at": "2026-11-26T09:58:12Z",

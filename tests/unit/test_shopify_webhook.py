@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from adapters.channels import CHANNELS, canonical, shopify
+from adapters.channels.shopify_changes import RefundBasis
 from adapters.channels.shopify_orders import stock_lines
 from adapters.channels.shopify_payloads import Order
 from adapters.channels.webhook import Credentials, InvalidDelivery, Receipt
@@ -29,10 +30,11 @@ class FakeShop:
     def __init__(self) -> None:
         self.asked: list[int] = []
 
-    def line_positions(self, order_id: int) -> dict[int, int]:
+    def refund_basis(self, order_id: int) -> RefundBasis:
         self.asked.append(order_id)
         order = Order.model_validate(doc("orders_create"))
-        return {item.id: n for n, item in stock_lines(order.line_items)}
+        positions = {item.id: n for n, item in stock_lines(order.line_items)}
+        return RefundBasis(positions, order.taxes_included)
 
 
 def test_the_shop_is_identified_by_its_domain_lower_cased() -> None:
@@ -142,12 +144,47 @@ def test_a_partial_refund_names_its_lines_restocks_and_shipping() -> None:
         "amount": "36.78",
         "shipping": "5.29",
         "lines": [
-            {"line_no": 1, "quantity": 1, "restock_location": "71983808706"},
-            {"line_no": 2, "quantity": 1, "restock_location": None},
+            {
+                "line_no": 1,
+                "quantity": 1,
+                "restock_location": "71983808706",
+                "net": "17.91",
+                "tax": "1.43",
+            },
+            {"line_no": 2, "quantity": 1, "restock_location": None, "net": "11.25", "tax": "0.90"},
         ],
         "reason": "Returned: one tee too small; mug arrived broken",
     }
     assert shop.asked == [PLAIN_ORDER]
+
+
+def test_a_refund_line_of_an_order_whose_prices_include_tax_is_its_subtotal_less_the_tax() -> None:
+    class TaxInclusiveShop(FakeShop):
+        def refund_basis(self, order_id: int) -> RefundBasis:
+            return RefundBasis(super().refund_basis(order_id).positions, taxes_included=True)
+
+    request = delivery(raw("refunds_create_partial"), "refunds/create")
+
+    (refund,) = shopify.interpret(Receipt("d", "refunds/create"), request, TaxInclusiveShop())
+
+    assert isinstance(refund, ChannelRefund)
+    assert [(ln.net, ln.tax) for ln in refund.lines] == [
+        (Decimal("16.48"), Decimal("1.43")),
+        (Decimal("10.35"), Decimal("0.90")),
+    ]
+
+
+def test_a_refund_line_without_shopifys_amounts_states_none() -> None:
+    document = doc("refunds_create_partial")
+    for item in document["refund_line_items"]:
+        for name in ("subtotal", "subtotal_set"):
+            item.pop(name)
+    body = json.dumps(document, default=str).encode()
+
+    (refund,) = shopify.interpret(Receipt("d", "refunds/create"), delivery(body), FakeShop())
+
+    assert isinstance(refund, ChannelRefund)
+    assert [(ln.net, ln.tax) for ln in refund.lines] == [(None, None), (None, None)]
 
 
 def test_a_refund_of_money_only_needs_no_order() -> None:
@@ -270,3 +307,36 @@ def test_the_kind_is_registered_with_its_door_and_takes_back_what_canonical_does
     )
     assert kind.targets == canonical.KIND.targets
     assert kind.list_orders is not None
+
+
+def _order_command(document: dict[str, Any]) -> Any:
+    body = json.dumps(document, default=str).encode()
+    (command,) = shopify.interpret(Receipt("d", "orders/updated"), delivery(body), None)
+    return command
+
+
+def test_a_partially_paid_order_says_what_shopify_captured_of_it() -> None:
+    document = {
+        **doc("orders_create"),
+        "financial_status": "partially_paid",
+        "current_total_price": "56.13",
+        "total_outstanding": "26.13",
+    }
+
+    command = _order_command(document)
+
+    assert command.captured == Decimal("30.00")
+    assert command.order.payment.status == "authorized"  # the rest is still promised
+    assert _order_command({**document, "financial_status": "paid"}).captured is None
+    assert _order_command({**document, "total_outstanding": "60.00"}).captured == 0
+
+
+def test_a_partially_paid_order_in_the_buyers_currency_states_no_capture() -> None:
+    # total_outstanding is in the shop's currency only: it cannot be read exactly.
+    document = {
+        **doc("orders_create_multi_currency"),
+        "financial_status": "partially_paid",
+        "total_outstanding": "10.00",
+    }
+
+    assert _order_command(document).captured is None
