@@ -7,9 +7,10 @@ RabbitMQ would: its body, options included, is what the relay encoded)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import dramatiq
 import pytest
 import sqlalchemy as sa
 from opentelemetry.sdk.trace import ReadableSpan
@@ -19,11 +20,16 @@ from opentelemetry.trace import SpanKind, StatusCode
 from adapters.http.keys import HttpConfig
 from ops import telemetry
 from ops.bootstrap import product_app
+from ops.wiring import QUEUES
+from outbox.messages import OutgoingMessage
+from outbox.publisher import Confirmations, Publisher, PublishOutcome, Settled
+from outbox.relay import Relay
 from simulators.app import init_sim_app
 from simulators.server import ServerThread
 from tests.factories import CONTRACT_ORDER
 from tests.integration.conftest import Keys, stock
 from tests.integration.deliveries import deliver_everything
+from tests.outbox_rows import TRACE, write_orders
 
 pytestmark = pytest.mark.integration
 
@@ -205,3 +211,64 @@ async def test_untraced_the_door_makes_no_span_and_keeps_the_callers_traceparent
         ).scalar_one()
     assert stored == traceparent
     assert uuid.UUID(order_id)
+
+
+class RefusingOnce(Publisher):
+    """A broker that refuses the first message it is sent, then takes everything; it keeps
+    what it took."""
+
+    def __init__(self) -> None:
+        self.refused = False
+        self.taken: list[OutgoingMessage] = []
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    def connect(self, queues: Sequence[str]) -> None:
+        pass
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> Confirmations:
+        outcome = PublishOutcome()
+        for message in messages:
+            if not self.refused:
+                self.refused = True
+                outcome.failed[message.delivery_id] = "NO_ROUTE: returned by the broker"
+                continue
+            self.taken.append(message)
+            outcome.confirmed.append(message.delivery_id)
+        return Settled(outcome)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_producer_span_per_publish_parented_on_the_stored_traceparent_failures_in_error(
+    engine: sa.Engine, spans: InMemorySpanExporter
+) -> None:
+    deliveries = write_orders(engine, aggregates=2, events_each=1)  # with TRACE's traceparent
+    broker = RefusingOnce()
+    relay = Relay(engine, broker, queues=QUEUES)
+    while relay.run_once():
+        pass
+    producers = [s for s in spans.get_finished_spans() if s.kind is SpanKind.PRODUCER]
+    stored_trace, stored_span = TRACE.traceparent.split("-")[1:3]  # type: ignore[union-attr]
+    assert {(hex_ids(s)[0], parent_of(s)) for s in producers} == {(stored_trace, stored_span)}
+    failed = [s for s in producers if s.status.status_code is StatusCode.ERROR]
+    [refused] = failed
+    assert "NO_ROUTE" in str(refused.status.description)
+    # The refused row was published again by a later cycle, under a span of its own.
+    again = [
+        s
+        for s in producers
+        if attrs(s)["ordersync.delivery_id"] == attrs(refused)["ordersync.delivery_id"]
+        and s is not refused
+    ]
+    assert len(again) == 1 and again[0].status.status_code is not StatusCode.ERROR
+    # Each message carries its own producer span onward, not the stored traceparent.
+    by_delivery = {attrs(s)["ordersync.delivery_id"]: s for s in producers if s not in failed}
+    assert len(broker.taken) == len(by_delivery) == deliveries
+    for message in broker.taken:
+        options = dramatiq.Message.decode(message.body).options
+        trace_id, span_id = hex_ids(by_delivery[message.delivery_id])
+        assert options["traceparent"].split("-")[1:3] == [trace_id, span_id]
