@@ -14,13 +14,15 @@ import re
 REDACTED = "[redacted]"
 # A credential after its scheme: `Authorization: Bearer abc…`, `Basic dXNlcjpw…`.
 _SCHEME = re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]{4,}")
-# A named secret and its value: `secret=…`, `"api_key": "…"`, `password: …`, `token=…`.
-# The value stops at a backslash too: the formatter redacts JSON text, whose escapes stay
-# whole.
+# The words that name a credential; a line without any is not searched further.
+_SECRET_WORDS = ("authorization", "api_key", "api-key", "apikey", "secret", "password")
+_SECRET_WORDS += ("passwd", "token", "signature", "hmac", "bearer", "basic")
+# A named secret and its value: `secret=…`, `"api_key": "…"`, `password: …`, `token=…`
+# (also inside a longer name: ORDERSYNC_ADMIN_TOKEN=…). The value stops at a backslash
+# too: the formatter redacts JSON text, whose escapes stay whole.
 _NAMED = re.compile(
     r"""(?ix)
-    \b([a-z0-9_-]*(?:authorization|api[_-]?key|secret|password|passwd|token|signature|hmac)
-       [a-z0-9_-]*)
+    ((?:authorization|api[_-]?key|secret|password|passwd|token|signature|hmac)[a-z0-9_-]*)
     (\\?["']?\s*[:=]\s*\\?["']?)
     (?!\[redacted)(?:bearer\s+|basic\s+)?[^\s"',;&\\]+
     """
@@ -46,11 +48,16 @@ def _card(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    """`text` with every credential, secret, e-mail address and card number replaced."""
+    """`text` with every credential, secret, e-mail address and card number replaced.
+
+    Every line of every process passes here: the credential and e-mail patterns run only
+    when a cheap test (a word, an @) says they may match."""
     if not text:
         return text
-    text = _SCHEME.sub(rf"\1\2{REDACTED}", text)
-    text = _NAMED.sub(rf"\1\2{REDACTED}", text)
+    lower = text.lower()
+    if any(word in lower for word in _SECRET_WORDS):
+        text = _SCHEME.sub(rf"\1\2{REDACTED}", text)
+        text = _NAMED.sub(rf"\1\2{REDACTED}", text)
     if "@" in text:
         text = _EMAIL.sub("[redacted email]", text)
     return _CARD.sub(_card, text)
