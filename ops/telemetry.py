@@ -128,7 +128,10 @@ def reset() -> None:
     _active = None
 
 
-def _exporter_from(env: Mapping[str, str]) -> SpanExporter | None:
+def check(environ: Mapping[str, str] | None = None) -> str | None:
+    """The exporter OTEL_* ask for (None: none), or TelemetryError saying what is wrong —
+    before a process starts, so a typo stops it with a message, not a traceback."""
+    env = os.environ if environ is None else environ
     names = [n.strip().lower() for n in env.get("OTEL_TRACES_EXPORTER", "none").split(",")]
     names = [n for n in names if n and n != "none"]
     unknown = sorted(set(names) - set(EXPORTERS))
@@ -141,18 +144,25 @@ def _exporter_from(env: Mapping[str, str]) -> SpanExporter | None:
         return None
     if len(names) > 1:
         raise TelemetryError("OTEL_TRACES_EXPORTER: one exporter at a time (otlp or console)")
-    if names[0] == "console":
-        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-        return ConsoleSpanExporter()
     protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get(
         "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
     )
-    if protocol != "http/protobuf":
+    if names[0] == "otlp" and protocol != "http/protobuf":
         raise TelemetryError(
             f"OTLP protocol {protocol!r}: this build exports OTLP over http/protobuf "
             "(set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, the collector's port 4318)"
         )
+    return names[0]
+
+
+def _exporter_from(env: Mapping[str, str]) -> SpanExporter | None:
+    chosen = check(env)
+    if chosen is None:
+        return None
+    if chosen == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()  # endpoint, headers, timeout: OTEL_EXPORTER_OTLP_*
