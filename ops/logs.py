@@ -87,20 +87,22 @@ def handler(log_format: str, stream: IO[str] | None = None) -> logging.Handler:
     return made
 
 
-def configure(level: int, log_format: str, stream: IO[str] | None = None) -> logging.Handler:
+def configure(level: int, log_format: str, stream: IO[str] | None = None) -> logging.Handler | None:
     """The root logger writes `log_format` lines to `stream` (stderr) from now on; returns its
-    handler (replacing any handler configured before)."""
-    made = handler(log_format, stream)
+    handler. Like logging.basicConfig, it leaves a root logger that already has handlers
+    alone (returns None): whoever set them (a test harness capturing logs, a program
+    embedding the CLI) decides. pika's and httpx's chatter stays at WARNING unless `level`
+    is DEBUG."""
+    quiet = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
+    for noisy in _QUIET:
+        logging.getLogger(noisy).setLevel(quiet)
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    if root.handlers:
+        return None
+    made = handler(log_format, stream)
     root.addHandler(made)
     root.setLevel(level)
-    for noisy in _QUIET:
-        logging.getLogger(noisy).setLevel(
-            logging.DEBUG if level <= logging.DEBUG else logging.WARNING
-        )
-    return handler
+    return made
 
 
 def current_format() -> str | None:

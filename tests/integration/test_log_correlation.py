@@ -1,7 +1,8 @@
 """One correlation id from the door to the actors' log lines: the caller's X-Correlation-ID
 (or one made at the door) comes back on the answer, is stored on the order and on its
 events, and names the api's request line and the lines an actor logs while delivering the
-order's events — each a JSON object, as the api, relay and worker processes write them."""
+order's events — each a JSON object, as the api, relay and worker processes write them. A
+channel's webhook, applied after its answer, keeps the door's id too."""
 
 from __future__ import annotations
 
@@ -17,11 +18,15 @@ import pytest
 import sqlalchemy as sa
 
 from ops import logs
+from ops.bootstrap import product_app
 from simulators.app import init_sim_app
 from simulators.server import ServerThread
 from tests.factories import CONTRACT_ORDER
 from tests.integration.conftest import Keys, stock
 from tests.integration.deliveries import deliver_everything
+from tests.shopify_docs import SECRET, SHOP, delivery, raw
+from tests.webhooks import delivery as inbound_row
+from tests.webhooks import post_delivery, settle, webhook_channel, webhook_config
 
 pytestmark = pytest.mark.integration
 
@@ -117,3 +122,30 @@ async def test_an_actors_log_lines_carry_the_correlation_id_of_the_request(
     text = json_log.getvalue()
     for personal in (CONTRACT_ORDER["customer"]["email"], CONTRACT_ORDER["customer"]["phone"]):
         assert personal not in text
+
+
+async def test_a_webhooks_order_applied_after_the_answer_carries_the_doors_correlation_id(
+    aiohttp_client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    client = await aiohttp_client(product_app(engine, webhook_config(), threads=4))
+    webhook_channel(engine, "shop", "shopify", secret=SECRET, shop_domain=SHOP)
+    for sku in ("TEE-M-BLK", "MUG-WHT"):
+        await stock(client, keys, {"sku": sku, "location": "WH-EAST", "set_on_hand": 20})
+    body = raw("orders_create")
+    sent = delivery(body, "orders/create", **{"X-Correlation-ID": "corr-shop-1"})
+    status, answer = await post_delivery(client, "shopify", body, dict(sent.headers))
+    assert status == 202, answer
+    await settle(client)  # the apply, after the answer, on the api's thread pool
+
+    stored = inbound_row(engine, answer["delivery"])
+    assert (stored.state, stored.correlation_id) == ("applied", "corr-shop-1")
+    shown = await client.get(f"/v1/orders/{stored.order_id}", headers=Keys.bearer(keys.admin))
+    assert (await shown.json())["correlation_id"] == "corr-shop-1"
+    with engine.connect() as conn:
+        on_events = set(
+            conn.execute(
+                sa.text("SELECT correlation_id FROM outbox_events WHERE aggregate_id = :o"),
+                {"o": str(stored.order_id)},
+            ).scalars()
+        )
+    assert on_events == {"corr-shop-1"}

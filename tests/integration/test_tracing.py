@@ -30,6 +30,8 @@ from tests.factories import CONTRACT_ORDER
 from tests.integration.conftest import Keys, stock
 from tests.integration.deliveries import deliver_everything
 from tests.outbox_rows import TRACE, write_orders
+from tests.shopify_docs import SECRET, SHOP, delivery, raw
+from tests.webhooks import post_delivery, settle, webhook_channel, webhook_config
 
 pytestmark = pytest.mark.integration
 
@@ -272,3 +274,37 @@ def test_a_producer_span_per_publish_parented_on_the_stored_traceparent_failures
         options = dramatiq.Message.decode(message.body).options
         trace_id, span_id = hex_ids(by_delivery[message.delivery_id])
         assert options["traceparent"].split("-")[1:3] == [trace_id, span_id]
+
+
+async def test_a_webhooks_order_applied_after_the_answer_joins_the_door_requests_trace(
+    spans: InMemorySpanExporter, aiohttp_client: Any, keys: Keys, engine: sa.Engine
+) -> None:
+    client = await aiohttp_client(product_app(engine, webhook_config(), threads=4))
+    webhook_channel(engine, "shop", "shopify", secret=SECRET, shop_domain=SHOP)
+    for sku in ("TEE-M-BLK", "MUG-WHT"):
+        await stock(client, keys, {"sku": sku, "location": "WH-EAST", "set_on_hand": 20})
+    body = raw("orders_create")
+    sent = delivery(body, "orders/create")
+    status, answer = await post_delivery(client, "shopify", body, dict(sent.headers))
+    assert status == 202, answer
+    await settle(client)
+    door = one(
+        [
+            s
+            for s in spans.get_finished_spans()
+            if s.kind is SpanKind.SERVER and "/v1/webhooks/" in s.name
+        ],
+        "the webhook's server span",
+    )
+    trace_id, door_span = hex_ids(door)
+    with engine.connect() as conn:
+        stored = set(
+            conn.execute(
+                sa.text(
+                    "SELECT e.traceparent FROM outbox_events e JOIN inbound_deliveries d"
+                    " ON e.aggregate_id = d.order_id::text WHERE d.id = :d"
+                ),
+                {"d": answer["delivery"]},
+            ).scalars()
+        )
+    assert stored == {f"00-{trace_id}-{door_span}-{flags(door)}"}

@@ -1,4 +1,5 @@
-"""orders' correlation id: the X-Correlation-ID of the request that created the order
+"""correlation: the X-Correlation-ID of the request that created an order, on the order;
+and a channel delivery's trace context, for its apply after the answer
 
 Revision ID: 0009
 Revises: 0008
@@ -22,7 +23,19 @@ def upgrade() -> None:
     # Nullable: orders accepted before this revision have none (their events do, on the
     # outbox rows).
     op.add_column("orders", sa.Column("correlation_id", sa.String(length=64), nullable=True))
+    op.add_column(
+        "inbound_deliveries", sa.Column("correlation_id", sa.String(length=64), nullable=True)
+    )
+    op.add_column(
+        "inbound_deliveries", sa.Column("traceparent", sa.String(length=64), nullable=True)
+    )
+    op.add_column(
+        "inbound_deliveries", sa.Column("tracestate", sa.String(length=512), nullable=True)
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("inbound_deliveries", "tracestate")
+    op.drop_column("inbound_deliveries", "traceparent")
+    op.drop_column("inbound_deliveries", "correlation_id")
     op.drop_column("orders", "correlation_id")
