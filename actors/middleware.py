@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import dramatiq
 from dramatiq.middleware import Middleware
+from opentelemetry import trace
 
 from outbox.hooks import Hooks, Span
 
@@ -165,7 +166,9 @@ def timed(name: str) -> Callable[[F], F]:
 
 
 def record_outcome(outcome: str) -> None:
-    """What the delivery in progress came to, as the code that decided it says."""
+    """What the delivery in progress came to, as the code that decided it says (on its
+    report, and on its consumer span when traced: actors/tracing.py)."""
+    trace.get_current_span().set_attribute("ordersync.outcome", outcome)
     report = _current.get()
     if report is not None:
         report.outcome = outcome

@@ -51,6 +51,7 @@ from actors.guard import (
 )
 from actors.middleware import DeliveryTiming, record_outcome
 from actors.outage import Hold, database_conflict, database_down
+from actors.tracing import DeliveryTracing
 from adapters.systems.errors import TransientError
 from outbox.envelope import Envelope
 from outbox.queues import CHANNEL_PREFIX, CHANNEL_QUEUE, QueueRoute
@@ -95,6 +96,8 @@ def register(
         broker.add_middleware(CurrentMessage())
     if not any(isinstance(m, DeliveryTiming) for m in broker.middleware):
         broker.add_middleware(DeliveryTiming())
+    if not any(isinstance(m, DeliveryTracing) for m in broker.middleware):
+        broker.add_middleware(DeliveryTracing())
     routes: list[tuple[QueueRoute, Handler]] = [
         (system.queue, clients.applier(system.name)) for system in clients.systems.values()
     ]

@@ -185,8 +185,12 @@ class Inbox:
         commands: Sequence[ChannelCommand],
         states: Sequence[str],
     ) -> str | None:
+        # The door's correlation id and trace (older rows have none: their own name).
         context = TraceContext(
-            correlation_id=f"inbound-{stored.id}", causation_id=f"inbound:{stored.delivery_id}"[:64]
+            correlation_id=stored.correlation_id or f"inbound-{stored.id}",
+            causation_id=f"inbound:{stored.delivery_id}"[:64],
+            traceparent=stored.traceparent,
+            tracestate=stored.tracestate,
         )
         uow = SqlUnitOfWork(
             self.engine,

@@ -85,6 +85,8 @@ class Order:
     # reserves nothing here, waits for no stock and the WMS is never asked to ship it.
     fulfilled_by_channel: bool = False
     customer_id: uuid.UUID | None = None
+    # Which request created it (its X-Correlation-ID): set when the order is first stored.
+    correlation_id: str | None = None
     # Money so far, in minor units of `currency` (the payments and documents hold detail).
     authorized_minor: int = 0
     captured_minor: int = 0

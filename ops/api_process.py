@@ -16,7 +16,7 @@ import signal
 import sys
 from typing import Any
 
-from ops import bootstrap, listening
+from ops import bootstrap, listening, logs, telemetry
 from ops.settings import load_settings
 
 log = logging.getLogger("ordersync.api")
@@ -28,11 +28,18 @@ ONE_PROCESS_ON_PORT_0 = (
 
 def serve(host: str, port: int, reuse_port: bool) -> None:
     settings = load_settings()
+    telemetry.configure("ordersync-api")  # before the app is made: it instruments aiohttp
     sockets = listening.bind(host, port, reuse_port=reuse_port)
     engine = bootstrap.engine_for(settings)
     try:
+        # The app logs each request itself (adapters/http/correlation.py), with its
+        # correlation id: aiohttp's access log would say it twice.
         listening.serve(
-            bootstrap.http_app(settings, engine), sockets, log=log, what="ordersync api"
+            bootstrap.http_app(settings, engine),
+            sockets,
+            log=log,
+            what="ordersync api",
+            access_log=None,
         )
     finally:
         engine.dispose()
@@ -40,10 +47,10 @@ def serve(host: str, port: int, reuse_port: bool) -> None:
             sock.close()
 
 
-def serve_child(host: str, port: int, level: int, log_format: str | None) -> None:
+def serve_child(host: str, port: int, level: int, log_format: str) -> None:
     """serve() in a spawned process, logging as its parent does (a spawned process starts
     with logging unconfigured: its `listening on` line would be lost)."""
-    logging.basicConfig(level=level, format=log_format, stream=sys.stderr)
+    logs.configure(level, log_format, sys.stderr)
     serve(host, port, reuse_port=True)
 
 
@@ -54,11 +61,11 @@ def run_api(host: str, port: int, processes: int) -> None:
         serve(host, port, reuse_port=False)
         return
     context = multiprocessing.get_context("spawn")
-    root = logging.getLogger()
-    formatter = root.handlers[0].formatter if root.handlers else None
-    logs = (root.level, formatter._fmt if formatter else None)
+    logging_as = (logging.getLogger().level, logs.current_format() or "json")
     children = [
-        context.Process(target=serve_child, args=(host, port, *logs), name=f"ordersync-api-{i}")
+        context.Process(
+            target=serve_child, args=(host, port, *logging_as), name=f"ordersync-api-{i}"
+        )
         for i in range(1, processes)
     ]
     for child in children:

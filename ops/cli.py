@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-import sys
+import os
 
 import click
 
+from ops import logs
 from ops.commands import (
     audit,
     dead_letters,
@@ -24,16 +25,16 @@ from ops.commands import (
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
-def main(verbose: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """ordersync: omnichannel orders, inventory and a transactional outbox."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    # Every connection event of pika, every request of httpx: noise at INFO.
-    for noisy in ("pika", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    try:
+        log_format = logs.format_for(ctx.invoked_subcommand, os.environ.get("ORDERSYNC_LOG_FORMAT"))
+    except logs.LogSettingsError as error:
+        raise click.UsageError(str(error)) from None
+    # JSON lines for the api, relay and worker, text for the commands a person runs
+    # (ops/logs.py); pika's and httpx's chatter stays at WARNING unless --verbose.
+    logs.configure(logging.DEBUG if verbose else logging.INFO, log_format)
 
 
 for command in (

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from adapters.db.engine import raw_postgres_dsn
-from ops import bootstrap
+from ops import bootstrap, telemetry
 from ops.metrics.install import install_relay
 from ops.settings import Settings
 from ops.wiring import QUEUES
@@ -68,6 +68,7 @@ def run_relay(
             "the embedded default runs its relay inside `ordersync demo`"
         )
     name = name or f"ordersync-relay-{socket.gethostname()}-{os.getpid()}"
+    telemetry.configure("ordersync-relay")
     engine = bootstrap.engine_for(settings.model_copy(update={"db_pool_size": 2}))
     conn = lease_connection(settings, name)
     leases = Leases(conn)

@@ -16,7 +16,7 @@ from actors.clients import SystemClients
 from actors.probe import run_probe
 from actors.registry import Policy, register
 from actors.systems import SYSTEMS, Systems
-from ops import bootstrap
+from ops import bootstrap, telemetry
 from ops.metrics.install import install_worker
 from ops.settings import Settings
 from ops.wiring import queues as queues_of
@@ -77,6 +77,7 @@ def run_worker(settings: Settings, *, queues: list[str], threads: int) -> None:
             "ordersync worker needs ORDERSYNC_DATABASE_URL (PostgreSQL) and ORDERSYNC_BROKER_URL; "
             "the embedded default runs its workers inside `ordersync demo`"
         )
+    telemetry.configure("ordersync-worker")
     engine = bootstrap.engine_for(settings.model_copy(update={"db_pool_size": threads + 2}))
     metrics = install_worker(settings.metrics_host, settings.metrics_port)
     broker = make_broker(settings)

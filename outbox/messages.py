@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,11 +25,12 @@ def message_id(event_id: uuid.UUID, destination: str, generation: int) -> str:
     return f"{event_id}/{destination}/{generation}"
 
 
-def build(row: Any) -> OutgoingMessage:
+def build(row: Any, trace_context: Mapping[str, str] | None = None) -> OutgoingMessage:
     """A claimed row (a delivery joined to its event) as a Dramatiq message.
 
     The hot path of the relay: the payload arrives as JSON text and is spliced in,
-    not decoded and encoded again.
+    not decoded and encoded again. `trace_context`: the traceparent (and tracestate) of
+    the relay's producer span (outbox/tracing.py); without one, the row's own.
     """
     event_id = str(row.event_id)
     envelope = {
@@ -51,7 +53,9 @@ def build(row: Any) -> OutgoingMessage:
     options: dict[str, Any] = {"correlation_id": row.correlation_id, "delivery_id": row.delivery_id}
     # Dramatiq's consumer does not hand AMQP headers to actors: the trace context
     # travels in the message options instead.
-    if row.traceparent:
+    if trace_context is not None:
+        options.update(trace_context)
+    elif row.traceparent:
         options["traceparent"] = row.traceparent
         if row.tracestate:
             options["tracestate"] = row.tracestate

@@ -29,6 +29,7 @@ from outbox.hooks import BatchTimer, RelayHooks, relay_hooks
 from outbox.messages import build
 from outbox.publisher import Confirmations, Publisher, PublisherError
 from outbox.relay_queries import MARK_FAILED, claim, mark_published
+from outbox.tracing import PublishSpans, PublishTracing, publish_tracing
 
 log = logging.getLogger("ordersync.relay")
 
@@ -57,6 +58,7 @@ class _InFlight:
     transaction: sa.RootTransaction
     confirmations: Confirmations
     timer: BatchTimer
+    spans: PublishSpans | None  # the batch's producer spans, when traced
 
 
 class Relay:
@@ -76,6 +78,7 @@ class Relay:
         idle_poll_max: float = 0.2,
         rebalance_every: float = 1.0,
         hooks: RelayHooks = relay_hooks,
+        tracing: PublishTracing = publish_tracing,
     ) -> None:
         self.engine = engine
         self.publisher = publisher
@@ -88,6 +91,7 @@ class Relay:
         self.rebalance_every = rebalance_every
         self.stats = RelayStats()
         self.hooks = hooks
+        self.tracing = tracing
         self._partitions: list[int] | None = None if leases is None else []
         self._rebalanced_at = 0.0
         self._broker_backoff = 0.0
@@ -115,6 +119,7 @@ class Relay:
         if partitions is not None and not partitions:
             return None
         timer = self.hooks.timer()  # a no-op one when nobody listens
+        spans: PublishSpans | None = None
         conn = self.engine.connect()
         try:
             transaction = conn.begin()
@@ -123,32 +128,44 @@ class Relay:
                 conn.close()
                 return None
             timer.done("claim", len(rows))
-            messages = [build(row) for row in rows]
+            if self.tracing.enabled:
+                messages, spans = self.tracing.build(rows)
+            else:
+                messages = [build(row) for row in rows]
             timer.done("build", len(messages))
             confirmations = self.publisher.send(messages)
             timer.done("publish", len(messages))
-        except BaseException:
+        except BaseException as error:
             conn.close()  # rolls back: the rows stay unpublished
+            if spans is not None:
+                spans.abandon(f"batch rolled back: {error}")
             raise
-        return _InFlight(conn, transaction, confirmations, timer)
+        return _InFlight(conn, transaction, confirmations, timer, spans)
 
     def _finish(self, batch: _InFlight, *, collateral: bool = False) -> int:
         """Wait for the batch's confirmations; mark what was confirmed; commit.
         `collateral`: the batch failed only because an earlier one closed the connection
         under it; its rows keep their error, but the cause reported stays the earlier one."""
         timer = batch.timer
-        with batch.conn:
-            timer.resume()
-            outcome = batch.confirmations.wait(self.confirm_timeout)
-            timer.done("confirm", len(outcome.confirmed))
-            if outcome.confirmed:
-                mark_published(batch.conn, outcome.confirmed)
-            if outcome.failed:
-                batch.conn.execute(
-                    MARK_FAILED,
-                    [{"b_id": i, "b_error": err[:500]} for i, err in outcome.failed.items()],
-                )
-            batch.transaction.commit()
+        try:
+            with batch.conn:
+                timer.resume()
+                outcome = batch.confirmations.wait(self.confirm_timeout)
+                timer.done("confirm", len(outcome.confirmed))
+                if outcome.confirmed:
+                    mark_published(batch.conn, outcome.confirmed)
+                if outcome.failed:
+                    batch.conn.execute(
+                        MARK_FAILED,
+                        [{"b_id": i, "b_error": err[:500]} for i, err in outcome.failed.items()],
+                    )
+                batch.transaction.commit()
+        except BaseException as error:
+            if batch.spans is not None:
+                batch.spans.abandon(f"batch not marked published: {error}")
+            raise
+        if batch.spans is not None:
+            batch.spans.finish(outcome)
         timer.finish(outcome)
         self.stats.published += len(outcome.confirmed)
         if outcome.failed and not collateral:

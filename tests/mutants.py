@@ -57,6 +57,10 @@ SAFETY = "tests/integration/test_safety_stock.py"
 RETURNS = "tests/integration/test_returns_api.py"
 DASHBOARD = "tests/integration/test_dashboard_http.py"
 DASHBOARD_QUERIES = "tests/integration/test_dashboard_queries.py"
+TRACING = "tests/integration/test_tracing.py"
+ONE_TRACE = f"{TRACING}::test_one_trace_follows_an_order_from_the_request_to_the_erps_http_call"
+CORRELATION = "tests/integration/test_log_correlation.py"
+LOG_LINES = "tests/unit/test_log_lines.py"
 
 
 @dataclass(frozen=True)
@@ -433,6 +437,51 @@ MUTANTS = (
         '            d.c.status != "superseded",\n',
         "            sa.true(),\n",
         (f"{DASHBOARD_QUERIES}::test_slo_compliance_counts_journeys_met_late_and_overdue",),
+    ),
+    Mutant(
+        "relay-forwards-stored-traceparent",
+        "the relay's messages carry the row's traceparent, not their producer span's",
+        "outbox/tracing.py",
+        "            messages.append(build(row, trace_context=carrier))\n",
+        "            messages.append(build(row))\n",
+        (
+            ONE_TRACE,
+            f"{TRACING}::test_a_producer_span_per_publish_parented_on_the_stored_traceparent_failures_in_error",
+        ),
+    ),
+    Mutant(
+        "consumer-span-new-trace",
+        "the consumer span ignores the message's traceparent (a trace per delivery)",
+        "actors/tracing.py",
+        'parent_context(options.get("traceparent"), options.get("tracestate"))',
+        "parent_context(None, None)",
+        (ONE_TRACE,),
+    ),
+    Mutant(
+        "door-stores-callers-traceparent",
+        "the door stores the caller's traceparent, not the api's server span",
+        "adapters/http/context.py",
+        "    if span.is_valid:\n",
+        "    if False:\n",
+        (ONE_TRACE, f"{TRACING}::test_a_callers_traceparent_is_continued_not_replaced"),
+    ),
+    Mutant(
+        "actor-log-without-correlation",
+        "an actor's log lines do not name the message's correlation id",
+        "actors/tracing.py",
+        '        correlation.begin(options.get("correlation_id") or body.get("correlation_id"))\n',
+        "        correlation.begin(None)\n",
+        (f"{CORRELATION}::test_an_actors_log_lines_carry_the_correlation_id_of_the_request",),
+    ),
+    Mutant(
+        "log-emails-kept",
+        "e-mail addresses are not redacted from log lines",
+        "ops/redaction.py",
+        '    if "@" in text:\n',
+        '    if "@@" in text:\n',
+        (
+            f"{LOG_LINES}::test_a_bearer_token_an_email_a_secret_and_a_card_number_never_reach_a_line",
+        ),
     ),
 )
 

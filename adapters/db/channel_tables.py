@@ -70,6 +70,11 @@ class InboundDeliveryRow(SQLModel, table=True):
     external_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(128)))
     order_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid))
     applied_at: datetime | None = _at(nullable=True)
+    # The door's trace context (adapters/http/context.py), for the apply that runs after
+    # the answer: its order and events name the request's correlation id and trace.
+    correlation_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+    traceparent: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+    tracestate: str | None = Field(default=None, sa_column=sa.Column(sa.String(512)))
 
     __table_args__ = (
         sa.UniqueConstraint("channel", "delivery_id", name="uq_inbound_delivery"),

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from adapters.db.channel_tables import inbound_deliveries as inbox
 from adapters.db.tables import channels
+from outbox.writer import TraceContext
 
 # Credentials never go into the inbox: a bearer key, a session cookie.
 UNSTORED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
@@ -45,6 +46,9 @@ class StoredDelivery:
     order_id: uuid.UUID | None
     applied_at: datetime | None
     body_removed_at: datetime | None
+    correlation_id: str | None = None  # the door's (NULL for deliveries stored before 0009)
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 def storable_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -69,8 +73,11 @@ def store(
     verification: str,
     state: str = "received",
     error: str | None = None,
+    context: TraceContext | None = None,
 ) -> tuple[int, bool]:
-    """Insert a delivery unless the channel has it already: (its row id, new)."""
+    """Insert a delivery unless the channel has it already: (its row id, new). `context`:
+    the door's correlation id and trace, which the apply's changes will carry."""
+    context = context or TraceContext()
     stmt = (
         insert(inbox)
         .values(
@@ -84,6 +91,9 @@ def store(
             state=state,
             error=error,
             attempts=1 if state == "parked" else 0,
+            correlation_id=context.correlation_id,
+            traceparent=context.traceparent,
+            tracestate=context.tracestate,
         )
         .on_conflict_do_nothing(index_elements=[inbox.c.channel, inbox.c.delivery_id])
         .returning(inbox.c.id)

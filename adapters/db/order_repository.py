@@ -86,7 +86,7 @@ _CHANGE_SEQ = sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInte
 # fingerprint of what the channel sent, its B2B terms, or when it was placed and accepted.
 _FIXED = frozenset(
     {"id", "channel", "external_id", "idempotency_key", "fingerprint", "placed_at"}
-    | {"currency", "b2b", "created_at", "change_seq"}
+    | {"currency", "b2b", "created_at", "change_seq", "correlation_id"}
 )
 _SAVED = tuple(c for c in orders.c if c.name not in _FIXED)
 _UPDATE_ORDER = (
@@ -212,12 +212,20 @@ def _address_param(order: Order, customer: CustomerProfile, params: dict[str, An
 
 
 class SqlOrderRepository(OrderRepository):
-    def __init__(self, conn: sa.Connection, changes: SqlChangeLog | None = None) -> None:
+    def __init__(
+        self,
+        conn: sa.Connection,
+        changes: SqlChangeLog | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
         self.conn = conn
         self.changes = changes  # whose entries of a new order its insert writes
+        self.correlation_id = correlation_id  # of the request or job this unit of work is for
 
     def add(self, order: Order, customer: CustomerProfile) -> AddedOrder | None:
         now = datetime.now(UTC)
+        if order.correlation_id is None:
+            order.correlation_id = self.correlation_id
         row = mapping.order_row(order, now)
         added = self._add_postgres(order, row, customer)
         if added is not None:

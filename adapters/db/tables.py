@@ -141,6 +141,8 @@ class OrderRow(SQLModel, table=True):
     customer_id: uuid.UUID | None = Field(
         default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("customers.id"), index=True)
     )
+    # The X-Correlation-ID of the request that created it (its outbox rows carry it too).
+    correlation_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
     # The channel fulfils it from its own stock (Amazon FBA): it reserves nothing here, and
     # the WMS is never asked to ship it (domain.orders.Order.fulfilled_by_channel).
     fulfilled_by_channel: bool = Field(

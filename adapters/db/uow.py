@@ -71,7 +71,7 @@ class SqlUnitOfWork(UnitOfWork):
             raise convert(error) from error
         self.connection.begin()  # no round trip: psycopg sends BEGIN with the first statement
         self.changes = SqlChangeLog(self.caller, self.context.correlation_id)
-        self.orders = SqlOrderRepository(self.connection, self.changes)
+        self.orders = SqlOrderRepository(self.connection, self.changes, self.context.correlation_id)
         self.inventory = SqlInventoryRepository(self.connection)
         self.shipments = SqlShipmentRepository(self.connection)
         self.finance = SqlFinanceRepository(self.connection)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from adapters.db.hold_rules import CachedHoldRules
 from adapters.db.registry import ActiveChannels
+from adapters.http.correlation import correlation_middleware
 from adapters.http.cursors import cursor_key
 from adapters.http.keys import (
     CHANNELS,
@@ -44,8 +45,9 @@ def init_app(
     `routing`: where the outbox rows of its changes go (ops.wiring builds the product's);
     `routes`: served beside the product's own (the composition root's /ops API)."""
     # aiohttp's own limit is set high: body_middleware enforces ours, as problem+json.
+    # correlation_middleware is outermost, so every answer (a problem too) carries the id.
     app = web.Application(
-        middlewares=[error_middleware, header_middleware, body_middleware],
+        middlewares=[correlation_middleware, error_middleware, header_middleware, body_middleware],
         client_max_size=config.max_body_bytes * 2,
     )
     app[ENGINE] = engine

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 
 from aiohttp import web
+from opentelemetry import trace
 
 from adapters.db.uow import SqlUnitOfWork
+from adapters.http.correlation import correlation_id_of
 from adapters.http.keys import (
     CALLER,
     CHANNELS,
     CONFIG,
-    CORRELATION_ID,
     ENGINE,
     HOLD_RULES,
     ROUTING,
@@ -21,22 +21,30 @@ from adapters.http.keys import (
 from outbox.writer import TraceContext
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
-_CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # The lengths of the outbox columns these values are stored in (outbox/tables.py).
 MAX_REQUEST_ID = 64
 MAX_TRACESTATE = 512
 
 
 def trace_context(request: web.Request) -> TraceContext:
-    """From the request's headers; malformed values are replaced, never trusted."""
-    correlation = request.headers.get("X-Correlation-ID", "")
-    if not _CORRELATION.match(correlation):
-        correlation = str(uuid.uuid4())
-    traceparent = request.headers.get("traceparent", "").strip().lower()
-    tracestate = request.headers.get("tracestate")
-    if not _TRACEPARENT.match(traceparent):
-        traceparent, tracestate = "", None
-    request[CORRELATION_ID] = correlation
+    """Where the request's changes come from, for their outbox rows.
+
+    Traced (ops/telemetry.py), the stored traceparent is the api's own server span, a
+    child of the caller's traceparent if it sent one: every order has a trace, and what the
+    relay and the actors do later joins it. Untraced, there is no span (and none is made:
+    the ingest path pays nothing), so a caller's well-formed traceparent is kept as sent;
+    malformed values are dropped, never trusted.
+    """
+    correlation = correlation_id_of(request)
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        traceparent = f"00-{span.trace_id:032x}-{span.span_id:016x}-{span.trace_flags:02x}"
+        tracestate: str | None = span.trace_state.to_header() or None
+    else:
+        traceparent = request.headers.get("traceparent", "").strip().lower()
+        tracestate = request.headers.get("tracestate")
+        if not _TRACEPARENT.match(traceparent):
+            traceparent, tracestate = "", None
     return TraceContext(
         correlation_id=correlation,
         causation_id=request.headers.get("X-Request-ID", "")[:MAX_REQUEST_ID] or None,

@@ -51,6 +51,15 @@ RATE_LIMITED = (
 RETRY_AFTER_SECONDS = {
     "Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 1}}
 }
+# On every answer (adapters/http/correlation.py): the caller's X-Correlation-ID, or the one
+# made at the door for a request that sent none (or a malformed one).
+CORRELATION_ID = {
+    "X-Correlation-ID": {
+        "required": True,
+        "description": "the request's correlation id: the caller's, or one made at the door",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"},
+    }
+}
 PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
@@ -158,6 +167,8 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
             "headers": RETRY_AFTER if route.auth else {},
             "content": PROBLEM_CONTENT,
         }
+    for response in op["responses"].values():
+        response["headers"] = {**response.get("headers", {}), **CORRELATION_ID}
     return op
 
 

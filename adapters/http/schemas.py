@@ -124,6 +124,11 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
                 "description": "the channel ships it from its own stock (Amazon FBA)",
             },
             "customer_id": {"type": ["string", "null"], "format": "uuid"},
+            "correlation_id": {
+                "type": ["string", "null"],
+                "description": "the X-Correlation-ID of the request that created the order "
+                "(its events carry it too); null for orders older than it",
+            },
             "money": {
                 "type": "object",
                 "description": "authorized, captured, refunded, invoiced and credited so far",

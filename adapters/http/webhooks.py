@@ -56,6 +56,7 @@ from adapters.channels.webhook import (
 )
 from adapters.db import inbound
 from adapters.db.channel_credentials import channel_credentials
+from adapters.http.context import trace_context
 from adapters.http.keys import (
     BODY,
     CALLER,
@@ -263,6 +264,10 @@ async def _door(request: web.Request, named: str | None) -> web.Response:
         receipt = Receipt(f"sha256:{digest}", UNREADABLE_TOPIC)
         state, error = "parked", _described(unreadable)
 
+    # Taken now, in the request's span: the apply runs after the answer, and its order and
+    # events carry the door's correlation id and trace.
+    context = trace_context(request)
+
     def store() -> tuple[int, bool]:
         with request.app[ENGINE].begin() as conn:
             return inbound.store(
@@ -276,6 +281,7 @@ async def _door(request: web.Request, named: str | None) -> web.Response:
                 verification=verification,
                 state=state,
                 error=error,
+                context=context,
             )
 
     row, new = await run(request, store)

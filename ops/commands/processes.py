@@ -7,7 +7,7 @@ import click
 from sqlalchemy import exc
 
 from actors.systems import SYSTEMS
-from ops.commands.support import F, console, settings
+from ops.commands.support import F, console, settings, tracing_checked
 from ops.settings import SettingsError
 from ops.wiring import QUEUES
 from outbox.relay import DEFAULT_BATCH_SIZE
@@ -60,6 +60,7 @@ def api(host: str, port: int, processes: int) -> None:
         if port == 0 and processes > 1:
             raise click.UsageError(ONE_PROCESS_ON_PORT_0)
         settings()  # a bad setting fails here, with its message, before any process starts
+        tracing_checked()
         run_api(host, port, processes)
 
 
@@ -74,6 +75,7 @@ def relay(name: str | None, batch_size: int) -> None:
     Its /metrics: on ORDERSYNC_METRICS_PORT (0, the default: none)."""
     from ops.relay_process import run_relay
 
+    tracing_checked()
     run_relay(settings(), name=name, batch_size=batch_size)
 
 
@@ -94,6 +96,7 @@ def worker(queues: str, threads: int) -> None:
         raise click.BadParameter(
             f"no queue {', '.join(unknown)}; choose from {', '.join(QUEUES)}", param_hint="--queues"
         )
+    tracing_checked()
     run_worker(settings(), queues=chosen, threads=threads)
 
 

@@ -33,6 +33,17 @@ def settings() -> Settings:
         raise click.ClickException(str(error)) from None
 
 
+def tracing_checked() -> None:
+    """A process that traces (api, relay, worker): a bad OTEL_* value stops it here, with
+    its message."""
+    from ops.telemetry import TelemetryError, check
+
+    try:
+        check()
+    except TelemetryError as error:
+        raise click.ClickException(str(error)) from None
+
+
 @contextmanager
 def connection() -> Iterator[sa.Connection]:
     """A committed-on-success connection to the configured database, with readable errors."""

@@ -21,7 +21,8 @@ from pathlib import Path
 CLI = str(Path(sys.executable).parent / "ordersync")
 # Every process started, in order: a failing test's report shows the logs of its own.
 STARTED: list[subprocess.Popen[bytes]] = []
-LISTENING = re.compile(r" listening on (http://\S+)")
+# In a text line or a JSON one (ORDERSYNC_LOG_FORMAT): the URL ends before the closing quote.
+LISTENING = re.compile(r" listening on (http://[^\s\"]+)")
 
 
 def start(

@@ -66,6 +66,7 @@ NOT_IN_ORDER_ACCEPTED = {
     "updated_at": "changes with every later event, not part of the accepted order",
     "holds": "order.held carries them",
     "customer_id": "customer.updated carries the customer",
+    "correlation_id": "the envelope's correlation_id",
     **NOT_SHOWN_BY_THE_API,
 }
 LINE_FIELDS_NOT_IN_ORDER_ACCEPTED = {
@@ -87,6 +88,7 @@ ORDER_FIELDS_NOT_SENT_BY_A_CHANNEL = {
     "holds": "the hold screen's",
     "customer_id": "ordersync's customer, by normalized e-mail",
     "fulfilled_by_channel": "the channel kind's normalizer says so (Amazon FBA)",
+    "correlation_id": "the request's X-Correlation-ID header (or one made at the door)",
     **MONEY_SO_FAR,
 }
 NOT_IN_THE_ERP_SALES_ORDER = {
