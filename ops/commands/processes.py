@@ -52,13 +52,15 @@ def api(host: str, port: int, processes: int) -> None:
     """Serve the HTTP API."""
     from ops.metrics import multiprocess
 
+    if port == 0 and processes > 1:  # refused before anything, the metrics' mode included
+        from ops.api_process import ONE_PROCESS_ON_PORT_0
+
+        raise click.UsageError(ONE_PROCESS_ON_PORT_0)
     # Several processes answer on one port: their metrics are summed through files shared
     # on disk, a mode chosen before the API's code (and its metrics) is imported.
     with multiprocess.enabled(processes > 1):
-        from ops.api_process import ONE_PROCESS_ON_PORT_0, run_api
+        from ops.api_process import run_api
 
-        if port == 0 and processes > 1:
-            raise click.UsageError(ONE_PROCESS_ON_PORT_0)
         settings()  # a bad setting fails here, with its message, before any process starts
         tracing_checked()
         run_api(host, port, processes)
