@@ -76,6 +76,14 @@ class RateLimiter:
             return None
         return max(1, math.ceil((1 - bucket.tokens) / per_s))
 
+    def size(self) -> int:
+        """How many buckets are kept."""
+        return len(self._buckets)
+
+    def forget(self) -> None:
+        """Every bucket dropped: each starts full again."""
+        self._buckets.clear()
+
 
 class TooManyRequests(ProblemError):
     """Over the channel's rate limit: come back after Retry-After seconds."""

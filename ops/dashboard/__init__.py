@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ops.dashboard import actions, views
+from ops.dashboard import actions, throttle, views
 
 
 def install(app: web.Application) -> None:
     """Serve the dashboard on `app` (the product's app, /ops installed: the actions are its)."""
+    throttle.install(app)
     router = app.router
     router.add_get("/dashboard", views.overview_page)
     router.add_get("/dashboard/login", views.login_page)

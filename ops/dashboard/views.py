@@ -21,6 +21,7 @@ from ops.dashboard.order_view import order_view
 from ops.dashboard.pages import bars, render
 from ops.dashboard.session import Session
 from ops.dashboard.snapshot import snapshot
+from ops.dashboard.throttle import wait_before_login
 
 DEAD_LETTERS_LISTED = 20
 log = logging.getLogger("ordersync.dashboard")
@@ -47,6 +48,19 @@ async def login(request: web.Request) -> web.StreamResponse:
     target = safe_next(sent.get("next"))
     if not request.app[CONFIG].admin_token:
         return render("login.html", None, status=403, error=None, closed=True, next=target)
+    wait = wait_before_login(request)
+    if wait is not None:
+        log.warning("dashboard login throttled (from %s)", request.remote)
+        throttled = render(
+            "login.html",
+            None,
+            status=429,
+            error=f"Too many attempts from this address: try again in {wait} s.",
+            closed=False,
+            next=target,
+        )
+        throttled.headers["Retry-After"] = str(wait)
+        return throttled
     if not session.token_matches(request, sent.get("token", "")):
         # Who tried, never what they typed.
         log.warning("dashboard login refused: not the admin token (from %s)", request.remote)
