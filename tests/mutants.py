@@ -391,7 +391,11 @@ MUTANTS = (
         "domain/payments.py",
         "        if payment.amount > free - needed:\n",
         "        if payment.amount > free:\n",
-        (LIFECYCLE,),
+        (
+            "tests/unit/test_payments.py"
+            "::test_an_up_front_payment_cannot_be_voided_below_what_its_unshipped_units_still_need",
+            LIFECYCLE,  # which found it first, but only on some of its random runs
+        ),
     ),
     Mutant(
         "prune-replay-rows",

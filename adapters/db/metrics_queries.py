@@ -1,8 +1,8 @@
 """The figures /metrics reads from the database at scrape time: the outbox backlog (through
 the relay's partial index of unpublished rows), the open dead letters (few, by
 destination) and the orders stuck unallocated (through the partial index of lines not yet
-covered; held orders by a filter on their status, the one read that grows with the
-orders table)."""
+covered; held orders through ix_orders_unallocated, the partial index of orders still
+waiting)."""
 
 from __future__ import annotations
 
