@@ -165,6 +165,33 @@ async def two_copies_at_once(
     return list(answers)
 
 
+async def refused_at_both_doors(
+    client: Any,
+    engine: sa.Engine,
+    kind: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    channel: str,
+) -> None:
+    """The bare door and the channel's named door both answer 401, and nothing is written."""
+    before = written(engine)
+    status, answer = await post_delivery(client, kind, body, headers)
+    assert status == 401, answer
+    assert answer["title"] == "Unauthorized"
+    # The named door: the same 401, so channel names cannot be probed.
+    status, _ = await post_delivery(client, kind, body, headers, channel=channel)
+    assert status == 401
+    await settle(client)
+    assert written(engine) == before
+
+
+def one_received_one_duplicate(answers: list[tuple[int, dict[str, Any]]]) -> None:
+    """Two copies answered: one stored (202 received), the other 200 duplicate of that row."""
+    assert sorted(status for status, _ in answers) == [200, 202]
+    assert sorted(answer["status"] for _, answer in answers) == ["duplicate", "received"]
+    assert len({answer["delivery"] for _, answer in answers}) == 1
+
+
 async def channel_order(client: Any, channel: str, external_id: str) -> dict[str, Any]:
     """The one order of the channel with that external id (GET /v1/orders)."""
     response = await client.get(
