@@ -192,6 +192,19 @@ def one_received_one_duplicate(answers: list[tuple[int, dict[str, Any]]]) -> Non
     assert len({answer["delivery"] for _, answer in answers}) == 1
 
 
+async def parked_for_unknown_sku(
+    client: Any, engine: sa.Engine, answer: dict[str, Any], channel: str, sku: str
+) -> inbound.StoredDelivery:
+    """An acknowledged delivery naming a SKU nobody mapped: parked with that reason, and
+    no order made."""
+    await settle(client)
+    parked = delivery(engine, answer["delivery"])
+    assert parked.state == "parked"
+    assert parked.error == f"unknown-sku: unknown SKU(s): {sku}"
+    assert count(engine, "SELECT count(*) FROM orders WHERE channel = :c", c=channel) == 0
+    return parked
+
+
 async def channel_order(client: Any, channel: str, external_id: str) -> dict[str, Any]:
     """The one order of the channel with that external id (GET /v1/orders)."""
     response = await client.get(

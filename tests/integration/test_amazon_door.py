@@ -33,6 +33,7 @@ from tests.webhooks import (
     one_received_one_duplicate,
     operator_cli,
     order_events,
+    parked_for_unknown_sku,
     post_delivery,
     refused_at_both_doors,
     replay,
@@ -327,11 +328,7 @@ async def test_an_unknown_seller_sku_is_parked_then_mapped_and_replayed(
     put_order(sim, order_payload("mfn_us"), [*items_of("mfn_us")[:2], unknown])
     status, answer = await send(client, notification(STATUS_CHANGE), amazon)
     assert (status, answer["status"]) == (202, "received")  # acknowledged all the same
-    await settle(client)
-    parked = delivery(engine, answer["delivery"])
-    assert parked.state == "parked"
-    assert parked.error == "unknown-sku: unknown SKU(s): AMZ-STICKERS-3"
-    assert count(engine, "SELECT count(*) FROM orders WHERE channel = :c", c=CHANNEL) == 0
+    parked = await parked_for_unknown_sku(client, engine, answer, CHANNEL, "AMZ-STICKERS-3")
 
     assert map_and_replay(cli, CHANNEL, "AMZ-STICKERS-3", "STICKER-PACK", parked.id) == "applied"
     order = await channel_order(client, CHANNEL, US_ORDER)

@@ -32,6 +32,7 @@ from tests.webhooks import (
     one_received_one_duplicate,
     operator_cli,
     order_events,
+    parked_for_unknown_sku,
     post_delivery,
     refused_at_both_doors,
     replay,
@@ -319,11 +320,7 @@ async def test_an_unknown_sku_is_parked_then_mapped_and_replayed(
     put_order(sim, "order_shipment_usd.json")
     status, answer = await send(client, notification(CREATED))
     assert (status, answer["status"]) == (202, "received")  # acknowledged all the same
-    await settle(client)
-    parked = delivery(engine, answer["delivery"])
-    assert parked.state == "parked"
-    assert parked.error == "unknown-sku: unknown SKU(s): SQ-TOTE-NATURAL"
-    assert count(engine, "SELECT count(*) FROM orders WHERE channel = :c", c=CHANNEL) == 0
+    parked = await parked_for_unknown_sku(client, engine, answer, CHANNEL, "SQ-TOTE-NATURAL")
 
     assert map_and_replay(cli, CHANNEL, "SQ-TOTE-NATURAL", "TOTE-NAT", parked.id) == "applied"
     order = await channel_order(client, CHANNEL, ORDER)
